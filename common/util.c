@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util.h"
+
+static _Atomic int64_t fake_now_ns = 0;
+static atomic_int fake_env_checked = 0;
+
+void clock_set_fake(int64_t ns) {
+        atomic_store(&fake_now_ns, ns);
+        atomic_store(&fake_env_checked, 1);
+}
+
+int64_t clock_now_ns(void) {
+        if (!atomic_load(&fake_env_checked)) {
+                const char *e = getenv("PLURA_FAKE_NOW");
+                if (e && *e)
+                        atomic_store(&fake_now_ns, (int64_t) strtoll(e, NULL, 10) * (int64_t) NSEC_PER_SEC);
+                atomic_store(&fake_env_checked, 1);
+        }
+        int64_t f = atomic_load(&fake_now_ns);
+        if (f > 0)
+                return f;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * (int64_t) NSEC_PER_SEC + ts.tv_nsec;
+}
+
+uint64_t clock_monotonic_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * NSEC_PER_SEC + (uint64_t) ts.tv_nsec;
+}
+
+char *format_timestamp(char *buf, size_t n, int64_t ns) {
+        time_t t = (time_t) (ns / (int64_t) NSEC_PER_SEC);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
+}
+
+char *format_bytes(char *buf, size_t n, uint64_t bytes) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+        double v = (double) bytes;
+        size_t u = 0;
+        while (v >= 1024.0 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024.0;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, n, "%" PRIu64 " B", bytes);
+        else
+                snprintf(buf, n, "%.1f %s", v, units[u]);
+        return buf;
+}
+
+int parse_duration_ns(const char *s, int64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (errno || end == s || v < 0)
+                return -EINVAL;
+        double mul = 1;
+        if (*end == 0 || streq(end, "s"))
+                mul = 1;
+        else if (streq(end, "ms"))
+                mul = 0.001;
+        else if (streq(end, "m"))
+                mul = 60;
+        else if (streq(end, "h"))
+                mul = 3600;
+        else if (streq(end, "d"))
+                mul = 86400;
+        else if (streq(end, "w"))
+                mul = 7 * 86400;
+        else
+                return -EINVAL;
+        double ns = v * mul * (double) NSEC_PER_SEC;
+        if (ns > (double) INT64_MAX)
+                return -ERANGE;
+        *ret = (int64_t) ns;
+        return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int fsync_path(const char *dirpath) {
+        _cleanup_close_ int fd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+int fsync_directory_of(const char *path) {
+        _cleanup_free_ char *d = strdup(path);
+        if (!d)
+                return -ENOMEM;
+        char *slash = strrchr(d, '/');
+        if (!slash)
+                return fsync_path(".");
+        if (slash == d)
+                slash[1] = 0;
+        else
+                *slash = 0;
+        return fsync_path(d);
+}
+
+int loop_write(int fd, const void *buf, size_t n) {
+        const uint8_t *p = buf;
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+ssize_t loop_read(int fd, void *buf, size_t n) {
+        uint8_t *p = buf;
+        size_t done = 0;
+        while (done < n) {
+                ssize_t k = read(fd, p + done, n - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                done += (size_t) k;
+        }
+        return (ssize_t) done;
+}
+
+ssize_t loop_pread(int fd, void *buf, size_t n, off_t offset) {
+        uint8_t *p = buf;
+        size_t done = 0;
+        while (done < n) {
+                ssize_t k = pread(fd, p + done, n - done, offset + (off_t) done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                done += (size_t) k;
+        }
+        return (ssize_t) done;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        char rnd[37];
+        int r = uuid_random(rnd);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *tmp = strdup_printf("%s.tmp-%s", path, rnd);
+        if (!tmp)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        r = loop_write(fd, data, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(tmp);
+                return r;
+        }
+        return fsync_directory_of(path);
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        _cleanup_free_ char *buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t n = loop_read(fd, buf, (size_t) st.st_size);
+        if (n < 0)
+                return (int) n;
+        buf[n] = 0;
+        *ret = steal_pointer(&buf);
+        if (ret_size)
+                *ret_size = (size_t) n;
+        return 0;
+}
+
+void hex_encode(const uint8_t *data, size_t n, char *out) {
+        static const char hex[] = "0123456789abcdef";
+        for (size_t i = 0; i < n; i++) {
+                out[2 * i] = hex[data[i] >> 4];
+                out[2 * i + 1] = hex[data[i] & 15];
+        }
+        out[2 * n] = 0;
+}
+
+static int unhex_char(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int hex_decode(const char *s, size_t slen, uint8_t *out) {
+        if (slen % 2)
+                return -EINVAL;
+        for (size_t i = 0; i < slen / 2; i++) {
+                int a = unhex_char(s[2 * i]), b = unhex_char(s[2 * i + 1]);
+                if (a < 0 || b < 0)
+                        return -EINVAL;
+                out[i] = (uint8_t) (a << 4 | b);
+        }
+        return (int) (slen / 2);
+}
+
+int uuid_random(char out[37]) {
+        uint8_t b[16];
+        if (getrandom(b, sizeof(b), 0) != (ssize_t) sizeof(b))
+                return -errno ?: -EIO;
+        b[6] = (uint8_t) ((b[6] & 0x0f) | 0x40);
+        b[8] = (uint8_t) ((b[8] & 0x3f) | 0x80);
+        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+        return 0;
+}
+
+bool uuid_is_valid(const char *s) {
+        if (!s || strlen(s) != 36)
+                return false;
+        for (int i = 0; i < 36; i++) {
+                if (i == 8 || i == 13 || i == 18 || i == 23) {
+                        if (s[i] != '-')
+                                return false;
+                } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        }
+        return true;
+}
+
+static bool glob_match_at(const char *p, const char *n) {
+        for (;;) {
+                if (*p == 0)
+                        return *n == 0;
+                if (p[0] == '*' && p[1] == '*') {
+                        const char *rest = p + 2;
+                        /* "a/ **" also matches "a" itself */
+                        if (*rest == 0)
+                                return true;
+                        if (*rest == '/' && glob_match_at(rest + 1, n))
+                                return true;
+                        for (const char *s = n; ; s++) {
+                                if (glob_match_at(rest, s))
+                                        return true;
+                                if (*s == 0)
+                                        return false;
+                        }
+                }
+                if (*p == '*') {
+                        for (const char *s = n; ; s++) {
+                                if (glob_match_at(p + 1, s))
+                                        return true;
+                                if (*s == 0 || *s == '/')
+                                        return false;
+                        }
+                }
+                if (*n == 0)
+                        return false;
+                if (*p == '?') {
+                        if (*n == '/')
+                                return false;
+                } else if (*p != *n)
+                        return false;
+                p++;
+                n++;
+        }
+}
+
+bool repo_glob_match(const char *pattern, const char *name) {
+        if (!pattern || !name)
+                return false;
+        /* "apps/ **" also matches the bare prefix "apps" */
+        size_t pl = strlen(pattern);
+        if (pl >= 3 && streq(pattern + pl - 3, "/**") && strncmp(pattern, name, pl - 3) == 0 && name[pl - 3] == 0)
+                return true;
+        return glob_match_at(pattern, name);
+}
+
+char *strdup_printf(const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+        va_start(ap, fmt);
+        int r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* registry-api: the HTTP server (libmicrohttpd). OCI /v2/ API, governance /v1/registry/ API,
+ * metrics, health. The /v1 handlers of each feature live in their own file (v1-gc.c,
+ * v1-governance.c, v1-worm.c) and register themselves through registry_v1_register(). */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "storage/storage.h"
+
+typedef struct Registry Registry;
+
+typedef struct RegistryOptions {
+        Config *config;      /* borrowed */
+        Store *store;        /* borrowed */
+        const char *mount;   /* optional: also serve the FUSE view here (plura serve --mount) */
+} RegistryOptions;
+
+int registry_new(const RegistryOptions *o, Registry **ret);
+/* Starts listening; returns once the listener is up. The actual port is written to *ret_port
+ * (useful with port 0). */
+int registry_start(Registry *r, uint16_t *ret_port);
+/* Stops accepting, drains in-flight requests, flushes batched state. */
+void registry_stop(Registry *r);
+Registry *registry_free(Registry *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Registry *, registry_free);
+
+Store *registry_store(Registry *r);
+Config *registry_config(Registry *r);
+
+/* ---- /v1/registry/ handlers */
+
+typedef struct V1Request {
+        const char *method;    /* "GET", "POST", "DELETE" */
+        const char *path;      /* below /v1/registry/, e.g. "holds/case-1/sha256:..." */
+        json_t *body;          /* parsed JSON body (object) for POST/PUT/DELETE with a body, or NULL */
+        const char *actor;     /* from the X-Plura-Actor header or the remote address */
+        void *conn;            /* opaque, for v1_request_query() */
+} V1Request;
+
+/* Query parameter, or NULL. */
+const char *v1_request_query(const V1Request *req, const char *key);
+
+typedef struct V1Response {
+        int status;            /* 200 unless set */
+        json_t *body;          /* owned by the response; JSON object or array */
+} V1Response;
+
+/* Sets an error body {"errors":[{"code":code,"message":msg,"detail":detail}]} and returns 0. */
+int v1_error(V1Response *resp, int status, const char *code, json_t *detail, const char *fmt, ...) _printf_(5, 6);
+
+typedef int (*V1HandlerFn)(Registry *r, const V1Request *req, V1Response *resp);
+
+/* Registers a handler for method + path prefix (e.g. "POST", "gc"). The longest matching
+ * prefix wins; a prefix matches whole path components only. */
+void registry_v1_register(Registry *r, const char *method, const char *prefix, V1HandlerFn fn);
+
+/* Each feature file provides one of these; server.c calls them all at start-up. */
+void v1_gc_register(Registry *r);
+void v1_governance_register(Registry *r);
+void v1_worm_register(Registry *r);
+
+/* ---- governance hooks into the /v2/ paths (implemented in governance.c) */
+
+/* Sets up the tag policy hook on the store and anything else governance needs. */
+int governance_init(Registry *r);
+void governance_free(Registry *r);
+/* 0 = allowed; -EACCES = blocked, with a human reason written into reason. Called for every
+ * manifest and blob pull (by tag or digest) after the digest is resolved. */
+int governance_check_pull(Registry *r, const char *repo, const char *digest, char *reason, size_t reason_len);
+/* Called after a successful manifest PUT (e.g. to set channels/dev/<svc>:candidate). */
+void governance_after_manifest_put(Registry *r, const char *repo, const char *digest, const char *const *tags,
+                                   size_t n_tags, const char *actor);
+
+/* ---- GC scheduler hook (implemented in v1-gc.c) */
+int gc_scheduler_start(Registry *r);
+void gc_scheduler_stop(Registry *r);
+
+/* Per-feature state hangs off the registry. */
+void *registry_feature_state(Registry *r, const char *feature);
+void registry_set_feature_state(Registry *r, const char *feature, void *state);

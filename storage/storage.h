@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* plura storage: content-addressed blob store + RocksDB index + data model.
+ * Nothing here knows about HTTP or FUSE. Functions return 0/positive on success and
+ * -errno on failure. Where a failure maps onto an OCI error code, the function also
+ * fills a StoreError (may be NULL). */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/macros.h"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum OciError {
+        OCI_OK = 0,
+        OCI_BLOB_UNKNOWN,
+        OCI_BLOB_UPLOAD_INVALID,
+        OCI_BLOB_UPLOAD_UNKNOWN,
+        OCI_DIGEST_INVALID,
+        OCI_MANIFEST_BLOB_UNKNOWN,
+        OCI_MANIFEST_INVALID,
+        OCI_MANIFEST_UNKNOWN,
+        OCI_NAME_INVALID,
+        OCI_NAME_UNKNOWN,
+        OCI_SIZE_INVALID,
+        OCI_UNAUTHORIZED,
+        OCI_DENIED,
+        OCI_UNSUPPORTED,
+        OCI_TOOMANYREQUESTS,
+        OCI_RANGE_NOT_SATISFIABLE, /* not a spec code string but used for 416 */
+        OCI_TAG_INVALID,           /* spec: TAG_INVALID (manifest tag did not match) */
+        _OCI_ERROR_MAX,
+        _OCI_ERROR_INVALID = -1,
+} OciError;
+
+const char *oci_error_to_string(OciError e); /* "BLOB_UNKNOWN" */
+int oci_error_http_status(OciError e);       /* 404, 400, ... */
+
+typedef struct StoreError {
+        OciError code;
+        char message[512];
+} StoreError;
+
+/* Sets e (if non-NULL) and returns r (a -errno). */
+int store_error_set(StoreError *e, int r, OciError code, const char *fmt, ...) _printf_(4, 5);
+
+/* ------------------------------------------------------------------ digests */
+
+typedef enum DigestAlgorithm {
+        DIGEST_SHA256,
+        DIGEST_SHA512,
+        _DIGEST_ALGORITHM_MAX,
+        _DIGEST_ALGORITHM_INVALID = -1,
+} DigestAlgorithm;
+
+#define DIGEST_MAX_LEN (7 + 128 + 1) /* "sha512:" + 128 hex + NUL */
+
+/* Validates "algo:hex" per the OCI grammar. Returns 0 and the algorithm for sha256/sha512
+ * with the right hex length (lower case); -EINVAL for a malformed digest; -EOPNOTSUPP for a
+ * well-formed digest of an algorithm we do not support. */
+int digest_parse(const char *s, DigestAlgorithm *ret_algo);
+const char *digest_algorithm_to_string(DigestAlgorithm a); /* "sha256" */
+const char *digest_hex(const char *digest);                /* pointer after the ':' */
+
+typedef struct Hasher Hasher;
+int hasher_new(DigestAlgorithm a, Hasher **ret);
+int hasher_update(Hasher *h, const void *data, size_t n);
+/* Writes "algo:hex" into out; the hasher can not be updated afterwards. */
+int hasher_final(Hasher *h, char out[DIGEST_MAX_LEN]);
+Hasher *hasher_free(Hasher *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Hasher *, hasher_free);
+int digest_buffer(DigestAlgorithm a, const void *data, size_t n, char out[DIGEST_MAX_LEN]);
+/* Hashes a whole file descriptor from offset 0 (streaming, bounded memory). */
+int digest_fd(DigestAlgorithm a, int fd, char out[DIGEST_MAX_LEN], uint64_t *ret_size);
+
+/* ------------------------------------------------------------------ names */
+
+#define REPO_NAME_MAX 255
+#define TAG_MAX 128
+
+/* OCI distribution-spec grammar:
+ *   name: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
+ *   tag:  [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}  */
+bool repo_name_is_valid(const char *name);
+bool tag_is_valid(const char *tag);
+
+typedef enum ReferenceKind {
+        REFERENCE_TAG,
+        REFERENCE_DIGEST,
+        _REFERENCE_KIND_MAX,
+        _REFERENCE_KIND_INVALID = -1,
+} ReferenceKind;
+
+/* A manifest reference is a tag or a digest. Returns the kind or -EINVAL. */
+int reference_parse(const char *ref);
+
+/* ------------------------------------------------------------------ manifests */
+
+#define MEDIA_TYPE_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MEDIA_TYPE_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MEDIA_TYPE_OCI_EMPTY "application/vnd.oci.empty.v1+json"
+#define MEDIA_TYPE_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MEDIA_TYPE_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define MANIFEST_SIZE_MAX (4U * 1024U * 1024U)
+
+typedef enum ManifestKind {
+        MANIFEST_OCI_IMAGE,
+        MANIFEST_OCI_INDEX,
+        MANIFEST_DOCKER_V2,
+        MANIFEST_DOCKER_LIST,
+        _MANIFEST_KIND_MAX,
+        _MANIFEST_KIND_INVALID = -1,
+} ManifestKind;
+
+bool manifest_kind_is_index(ManifestKind k);
+
+typedef struct Descriptor {
+        char *media_type;
+        char *digest;
+        uint64_t size;
+        char *artifact_type; /* may be NULL */
+        char *platform_os;   /* index entries only, may be NULL */
+        char *platform_arch;
+        char *platform_variant;
+        json_t *annotations; /* may be NULL; owned */
+} Descriptor;
+
+typedef struct Manifest {
+        ManifestKind kind;
+        char *media_type;    /* the effective media type (body's mediaType or Content-Type) */
+        char *artifact_type; /* artifactType, or config.mediaType for artifacts; may be NULL */
+        bool has_config;
+        Descriptor config;   /* images only */
+        Descriptor *layers;  /* images only */
+        size_t n_layers;
+        Descriptor *manifests; /* indexes only */
+        size_t n_manifests;
+        bool has_subject;
+        Descriptor subject;
+        json_t *annotations; /* may be NULL; owned */
+} Manifest;
+
+/* Parses and validates a manifest body. content_type is the request's Content-Type (may be
+ * NULL); when both it and the body's mediaType are present they must agree. On failure returns
+ * -EINVAL (or -EFBIG over MANIFEST_SIZE_MAX) and writes a human-readable reason into err. */
+int manifest_parse(const void *data, size_t len, const char *content_type, Manifest **ret, char *err, size_t errlen);
+Manifest *manifest_free(Manifest *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manifest *, manifest_free);
+
+/* ------------------------------------------------------------------ the store */
+
+typedef struct Store Store;
+
+typedef enum BlobEncoding {
+        BLOB_ENCODING_RAW,
+        BLOB_ENCODING_ZSTD, /* independent zstd frames of BLOB_ZSTD_FRAME_SIZE logical bytes */
+        _BLOB_ENCODING_MAX,
+        _BLOB_ENCODING_INVALID = -1,
+} BlobEncoding;
+
+#define BLOB_ZSTD_FRAME_SIZE (1U << 20)
+
+typedef struct StoreOptions {
+        const char *root;     /* data directory */
+        bool zstd_at_rest;    /* store compressible blobs zstd-compressed */
+        int zstd_level;       /* default 3 */
+        bool fsync;           /* default true; only benchmarks turn it off */
+        bool read_only;       /* open the index as a RocksDB secondary (plura mount, beside a server) */
+        const char *secondary_dir; /* scratch directory for the secondary instance's logs */
+} StoreOptions;
+
+void store_options_init(StoreOptions *o); /* fills the defaults */
+
+int store_open(const StoreOptions *o, Store **ret);
+Store *store_free(Store *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Store *, store_free);
+const char *store_root(Store *s);
+bool store_is_read_only(Store *s);
+/* Secondary instances: pull in what the primary wrote since. */
+int store_catch_up(Store *s);
+/* Ready = index open and storage writable (for /readyz). */
+int store_check_ready(Store *s);
+
+/* ---- blobs */
+
+typedef struct BlobInfo {
+        uint64_t size;        /* logical bytes (what the digest covers) */
+        uint64_t stored_size; /* bytes on disk */
+        BlobEncoding encoding;
+        int64_t created;      /* ns since epoch */
+        int64_t touched;      /* ns since epoch, last time a manifest PUT/mount/commit referenced it */
+} BlobInfo;
+
+/* Global blob record (any repository). -ENOENT if unknown. */
+int store_blob_info(Store *s, const char *digest, BlobInfo *ret);
+/* Blob linked into repo. -ENOENT if the blob is not linked there. */
+int store_repo_blob_info(Store *s, const char *repo, const char *digest, BlobInfo *ret);
+/* Path of the committed file: <root>/blobs/<algo>/<hex[0:2]>/<hex>. */
+char *store_blob_path(Store *s, const char *digest);
+
+typedef struct BlobReader BlobReader;
+int store_blob_open(Store *s, const char *digest, BlobReader **ret);
+uint64_t blob_reader_size(BlobReader *r);
+/* The file descriptor of a raw blob (for sendfile/splice), or -1 if encoded. */
+int blob_reader_fd(BlobReader *r);
+/* Reads logical bytes at offset (decompressing if needed). Returns bytes read, 0 at EOF. */
+ssize_t blob_reader_pread(BlobReader *r, void *buf, size_t n, uint64_t offset);
+BlobReader *blob_reader_free(BlobReader *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BlobReader *, blob_reader_free);
+
+/* Cross-repository mount: link digest, which must be linked in from_repo (or, if from_repo is
+ * NULL, exist anywhere), into repo. -ENOENT if not found. Under the digest lock; touches. */
+int store_blob_mount(Store *s, const char *repo, const char *from_repo, const char *digest);
+/* Unlink a blob from a repository (content is reclaimed by GC). -ENOENT if not linked. */
+int store_blob_unlink(Store *s, const char *repo, const char *digest, const char *actor);
+/* Convenience: store a complete buffer as a blob linked to repo (used by tests, bench set-up,
+ * WORM restore). If expected_digest is given it must match. */
+int store_blob_put(Store *s, const char *repo, const void *data, size_t len, const char *expected_digest,
+                   char out_digest[DIGEST_MAX_LEN], StoreError *err);
+
+/* ---- uploads (streaming, bounded memory) */
+
+typedef struct Upload Upload;
+
+/* Starts a session for repo; writes its uuid. */
+int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]);
+/* Takes exclusive use of a session: -ENOENT unknown (or other repo), -EBUSY if another request
+ * holds it. After a restart the session resumes from the bytes on disk. */
+int store_upload_acquire(Store *s, const char *repo, const char *uuid, Upload **ret);
+uint64_t upload_offset(Upload *u);
+const char *upload_uuid(Upload *u);
+int64_t upload_started(Upload *u);
+/* Appends bytes, hashing as they stream. */
+int upload_write(Upload *u, const void *data, size_t n);
+/* Ends this request's use; keeps the session. */
+void store_upload_release(Store *s, Upload *u);
+/* Verifies the digest (-EBADMSG + OCI_DIGEST_INVALID on mismatch, the session is then
+ * discarded), commits the blob atomically, links it into the repo, ends the session (u is
+ * freed in every case). */
+int store_upload_commit(Store *s, Upload *u, const char *digest, StoreError *err);
+/* Deletes a session (not held by anyone). -ENOENT if unknown. */
+int store_upload_cancel(Store *s, const char *repo, const char *uuid);
+/* Removes sessions not written to for older_than_ns. Returns the number purged. */
+int store_upload_purge(Store *s, int64_t older_than_ns);
+
+/* ---- manifests and tags */
+
+typedef struct ManifestPut {
+        const char *repo;
+        const void *data;
+        size_t len;
+        const char *content_type;  /* request Content-Type, may be NULL */
+        const char *reference;     /* tag or digest from the URL */
+        const char *const *tags;   /* extra tags (?tag=), may be NULL */
+        size_t n_tags;
+        const char *actor;         /* for history and audit; may be NULL ("anonymous") */
+} ManifestPut;
+
+/* Validates (manifest_parse), checks that config/layers are linked in the repo and index
+ * children exist in the repo (OCI_MANIFEST_BLOB_UNKNOWN otherwise), checks the digest when the
+ * reference is one (OCI_DIGEST_INVALID), runs the tag policy hook, then writes the manifest,
+ * repo link, tags, tag history, referrer record and audit event in one synced batch while
+ * holding the per-digest locks of every child. */
+int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MAX_LEN], StoreError *err);
+
+typedef struct StoredManifest {
+        char digest[DIGEST_MAX_LEN];
+        char *media_type;
+        uint8_t *data;
+        size_t size;
+        char *subject;        /* digest or NULL */
+        char *artifact_type;  /* or NULL */
+        int64_t pushed;       /* first push into this repo (ns), 0 when read without a repo */
+} StoredManifest;
+StoredManifest *stored_manifest_free(StoredManifest *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(StoredManifest *, stored_manifest_free);
+
+/* By tag or digest within repo. -ENOENT (MANIFEST_UNKNOWN). */
+int store_manifest_get(Store *s, const char *repo, const char *reference, StoredManifest **ret);
+/* By digest, regardless of repository. */
+int store_manifest_get_by_digest(Store *s, const char *digest, StoredManifest **ret);
+/* Deletes the manifest from repo: its tags, its repo link and its referrer record. */
+int store_manifest_delete(Store *s, const char *repo, const char *digest, const char *actor, StoreError *err);
+int store_tag_delete(Store *s, const char *repo, const char *tag, const char *actor, StoreError *err);
+
+typedef struct TagInfo {
+        char digest[DIGEST_MAX_LEN];
+        int64_t pushed;      /* first time the tag was created */
+        int64_t updated;     /* last time it was moved */
+        int64_t last_pulled; /* 0 = never */
+        uint32_t flags;
+} TagInfo;
+int store_tag_get(Store *s, const char *repo, const char *tag, TagInfo *ret);
+
+/* Lexically ordered, after `last` (may be NULL), at most n (0 = no limit). *ret_more says
+ * whether more follow. -ENOENT if the repository does not exist. */
+int store_tags_list(Store *s, const char *repo, const char *last, size_t n, char ***ret, bool *ret_more);
+int store_catalog(Store *s, const char *last, size_t n, char ***ret, bool *ret_more);
+/* A repository exists when it has at least one manifest or linked blob. */
+int store_repo_exists(Store *s, const char *repo);
+
+/* Referrers of subject in repo as an array of OCI descriptors (each with artifactType and
+ * annotations), filtered by artifact_type if non-NULL. An unknown subject gives an empty array. */
+int store_referrers(Store *s, const char *repo, const char *subject, const char *artifact_type, json_t **ret);
+
+/* Records a pull of repo:tag (tag may be NULL) / digest. Batched in memory and flushed at most
+ * every few seconds (and on close), never a write per GET. */
+void store_note_pull(Store *s, const char *repo, const char *tag, const char *digest);
+int store_flush_pulls(Store *s);
+
+/* Tag policy hook (governance). Called inside the tag write critical section for each tag a
+ * manifest PUT or tag DELETE would change. old_digest is NULL for a new tag, new_digest NULL for
+ * a delete; ever_existed tells whether tag_history has the name. Return 0 to allow, or a
+ * negative errno and fill err (OCI_DENIED / OCI_TAG_INVALID) to refuse the whole write. */
+typedef int (*TagPolicyFn)(void *userdata, const char *repo, const char *tag, const char *old_digest,
+                           const char *new_digest, const char *first_digest_in_history, StoreError *err);
+void store_set_tag_policy(Store *s, TagPolicyFn fn, void *userdata);
+
+/* ---- locks shared by manifest PUT, mount, upload commit and the GC sweep */
+void store_digest_lock(Store *s, const char *digest);
+void store_digest_unlock(Store *s, const char *digest);
+
+/* ---- raw index access for the gc, governance, WORM and fusefs modules */
+
+typedef enum IndexColumn {
+        INDEX_BLOB,
+        INDEX_MANIFEST,
+        INDEX_REPO_MANIFEST,
+        INDEX_REPO_BLOB,
+        INDEX_TAG,
+        INDEX_TAG_HISTORY,
+        INDEX_REFERRER,
+        INDEX_UPLOAD,
+        INDEX_CHANNEL_HISTORY,
+        INDEX_HOLD,
+        INDEX_BLOCK,
+        INDEX_AUDIT,
+        INDEX_LAYER_FS,
+        INDEX_META,
+        _INDEX_COLUMN_MAX,
+        _INDEX_COLUMN_INVALID = -1,
+} IndexColumn;
+
+const char *index_column_to_string(IndexColumn c);
+
+#define INDEX_SCHEMA_VERSION 1
+
+/* Keys join components with a NUL byte: "repo\0digest". */
+char *index_key_join(size_t *ret_len, const char *first, ...) /* NULL-terminated */;
+
+typedef struct IndexSnapshot IndexSnapshot;
+int store_snapshot_new(Store *s, IndexSnapshot **ret);
+IndexSnapshot *store_snapshot_free(IndexSnapshot *snap);
+DEFINE_TRIVIAL_CLEANUP_FUNC(IndexSnapshot *, store_snapshot_free);
+
+/* -ENOENT if absent. *ret is malloc()ed and NUL-terminated beyond *ret_len. snap may be NULL. */
+int store_kv_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len);
+int store_kv_put(Store *s, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen);
+int store_kv_delete(Store *s, IndexColumn c, const void *key, size_t klen);
+
+/* Iterates keys starting with prefix (plen may be 0), starting after `after` if given.
+ * The callback returns 0 to go on, 1 to stop, negative to abort with that error. */
+typedef int (*IndexIterFn)(void *userdata, const char *key, size_t klen, const char *val, size_t vlen);
+int store_kv_iterate(Store *s, IndexSnapshot *snap, IndexColumn c, const void *prefix, size_t plen,
+                     const void *after, size_t alen, IndexIterFn fn, void *userdata);
+
+typedef struct IndexBatch IndexBatch;
+IndexBatch *index_batch_new(void);
+void index_batch_put(IndexBatch *b, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen);
+void index_batch_delete(IndexBatch *b, IndexColumn c, const void *key, size_t klen);
+int store_batch_commit(Store *s, IndexBatch *b); /* synced WAL */
+IndexBatch *index_batch_free(IndexBatch *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(IndexBatch *, index_batch_free);
+
+/* Monotonic per-store sequence for append-only column keys (history, audit). */
+uint64_t store_next_seq(Store *s);
+
+/* Decoders of the hot binary records, for scans. */
+int blob_info_decode(const char *val, size_t vlen, BlobInfo *ret);
+int tag_info_decode(const char *val, size_t vlen, TagInfo *ret);
+
+/* Repo-manifest link record: pushed/last pulled. */
+typedef struct RepoManifestInfo {
+        int64_t pushed;
+        int64_t last_pulled;
+} RepoManifestInfo;
+int repo_manifest_info_decode(const char *val, size_t vlen, RepoManifestInfo *ret);
+
+/* Full parsed manifest record (children etc.) by digest. */
+int store_manifest_parsed(Store *s, IndexSnapshot *snap, const char *digest, Manifest **ret);
+
+/* Removes a blob record and its file: for the GC sweep only. The caller holds the digest
+ * lock and has re-checked liveness. Returns the bytes freed on disk. */
+int store_blob_remove(Store *s, const char *digest, uint64_t *ret_disk_bytes);
+/* Removes a manifest record entirely (all repos must already be unlinked). */
+int store_manifest_remove(Store *s, const char *digest);
+
+/* ---- audit (every mutation) */
+
+/* Appends {time, actor, action, target, result, detail} to the audit column family. */
+int store_audit(Store *s, const char *actor, const char *action, const char *target, const char *result,
+                json_t *detail /* borrowed, may be NULL */);
+
+/* ---- fsck */
+
+typedef struct FsckReport {
+        uint64_t blobs_checked;
+        uint64_t bytes_checked;
+        uint64_t corrupt_blobs;        /* content does not hash to its name */
+        uint64_t records_without_file;
+        uint64_t files_without_record;
+        uint64_t manifests_missing_children;
+        uint64_t stale_temp_files;
+        uint64_t quarantined;          /* with repair */
+        json_t *problems;              /* array of {kind, digest/path, detail} */
+} FsckReport;
+int store_fsck(Store *s, bool repair, FsckReport *ret);
+void fsck_report_done(FsckReport *r);

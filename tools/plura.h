@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Subcommands of the plura binary; each lives in its own tools/cmd-*.c file. */
+int cmd_serve(int argc, char **argv);   /* cmd-serve.c */
+int cmd_fsck(int argc, char **argv);    /* cmd-serve.c */
+int cmd_mount(int argc, char **argv);   /* cmd-mount.c */
+int cmd_gc(int argc, char **argv);      /* cmd-gc.c (offline GC) */
+int cmd_reg(int argc, char **argv);     /* cmd-reg.c: client of a running server's /v1 API */
+
+/* plura reg <verb> handlers, each in the file of its feature */
+int reg_gc(int argc, char **argv);          /* cmd-gc.c */
+int reg_governance(int argc, char **argv);  /* cmd-reg-governance.c: promote rollback block unblock history metrics audit tags */
+int reg_hold(int argc, char **argv);        /* cmd-reg-worm.c */
+int reg_worm(int argc, char **argv);        /* cmd-reg-worm.c */
+
+/* Shared by subcommands: loads -c FILE (or the embedded default) and prints a clear error. */
+struct Config;
+int load_config_or_die(const char *path, struct Config **ret);
