@@ -350,6 +350,25 @@ typedef enum IndexColumn {
 
 const char *index_column_to_string(IndexColumn c);
 
+/* Key and value formats (all integers little endian in values, big endian in keys so they
+ * sort; times are ns since the epoch; "\0" is a NUL separator; seq is a u64 big endian):
+ *   blob            digest                          -> binary v1, blob_info_decode()
+ *   manifest        digest                          -> u32 meta_len + meta JSON + raw manifest bytes
+ *   repo_manifest   repo\0digest                    -> binary v1, repo_manifest_info_decode()
+ *   repo_blob       repo\0digest                    -> binary v1 {u8 version, i64 linked}
+ *   tag             repo\0tag                       -> binary v1, tag_info_decode()
+ *   tag_history     repo\0tag\0seq                  -> JSON {digest, time, actor, action}
+ *   referrer        repo\0subject\0digest           -> JSON OCI descriptor (mediaType, digest, size,
+ *                                                      artifactType, annotations)
+ *   upload          uuid                            -> JSON {repo, started, updated, offset}
+ *   channel_history env\0svc\0pointer\0seq          -> JSON {digest, time, actor, action, previous}
+ *   hold            digest\0case_id                 -> JSON HoldInfo fields (see holds below)
+ *   block           digest                          -> JSON {reason, cves[], severity, time, actor}
+ *   audit           time(u64 BE)\0seq               -> JSON {time, actor, action, target, result, detail}
+ *   layer_fs        layer digest\0...               -> fusefs-defined
+ *   meta            name                            -> "schema_version" (text), "gc/last",
+ *                                                      "gc/report/<time u64 BE>" (JSON), counters */
+
 #define INDEX_SCHEMA_VERSION 1
 
 /* Keys join components with a NUL byte: "repo\0digest". */
@@ -401,6 +420,30 @@ int store_manifest_parsed(Store *s, IndexSnapshot *snap, const char *digest, Man
 int store_blob_remove(Store *s, const char *digest, uint64_t *ret_disk_bytes);
 /* Removes a manifest record entirely (all repos must already be unlinked). */
 int store_manifest_remove(Store *s, const char *digest);
+
+/* ---- RCA holds (storage/holds.c; WORM export in storage/worm.c) */
+
+typedef struct HoldInfo {
+        char digest[DIGEST_MAX_LEN];
+        char *case_id;
+        char *reason;
+        char *actor;
+        int64_t created;
+        int64_t until;          /* 0 = until released */
+        int64_t released;       /* 0 = not released */
+        char *export_bundle;    /* path of a verified WORM bundle, or NULL */
+} HoldInfo;
+
+/* A hold is active while not released and (until == 0 or until > now). */
+bool hold_is_active(const HoldInfo *h, int64_t now);
+typedef int (*HoldIterFn)(void *userdata, const HoldInfo *h);
+int store_holds_foreach(Store *s, IndexSnapshot *snap, HoldIterFn fn, void *userdata);
+/* For a hold that is no longer active: make sure a verified WORM export of its closure exists,
+ * exporting it now if not (worm: the config's "worm" section). Returns 1 if it exported now,
+ * 0 if a verified export already existed, negative on failure (GC must then keep the content). */
+int store_hold_ensure_exported(Store *s, const HoldInfo *h, json_t *worm, char **ret_bundle);
+/* Hold record no longer needed (inactive and exported): GC forgets it. */
+int store_hold_forget(Store *s, const HoldInfo *h);
 
 /* ---- audit (every mutation) */
 
