@@ -1,3 +1,370 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include "storage/storage.h"
+/* fsck: re-hash every blob, cross-check index records and files, find manifests with missing
+ * children and stale temporary/upload files. --repair quarantines files (never deletes content)
+ * and drops records that point at nothing. Meant for a store whose server is stopped. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "storage/store-internal.h"
+
+typedef struct Fsck {
+        Store *store;
+        bool repair;
+        FsckReport *report;
+        char *quarantine; /* created on first use */
+        int64_t started;
+} Fsck;
+
+static void problem(Fsck *f, const char *kind, const char *digest, const char *path, const char *detail) {
+        json_t *p = json_pack("{s:s, s:s}", "kind", kind, "detail", strempty(detail));
+        if (!p)
+                return;
+        if (digest)
+                json_object_set_new(p, "digest", json_string(digest));
+        if (path)
+                json_object_set_new(p, "path", json_string(path));
+        json_array_append_new(f->report->problems, p);
+        log_warning("fsck: %s %s: %s", kind, digest ? digest : strempty(path), strempty(detail));
+}
+
+/* Moves path into <root>/quarantine/<time>/<name>. */
+static int quarantine(Fsck *f, const char *path, const char *name) {
+        int r;
+        if (!f->quarantine) {
+                char ts[32];
+                format_timestamp(ts, sizeof ts, f->started);
+                f->quarantine = strdup_printf("%s/quarantine/%s", f->store->root, ts);
+                if (!f->quarantine)
+                        return -ENOMEM;
+                r = mkdir_p(f->quarantine, 0755);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot create %s: %m", f->quarantine);
+        }
+        _cleanup_free_ char *dst = strdup_printf("%s/%s", f->quarantine, name);
+        if (!dst)
+                return -ENOMEM;
+        if (access(dst, F_OK) == 0) {
+                free(dst);
+                char rnd[37];
+                uuid_random(rnd);
+                dst = strdup_printf("%s/%s.%s", f->quarantine, name, rnd);
+                if (!dst)
+                        return -ENOMEM;
+        }
+        if (rename(path, dst) < 0)
+                return log_error_errno(errno, "Cannot move %s to %s: %m", path, dst);
+        f->report->quarantined++;
+        (void) fsync_path(f->quarantine);
+        (void) fsync_directory_of(path);
+        return 0;
+}
+
+/* ---- blob records */
+
+typedef struct DigestList {
+        char **v;
+        size_t n, allocated;
+} DigestList;
+
+static int list_push(DigestList *l, const char *s, size_t len) {
+        if (l->n + 2 > l->allocated) {
+                size_t na = l->allocated ? l->allocated * 2 : 64;
+                char **v = realloc(l->v, na * sizeof(char *));
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->allocated = na;
+        }
+        l->v[l->n] = strndup(s, len);
+        if (!l->v[l->n])
+                return -ENOMEM;
+        l->v[++l->n] = NULL;
+        return 0;
+}
+
+static int collect_keys_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        return list_push(userdata, key, klen);
+}
+
+static int check_blob_records(Fsck *f) {
+        DigestList l = {};
+        int r = store_kv_iterate(f->store, NULL, INDEX_BLOB, NULL, 0, NULL, 0, collect_keys_cb, &l);
+        if (r < 0) {
+                strv_free(l.v);
+                return r;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+                const char *digest = l.v[i];
+                BlobInfo bi;
+                if (digest_parse(digest, NULL) < 0) {
+                        problem(f, "invalid_record", digest, NULL, "blob record with a malformed digest");
+                        if (f->repair)
+                                store_kv_delete(f->store, INDEX_BLOB, digest, strlen(digest));
+                        continue;
+                }
+                if (store_blob_info(f->store, digest, &bi) < 0) {
+                        problem(f, "invalid_record", digest, NULL, "blob record does not decode");
+                        continue;
+                }
+                _cleanup_free_ char *path = store_blob_path(f->store, digest);
+                if (!path) {
+                        strv_free(l.v);
+                        return -ENOMEM;
+                }
+                uint64_t bytes = 0;
+                store_digest_lock(f->store, digest);
+                r = blob_file_verify(f->store, digest, &bi, &bytes);
+                f->report->blobs_checked++;
+                f->report->bytes_checked += bytes;
+                if (r == -ENOENT) {
+                        f->report->records_without_file++;
+                        problem(f, "record_without_file", digest, path, "index record but no blob file");
+                        if (f->repair)
+                                store_kv_delete(f->store, INDEX_BLOB, digest, strlen(digest));
+                } else if (r == -EBADMSG) {
+                        f->report->corrupt_blobs++;
+                        problem(f, "corrupt_blob", digest, path, "content does not hash to its name");
+                        if (f->repair) {
+                                _cleanup_free_ char *name = strdup_printf("corrupt-%s", digest);
+                                if (name && quarantine(f, path, name) >= 0)
+                                        store_kv_delete(f->store, INDEX_BLOB, digest, strlen(digest));
+                        }
+                } else if (r < 0) {
+                        problem(f, "read_error", digest, path, strerror(-r));
+                }
+                store_digest_unlock(f->store, digest);
+        }
+        strv_free(l.v);
+        return 0;
+}
+
+/* ---- blob files */
+
+static bool is_hex(const char *s, size_t n) {
+        if (strlen(s) != n)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+static void stray_file(Fsck *f, const char *path, const char *name) {
+        f->report->stale_temp_files++;
+        problem(f, "stale_temp_file", NULL, path, "unexpected file in the blob store");
+        if (f->repair) {
+                _cleanup_free_ char *q = strdup_printf("stray-%s", name);
+                if (q)
+                        quarantine(f, path, q);
+        }
+}
+
+static int check_blob_files_algo(Fsck *f, const char *algo, size_t hexlen) {
+        _cleanup_free_ char *top = strdup_printf("%s/blobs/%s", f->store->root, algo);
+        if (!top)
+                return -ENOMEM;
+        DIR *d = opendir(top);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *sub = strdup_printf("%s/%s", top, de->d_name);
+                if (!sub)
+                        break;
+                DIR *sd = opendir(sub);
+                if (!sd)
+                        continue;
+                struct dirent *fe;
+                while ((fe = readdir(sd))) {
+                        if (streq(fe->d_name, ".") || streq(fe->d_name, ".."))
+                                continue;
+                        _cleanup_free_ char *path = strdup_printf("%s/%s", sub, fe->d_name);
+                        if (!path)
+                                break;
+                        if (!is_hex(fe->d_name, hexlen) || strncmp(fe->d_name, de->d_name, 2) != 0) {
+                                stray_file(f, path, fe->d_name);
+                                continue;
+                        }
+                        _cleanup_free_ char *digest = strdup_printf("%s:%s", algo, fe->d_name);
+                        if (!digest)
+                                break;
+                        store_digest_lock(f->store, digest);
+                        bool known = store_blob_info(f->store, digest, NULL) >= 0;
+                        if (!known) {
+                                f->report->files_without_record++;
+                                problem(f, "file_without_record", digest, path, "blob file with no index record");
+                                if (f->repair) {
+                                        _cleanup_free_ char *name = strdup_printf("orphan-%s", digest);
+                                        if (name)
+                                                quarantine(f, path, name);
+                                }
+                        }
+                        store_digest_unlock(f->store, digest);
+                }
+                closedir(sd);
+        }
+        closedir(d);
+        return 0;
+}
+
+/* ---- manifests */
+
+static int check_manifests(Fsck *f) {
+        DigestList l = {};
+        int r = store_kv_iterate(f->store, NULL, INDEX_MANIFEST, NULL, 0, NULL, 0, collect_keys_cb, &l);
+        if (r < 0) {
+                strv_free(l.v);
+                return r;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+                _cleanup_(manifest_freep) Manifest *m = NULL;
+                r = store_manifest_parsed(f->store, NULL, l.v[i], &m);
+                if (r < 0) {
+                        problem(f, "invalid_manifest", l.v[i], NULL, "stored manifest does not parse");
+                        continue;
+                }
+                json_t *missing = json_array();
+                if (m->has_config && store_blob_info(f->store, m->config.digest, NULL) < 0)
+                        json_array_append_new(missing, json_string(m->config.digest));
+                for (size_t j = 0; j < m->n_layers; j++) {
+                        const Descriptor *d = &m->layers[j];
+                        if (d->media_type && (strstr(d->media_type, "foreign") || strstr(d->media_type, "nondistributable")))
+                                continue;
+                        if (store_blob_info(f->store, d->digest, NULL) < 0)
+                                json_array_append_new(missing, json_string(d->digest));
+                }
+                for (size_t j = 0; j < m->n_manifests; j++)
+                        if (store_kv_get(f->store, NULL, INDEX_MANIFEST, m->manifests[j].digest,
+                                         strlen(m->manifests[j].digest), NULL, NULL) < 0)
+                                json_array_append_new(missing, json_string(m->manifests[j].digest));
+                if (json_array_size(missing) > 0) {
+                        f->report->manifests_missing_children++;
+                        _cleanup_free_ char *list = json_dumps(missing, JSON_COMPACT);
+                        _cleanup_free_ char *detail = strdup_printf("missing children %s (re-push them to fix)",
+                                                                    strempty(list));
+                        problem(f, "manifest_missing_children", l.v[i], NULL, detail);
+                }
+                json_decref(missing);
+        }
+        strv_free(l.v);
+        return 0;
+}
+
+/* ---- uploads and temporary files */
+
+static int check_uploads(Fsck *f) {
+        _cleanup_free_ char *dir = strdup_printf("%s/uploads", f->store->root);
+        if (!dir)
+                return -ENOMEM;
+        DIR *d = opendir(dir);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        if (uuid_is_valid(de->d_name) &&
+                            store_kv_get(f->store, NULL, INDEX_UPLOAD, de->d_name, strlen(de->d_name), NULL, NULL) >= 0)
+                                continue;
+                        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, de->d_name);
+                        if (!path)
+                                break;
+                        f->report->stale_temp_files++;
+                        problem(f, "stale_upload_file", NULL, path, "upload file without a session record");
+                        if (f->repair) {
+                                _cleanup_free_ char *name = strdup_printf("upload-%s", de->d_name);
+                                if (name)
+                                        quarantine(f, path, name);
+                        }
+                }
+                closedir(d);
+        }
+
+        /* session records whose file is gone */
+        DigestList l = {};
+        int r = store_kv_iterate(f->store, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, collect_keys_cb, &l);
+        if (r < 0) {
+                strv_free(l.v);
+                return r;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+                _cleanup_free_ char *path = strdup_printf("%s/%s", dir, l.v[i]);
+                if (path && access(path, F_OK) < 0 && errno == ENOENT) {
+                        f->report->records_without_file++;
+                        problem(f, "upload_without_file", NULL, path, "upload session record without its file");
+                        if (f->repair)
+                                store_kv_delete(f->store, INDEX_UPLOAD, l.v[i], strlen(l.v[i]));
+                }
+        }
+        strv_free(l.v);
+
+        _cleanup_free_ char *tmp = strdup_printf("%s/tmp", f->store->root);
+        if (!tmp)
+                return -ENOMEM;
+        d = opendir(tmp);
+        if (d) {
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        _cleanup_free_ char *path = strdup_printf("%s/%s", tmp, de->d_name);
+                        struct stat st;
+                        if (!path || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+                                continue;
+                        f->report->stale_temp_files++;
+                        problem(f, "stale_temp_file", NULL, path, "leftover temporary file");
+                        if (f->repair) {
+                                _cleanup_free_ char *name = strdup_printf("tmp-%s", de->d_name);
+                                if (name)
+                                        quarantine(f, path, name);
+                        }
+                }
+                closedir(d);
+        }
+        return 0;
+}
+
+int store_fsck(Store *s, bool repair, FsckReport *ret) {
+        int r;
+        if (!ret)
+                return -EINVAL;
+        if (repair && s->read_only)
+                return -EROFS;
+        *ret = (FsckReport) { .problems = json_array() };
+        if (!ret->problems)
+                return -ENOMEM;
+        Fsck f = { .store = s, .repair = repair, .report = ret, .started = clock_now_ns() };
+
+        r = check_blob_records(&f);
+        if (r >= 0)
+                r = check_blob_files_algo(&f, "sha256", 64);
+        if (r >= 0)
+                r = check_blob_files_algo(&f, "sha512", 128);
+        if (r >= 0)
+                r = check_manifests(&f);
+        if (r >= 0)
+                r = check_uploads(&f);
+        if (r >= 0 && !s->read_only) {
+                json_t *detail = json_pack("{s:I, s:I, s:b}", "problems", (json_int_t) json_array_size(ret->problems),
+                                           "quarantined", (json_int_t) ret->quarantined, "repair", repair);
+                (void) store_audit(s, "fsck", repair ? "fsck.repair" : "fsck", s->root,
+                                   json_array_size(ret->problems) ? "problems" : "ok", detail);
+                json_decref(detail);
+        }
+        free(f.quarantine);
+        return r;
+}
+
+void fsck_report_done(FsckReport *r) {
+        if (!r)
+                return;
+        json_decref(r->problems);
+        r->problems = NULL;
+}

@@ -1,3 +1,684 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include "storage/storage.h"
+/* RocksDB index: opening (primary or secondary), column families, schema version, point and prefix
+ * access, batches, snapshots, sequences and the binary record codecs. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "storage/store-internal.h"
+
+static const char *const index_column_names[_INDEX_COLUMN_MAX] = {
+        [INDEX_BLOB] = "blob",
+        [INDEX_MANIFEST] = "manifest",
+        [INDEX_REPO_MANIFEST] = "repo_manifest",
+        [INDEX_REPO_BLOB] = "repo_blob",
+        [INDEX_TAG] = "tag",
+        [INDEX_TAG_HISTORY] = "tag_history",
+        [INDEX_REFERRER] = "referrer",
+        [INDEX_UPLOAD] = "upload",
+        [INDEX_CHANNEL_HISTORY] = "channel_history",
+        [INDEX_HOLD] = "hold",
+        [INDEX_BLOCK] = "block",
+        [INDEX_AUDIT] = "audit",
+        [INDEX_LAYER_FS] = "layer_fs",
+        [INDEX_META] = "meta",
+};
+
+const char *index_column_to_string(IndexColumn c) {
+        if (c < 0 || c >= _INDEX_COLUMN_MAX)
+                return NULL;
+        return index_column_names[c];
+}
+
+/* ---- integer codecs */
+
+void put_u32_le(uint8_t *p, uint32_t v) {
+        for (int i = 0; i < 4; i++)
+                p[i] = (uint8_t) (v >> (8 * i));
+}
+void put_u64_le(uint8_t *p, uint64_t v) {
+        for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t) (v >> (8 * i));
+}
+uint32_t get_u32_le(const uint8_t *p) {
+        uint32_t v = 0;
+        for (int i = 3; i >= 0; i--)
+                v = (v << 8) | p[i];
+        return v;
+}
+uint64_t get_u64_le(const uint8_t *p) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--)
+                v = (v << 8) | p[i];
+        return v;
+}
+void put_u64_be(uint8_t *p, uint64_t v) {
+        for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t) (v >> (8 * (7 - i)));
+}
+uint64_t get_u64_be(const uint8_t *p) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = (v << 8) | p[i];
+        return v;
+}
+
+/* ---- binary records (version byte first so they can evolve) */
+
+void blob_info_encode(const BlobInfo *i, uint8_t out[BLOB_RECORD_SIZE]) {
+        out[0] = 1;
+        put_u64_le(out + 1, i->size);
+        put_u64_le(out + 9, i->stored_size);
+        out[17] = (uint8_t) i->encoding;
+        put_u64_le(out + 18, (uint64_t) i->created);
+        put_u64_le(out + 26, (uint64_t) i->touched);
+}
+
+int blob_info_decode(const char *val, size_t vlen, BlobInfo *ret) {
+        const uint8_t *p = (const uint8_t *) val;
+        if (vlen < BLOB_RECORD_SIZE || p[0] != 1)
+                return -EBADMSG;
+        if (p[17] >= _BLOB_ENCODING_MAX)
+                return -EBADMSG;
+        *ret = (BlobInfo) {
+                .size = get_u64_le(p + 1),
+                .stored_size = get_u64_le(p + 9),
+                .encoding = (BlobEncoding) p[17],
+                .created = (int64_t) get_u64_le(p + 18),
+                .touched = (int64_t) get_u64_le(p + 26),
+        };
+        return 0;
+}
+
+void repo_manifest_info_encode(const RepoManifestInfo *i, uint8_t out[REPO_MANIFEST_RECORD_SIZE]) {
+        out[0] = 1;
+        put_u64_le(out + 1, (uint64_t) i->pushed);
+        put_u64_le(out + 9, (uint64_t) i->last_pulled);
+}
+
+int repo_manifest_info_decode(const char *val, size_t vlen, RepoManifestInfo *ret) {
+        const uint8_t *p = (const uint8_t *) val;
+        if (vlen < REPO_MANIFEST_RECORD_SIZE || p[0] != 1)
+                return -EBADMSG;
+        ret->pushed = (int64_t) get_u64_le(p + 1);
+        ret->last_pulled = (int64_t) get_u64_le(p + 9);
+        return 0;
+}
+
+void repo_blob_encode(int64_t linked, uint8_t out[REPO_BLOB_RECORD_SIZE]) {
+        out[0] = 1;
+        put_u64_le(out + 1, (uint64_t) linked);
+}
+
+/* {u8 1, i64 pushed, i64 updated, i64 last_pulled, u32 flags, u8 digest_len, digest} */
+size_t tag_info_encode(const TagInfo *i, uint8_t out[TAG_RECORD_MAX]) {
+        size_t dl = strnlen(i->digest, DIGEST_MAX_LEN - 1);
+        out[0] = 1;
+        put_u64_le(out + 1, (uint64_t) i->pushed);
+        put_u64_le(out + 9, (uint64_t) i->updated);
+        put_u64_le(out + 17, (uint64_t) i->last_pulled);
+        put_u32_le(out + 25, i->flags);
+        out[29] = (uint8_t) dl;
+        memcpy(out + 30, i->digest, dl);
+        return 30 + dl;
+}
+
+int tag_info_decode(const char *val, size_t vlen, TagInfo *ret) {
+        const uint8_t *p = (const uint8_t *) val;
+        if (vlen < 30 || p[0] != 1)
+                return -EBADMSG;
+        size_t dl = p[29];
+        if (dl >= DIGEST_MAX_LEN || vlen < 30 + dl)
+                return -EBADMSG;
+        ret->pushed = (int64_t) get_u64_le(p + 1);
+        ret->updated = (int64_t) get_u64_le(p + 9);
+        ret->last_pulled = (int64_t) get_u64_le(p + 17);
+        ret->flags = get_u32_le(p + 25);
+        memcpy(ret->digest, p + 30, dl);
+        ret->digest[dl] = 0;
+        return 0;
+}
+
+/* ---- keys */
+
+char *index_key_join(size_t *ret_len, const char *first, ...) {
+        va_list ap;
+        size_t len = 0;
+        const char *c;
+
+        if (!first) {
+                char *k = calloc(1, 1);
+                if (k && ret_len)
+                        *ret_len = 0;
+                return k;
+        }
+        va_start(ap, first);
+        for (c = first; c; c = va_arg(ap, const char *))
+                len += strlen(c) + 1;
+        va_end(ap);
+
+        char *k = malloc(len);
+        if (!k)
+                return NULL;
+        char *p = k;
+        va_start(ap, first);
+        for (c = first; c; c = va_arg(ap, const char *)) {
+                size_t l = strlen(c);
+                memcpy(p, c, l);
+                p += l;
+                *p++ = 0;
+        }
+        va_end(ap);
+        if (ret_len)
+                *ret_len = len - 1; /* the last NUL terminates, it is not part of the key */
+        return k;
+}
+
+/* ---- errors */
+
+static int rocksdb_error_to_errno(const char *e) {
+        if (!e)
+                return 0;
+        if (strstr(e, "Resource temporarily unavailable") || strstr(e, "lock"))
+                return -EBUSY;
+        if (strstr(e, "No such file") || strstr(e, "does not exist"))
+                return -ENOENT;
+        if (strstr(e, "No space"))
+                return -ENOSPC;
+        if (strstr(e, "Invalid argument"))
+                return -EINVAL;
+        if (strstr(e, "Not implemented") || strstr(e, "Not supported"))
+                return -EOPNOTSUPP;
+        return -EIO;
+}
+
+static int take_error(char *e, const char *what) {
+        if (!e)
+                return 0;
+        int r = rocksdb_error_to_errno(e);
+        log_error("RocksDB %s: %s", what, e);
+        rocksdb_free(e);
+        return r;
+}
+
+/* ---- open/close */
+
+static int meta_read_u64(Store *s, const char *name, uint64_t *ret) {
+        _cleanup_free_ char *v = NULL;
+        size_t l;
+        int r = index_get(s, NULL, INDEX_META, name, strlen(name), &v, &l);
+        if (r < 0)
+                return r;
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno != 0 || end == v)
+                return -EBADMSG;
+        *ret = x;
+        return 0;
+}
+
+static int meta_write_u64(Store *s, const char *name, uint64_t v) {
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long) v);
+        char *e = NULL;
+        rocksdb_put_cf(s->db, s->write_sync, s->cf[INDEX_META], name, strlen(name), buf, (size_t) n, &e);
+        return take_error(e, "write meta");
+}
+
+int index_open(Store *s) {
+        char *e = NULL;
+        int r;
+
+        s->cache = rocksdb_cache_create_lru(64U << 20);
+        s->table_options = rocksdb_block_based_options_create();
+        rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
+        rocksdb_block_based_options_set_filter_policy(s->table_options, rocksdb_filterpolicy_create_bloom_full(10));
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(s->table_options, 1);
+        rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(s->table_options, 1);
+        rocksdb_block_based_options_set_block_size(s->table_options, 8192);
+
+        s->db_options = rocksdb_options_create();
+        rocksdb_options_set_create_if_missing(s->db_options, 1);
+        rocksdb_options_set_create_missing_column_families(s->db_options, 1);
+        rocksdb_options_increase_parallelism(s->db_options, 2);
+        rocksdb_options_set_block_based_table_factory(s->db_options, s->table_options);
+        if (s->read_only)
+                rocksdb_options_set_max_open_files(s->db_options, -1); /* required for secondaries */
+
+        s->cf_options = rocksdb_options_create_copy(s->db_options);
+        rocksdb_options_set_level_compaction_dynamic_level_bytes(s->cf_options, 1);
+
+        /* Open every CF that exists (a newer schema may have more) plus ours. */
+        size_t n_existing = 0;
+        char **existing = rocksdb_list_column_families(s->db_options, s->index_dir, &n_existing, &e);
+        if (e) {
+                /* no database yet */
+                rocksdb_free(e);
+                e = NULL;
+                existing = NULL;
+                n_existing = 0;
+                if (s->read_only)
+                        return log_error_errno(ENOENT, "No index at %s to open read-only.", s->index_dir);
+        }
+
+        size_t max = n_existing + _INDEX_COLUMN_MAX + 1, n = 0;
+        const char **names = calloc(max, sizeof(char *));
+        const rocksdb_options_t **opts = calloc(max, sizeof(void *));
+        s->cf_handles = calloc(max, sizeof(void *));
+        if (!names || !opts || !s->cf_handles) {
+                free(names);
+                free(opts);
+                if (existing)
+                        rocksdb_list_column_families_destroy(existing, n_existing);
+                return -ENOMEM;
+        }
+        names[n++] = "default";
+        for (IndexColumn c = 0; c < _INDEX_COLUMN_MAX; c++)
+                names[n++] = index_column_names[c];
+        for (size_t i = 0; i < n_existing; i++) {
+                bool known = false;
+                for (size_t j = 0; j < n; j++)
+                        if (streq(names[j], existing[i]))
+                                known = true;
+                if (!known)
+                        names[n++] = existing[i];
+        }
+        for (size_t i = 0; i < n; i++)
+                opts[i] = s->cf_options;
+
+        if (s->read_only)
+                s->db = rocksdb_open_as_secondary_column_families(s->db_options, s->index_dir, s->secondary_dir, (int) n,
+                                                                  names, opts, s->cf_handles, &e);
+        else
+                s->db = rocksdb_open_column_families(s->db_options, s->index_dir, (int) n, names, opts, s->cf_handles,
+                                                     &e);
+        free(names);
+        free(opts);
+        if (existing)
+                rocksdb_list_column_families_destroy(existing, n_existing);
+        if (e) {
+                s->db = NULL;
+                return take_error(e, "open");
+        }
+        s->n_cf_handles = n;
+        for (IndexColumn c = 0; c < _INDEX_COLUMN_MAX; c++)
+                s->cf[c] = s->cf_handles[1 + c];
+
+        s->write_sync = rocksdb_writeoptions_create();
+        rocksdb_writeoptions_set_sync(s->write_sync, s->fsync);
+        s->write_async = rocksdb_writeoptions_create();
+        s->read_options = rocksdb_readoptions_create();
+
+        uint64_t version;
+        r = meta_read_u64(s, "schema_version", &version);
+        if (r == -ENOENT) {
+                if (s->read_only)
+                        return log_error_errno(EPROTO, "Index at %s has no schema version.", s->index_dir);
+                r = meta_write_u64(s, "schema_version", INDEX_SCHEMA_VERSION);
+                if (r < 0)
+                        return r;
+        } else if (r < 0)
+                return log_error_errno(r, "Cannot read the schema version of %s: %m", s->index_dir);
+        else if (version > INDEX_SCHEMA_VERSION)
+                return log_error_errno(EPROTONOSUPPORT,
+                                       "Index at %s has schema version %llu, this plura supports up to %d; "
+                                       "refusing to open it (upgrade plura).",
+                                       s->index_dir, (unsigned long long) version, INDEX_SCHEMA_VERSION);
+
+        uint64_t seq = 0;
+        r = meta_read_u64(s, "seq", &seq);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        s->seq_next = s->seq_limit = seq;
+        return 0;
+}
+
+void index_close(Store *s) {
+        if (s->db) {
+                for (size_t i = 0; i < s->n_cf_handles; i++)
+                        rocksdb_column_family_handle_destroy(s->cf_handles[i]);
+                rocksdb_close(s->db);
+                s->db = NULL;
+        }
+        free(s->cf_handles);
+        s->cf_handles = NULL;
+        if (s->write_sync)
+                rocksdb_writeoptions_destroy(s->write_sync);
+        if (s->write_async)
+                rocksdb_writeoptions_destroy(s->write_async);
+        if (s->read_options)
+                rocksdb_readoptions_destroy(s->read_options);
+        if (s->cf_options)
+                rocksdb_options_destroy(s->cf_options);
+        if (s->db_options)
+                rocksdb_options_destroy(s->db_options);
+        if (s->table_options)
+                rocksdb_block_based_options_destroy(s->table_options);
+        if (s->cache)
+                rocksdb_cache_destroy(s->cache);
+        s->write_sync = s->write_async = NULL;
+        s->read_options = NULL;
+        s->cf_options = s->db_options = NULL;
+        s->table_options = NULL;
+        s->cache = NULL;
+}
+
+int store_catch_up(Store *s) {
+        if (!s->read_only)
+                return 0;
+        char *e = NULL;
+        rocksdb_try_catch_up_with_primary(s->db, &e);
+        return take_error(e, "catch up with primary");
+}
+
+/* ---- snapshots */
+
+struct IndexSnapshot {
+        Store *store;
+        const rocksdb_snapshot_t *snap;
+        rocksdb_readoptions_t *ro;
+};
+
+int store_snapshot_new(Store *s, IndexSnapshot **ret) {
+        IndexSnapshot *n = calloc(1, sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        n->store = s;
+        n->snap = rocksdb_create_snapshot(s->db);
+        n->ro = rocksdb_readoptions_create();
+        if (n->snap)
+                rocksdb_readoptions_set_snapshot(n->ro, n->snap);
+        *ret = n;
+        return 0;
+}
+
+IndexSnapshot *store_snapshot_free(IndexSnapshot *snap) {
+        if (!snap)
+                return NULL;
+        if (snap->ro)
+                rocksdb_readoptions_destroy(snap->ro);
+        if (snap->snap)
+                rocksdb_release_snapshot(snap->store->db, snap->snap);
+        free(snap);
+        return NULL;
+}
+
+static const rocksdb_readoptions_t *read_options_for(Store *s, IndexSnapshot *snap) {
+        return snap ? snap->ro : s->read_options;
+}
+
+/* ---- point access */
+
+int index_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len) {
+        char *e = NULL;
+        if (c < 0 || c >= _INDEX_COLUMN_MAX)
+                return -EINVAL;
+        rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(s->db, read_options_for(s, snap), s->cf[c], key, klen, &e);
+        if (e)
+                return take_error(e, "get");
+        if (!v)
+                return -ENOENT;
+        size_t l;
+        const char *d = rocksdb_pinnableslice_value(v, &l);
+        if (ret) {
+                char *copy = malloc(l + 1);
+                if (!copy) {
+                        rocksdb_pinnableslice_destroy(v);
+                        return -ENOMEM;
+                }
+                memcpy(copy, d, l);
+                copy[l] = 0;
+                *ret = copy;
+        }
+        if (ret_len)
+                *ret_len = l;
+        rocksdb_pinnableslice_destroy(v);
+        return 0;
+}
+
+int store_kv_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len) {
+        return index_get(s, snap, c, key, klen, ret, ret_len);
+}
+
+int store_kv_put(Store *s, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen) {
+        char *e = NULL;
+        if (s->read_only)
+                return -EROFS;
+        if (c < 0 || c >= _INDEX_COLUMN_MAX)
+                return -EINVAL;
+        rocksdb_put_cf(s->db, s->write_sync, s->cf[c], key, klen, val, vlen, &e);
+        return take_error(e, "put");
+}
+
+int store_kv_delete(Store *s, IndexColumn c, const void *key, size_t klen) {
+        char *e = NULL;
+        if (s->read_only)
+                return -EROFS;
+        if (c < 0 || c >= _INDEX_COLUMN_MAX)
+                return -EINVAL;
+        rocksdb_delete_cf(s->db, s->write_sync, s->cf[c], key, klen, &e);
+        return take_error(e, "delete");
+}
+
+/* ---- iteration */
+
+static int key_compare(const void *a, size_t al, const void *b, size_t bl) {
+        if (al == 0 || bl == 0)
+                return al < bl ? -1 : al > bl ? 1 : 0;
+        int c = memcmp(a, b, MIN(al, bl));
+        if (c != 0)
+                return c;
+        return al < bl ? -1 : al > bl ? 1 : 0;
+}
+
+int store_kv_iterate(Store *s, IndexSnapshot *snap, IndexColumn c, const void *prefix, size_t plen, const void *after,
+                     size_t alen, IndexIterFn fn, void *userdata) {
+        char *e = NULL;
+        int r = 0;
+
+        if (c < 0 || c >= _INDEX_COLUMN_MAX)
+                return -EINVAL;
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, read_options_for(s, snap), s->cf[c]);
+        if (!it)
+                return -ENOMEM;
+
+        if (after && key_compare(after, alen, prefix, plen) >= 0) {
+                rocksdb_iter_seek(it, after, alen);
+                if (rocksdb_iter_valid(it)) {
+                        size_t kl;
+                        const char *k = rocksdb_iter_key(it, &kl);
+                        if (kl == alen && memcmp(k, after, alen) == 0)
+                                rocksdb_iter_next(it);
+                }
+        } else if (plen > 0)
+                rocksdb_iter_seek(it, prefix, plen);
+        else
+                rocksdb_iter_seek_to_first(it);
+
+        for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+                size_t kl, vl;
+                const char *k = rocksdb_iter_key(it, &kl);
+                if (plen > 0 && (kl < plen || memcmp(k, prefix, plen) != 0))
+                        break;
+                const char *v = rocksdb_iter_value(it, &vl);
+                r = fn(userdata, k, kl, v, vl);
+                if (r != 0)
+                        break;
+        }
+        if (r == 0) {
+                rocksdb_iter_get_error(it, &e);
+                r = take_error(e, "iterate");
+        }
+        rocksdb_iter_destroy(it);
+        return r < 0 ? r : 0;
+}
+
+/* ---- batches */
+
+typedef struct BatchOp {
+        IndexColumn column;
+        bool del;
+        char *key;
+        size_t klen;
+        char *val;
+        size_t vlen;
+} BatchOp;
+
+struct IndexBatch {
+        BatchOp *ops;
+        size_t n, allocated;
+        bool oom;
+};
+
+IndexBatch *index_batch_new(void) {
+        return calloc(1, sizeof(IndexBatch));
+}
+
+IndexBatch *index_batch_free(IndexBatch *b) {
+        if (!b)
+                return NULL;
+        for (size_t i = 0; i < b->n; i++) {
+                free(b->ops[i].key);
+                free(b->ops[i].val);
+        }
+        free(b->ops);
+        free(b);
+        return NULL;
+}
+
+bool index_batch_is_empty(IndexBatch *b) {
+        return !b || b->n == 0;
+}
+
+static void batch_add(IndexBatch *b, IndexColumn c, bool del, const void *key, size_t klen, const void *val, size_t vlen) {
+        if (!b)
+                return;
+        if (b->n == b->allocated) {
+                size_t na = b->allocated ? b->allocated * 2 : 8;
+                BatchOp *ops = realloc(b->ops, na * sizeof(BatchOp));
+                if (!ops) {
+                        b->oom = true;
+                        return;
+                }
+                b->ops = ops;
+                b->allocated = na;
+        }
+        BatchOp op = { .column = c, .del = del, .klen = klen, .vlen = vlen };
+        op.key = malloc(klen ? klen : 1);
+        op.val = del ? NULL : malloc(vlen ? vlen : 1);
+        if (!op.key || (!del && !op.val)) {
+                free(op.key);
+                free(op.val);
+                b->oom = true;
+                return;
+        }
+        memcpy(op.key, key, klen);
+        if (!del && vlen)
+                memcpy(op.val, val, vlen);
+        b->ops[b->n++] = op;
+}
+
+void index_batch_put(IndexBatch *b, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen) {
+        batch_add(b, c, false, key, klen, val, vlen);
+}
+
+void index_batch_delete(IndexBatch *b, IndexColumn c, const void *key, size_t klen) {
+        batch_add(b, c, true, key, klen, NULL, 0);
+}
+
+int index_batch_commit_full(Store *s, IndexBatch *b, bool sync) {
+        char *e = NULL;
+        if (s->read_only)
+                return -EROFS;
+        if (!b)
+                return -EINVAL;
+        if (b->oom)
+                return -ENOMEM;
+        if (b->n == 0)
+                return 0;
+        rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+        for (size_t i = 0; i < b->n; i++) {
+                BatchOp *op = b->ops + i;
+                if (op->column < 0 || op->column >= _INDEX_COLUMN_MAX) {
+                        rocksdb_writebatch_destroy(wb);
+                        return -EINVAL;
+                }
+                if (op->del)
+                        rocksdb_writebatch_delete_cf(wb, s->cf[op->column], op->key, op->klen);
+                else
+                        rocksdb_writebatch_put_cf(wb, s->cf[op->column], op->key, op->klen, op->val, op->vlen);
+        }
+        rocksdb_write(s->db, sync ? s->write_sync : s->write_async, wb, &e);
+        rocksdb_writebatch_destroy(wb);
+        return take_error(e, "write batch");
+}
+
+int store_batch_commit(Store *s, IndexBatch *b) {
+        return index_batch_commit_full(s, b, true);
+}
+
+/* ---- sequence */
+
+uint64_t store_next_seq(Store *s) {
+        uint64_t v;
+        pthread_mutex_lock(&s->seq_lock);
+        if (s->read_only) {
+                v = ++s->seq_next;
+                pthread_mutex_unlock(&s->seq_lock);
+                return v;
+        }
+        if (s->seq_next >= s->seq_limit) {
+                /* Reserve a block; after a crash the unused rest of it is skipped, so seq never goes
+                 * backwards. */
+                uint64_t limit = s->seq_limit + SEQ_RESERVE_BLOCK;
+                if (meta_write_u64(s, "seq", limit) >= 0)
+                        s->seq_limit = limit;
+                else
+                        log_error("Cannot persist the sequence high-water mark; continuing in memory.");
+                if (s->seq_next >= s->seq_limit)
+                        s->seq_limit = s->seq_next + 1;
+        }
+        v = ++s->seq_next;
+        pthread_mutex_unlock(&s->seq_lock);
+        return v;
+}
+
+/* ---- audit */
+
+int audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, const char *target, const char *result,
+              json_t *detail) {
+        if (s->read_only)
+                return -EROFS;
+        int64_t now = clock_now_ns();
+        uint64_t seq = store_next_seq(s);
+        uint8_t key[17];
+        put_u64_be(key, (uint64_t) now);
+        key[8] = 0;
+        put_u64_be(key + 9, seq);
+
+        json_t *ev = json_pack("{s:I, s:s, s:s, s:s, s:s}", "time", (json_int_t) now, "actor", actor ? actor : "anonymous",
+                               "action", strempty(action), "target", strempty(target), "result", result ? result : "ok");
+        if (!ev)
+                return -ENOMEM;
+        if (detail)
+                json_object_set(ev, "detail", detail);
+        char *v = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        if (!v)
+                return -ENOMEM;
+        int r = 0;
+        if (b)
+                index_batch_put(b, INDEX_AUDIT, key, sizeof key, v, strlen(v));
+        else
+                r = store_kv_put(s, INDEX_AUDIT, key, sizeof key, v, strlen(v));
+        free(v);
+        return r;
+}
+
+int store_audit(Store *s, const char *actor, const char *action, const char *target, const char *result, json_t *detail) {
+        return audit_add(s, NULL, actor, action, target, result, detail);
+}

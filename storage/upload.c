@@ -1,3 +1,447 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include "storage/storage.h"
+/* Upload sessions: streamed to <root>/uploads/<uuid> and hashed incrementally; an in-memory table
+ * gives one request at a time exclusive use and keeps the open fd and the live hasher. After a
+ * restart a session is resumed from the bytes on disk (re-hashed once). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "storage/store-internal.h"
+
+#define REHASH_BUFFER (256U * 1024U)
+
+struct Upload {
+        Upload *next;
+        Store *store;
+        char uuid[37];
+        char *repo;
+        int fd;
+        Hasher *hasher; /* sha256 over bytes [0, offset) */
+        uint64_t offset;
+        int64_t started;
+        int64_t updated;
+        bool held;
+        bool loaded; /* false: a placeholder claimed while loading or removing */
+};
+
+static char *upload_path(Store *s, const char *uuid) {
+        return strdup_printf("%s/uploads/%s", s->root, uuid);
+}
+
+static Upload *slot_free(Upload *u) {
+        if (!u)
+                return NULL;
+        if (u->fd >= 0)
+                close(u->fd);
+        hasher_free(u->hasher);
+        free(u->repo);
+        free(u);
+        return NULL;
+}
+
+/* must hold uploads_lock */
+static Upload *slot_find(Store *s, const char *uuid) {
+        for (Upload *u = s->uploads; u; u = u->next)
+                if (streq(u->uuid, uuid))
+                        return u;
+        return NULL;
+}
+
+static void slot_unlink_locked(Store *s, Upload *u) {
+        for (Upload **p = &s->uploads; *p; p = &(*p)->next)
+                if (*p == u) {
+                        *p = u->next;
+                        u->next = NULL;
+                        return;
+                }
+}
+
+static void slot_remove(Store *s, Upload *u) {
+        pthread_mutex_lock(&s->uploads_lock);
+        slot_unlink_locked(s, u);
+        pthread_mutex_unlock(&s->uploads_lock);
+        slot_free(u);
+}
+
+/* Takes exclusive use of uuid: the existing slot, or a new unloaded placeholder. */
+static int slot_claim(Store *s, const char *uuid, Upload **ret) {
+        pthread_mutex_lock(&s->uploads_lock);
+        Upload *u = slot_find(s, uuid);
+        if (u) {
+                if (u->held) {
+                        pthread_mutex_unlock(&s->uploads_lock);
+                        return -EBUSY;
+                }
+                u->held = true;
+        } else {
+                u = calloc(1, sizeof(Upload));
+                if (!u) {
+                        pthread_mutex_unlock(&s->uploads_lock);
+                        return -ENOMEM;
+                }
+                u->store = s;
+                u->fd = -1;
+                u->held = true;
+                snprintf(u->uuid, sizeof u->uuid, "%s", uuid);
+                u->next = s->uploads;
+                s->uploads = u;
+        }
+        pthread_mutex_unlock(&s->uploads_lock);
+        *ret = u;
+        return 0;
+}
+
+static void slot_unclaim(Store *s, Upload *u) {
+        if (!u->loaded) {
+                slot_remove(s, u);
+                return;
+        }
+        pthread_mutex_lock(&s->uploads_lock);
+        u->held = false;
+        pthread_mutex_unlock(&s->uploads_lock);
+}
+
+typedef struct UploadRecord {
+        char *repo;
+        int64_t started, updated;
+        uint64_t offset;
+} UploadRecord;
+
+static int record_read(Store *s, const char *uuid, UploadRecord *ret) {
+        _cleanup_free_ char *v = NULL;
+        size_t vl;
+        int r = index_get(s, NULL, INDEX_UPLOAD, uuid, strlen(uuid), &v, &vl);
+        if (r < 0)
+                return r;
+        json_t *j = json_loadb(v, vl, 0, NULL);
+        const char *repo = json_string_value(json_object_get(j, "repo"));
+        if (!repo) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        ret->repo = strdup(repo);
+        ret->started = json_integer_value(json_object_get(j, "started"));
+        ret->updated = json_integer_value(json_object_get(j, "updated"));
+        ret->offset = (uint64_t) json_integer_value(json_object_get(j, "offset"));
+        json_decref(j);
+        return ret->repo ? 0 : -ENOMEM;
+}
+
+static int record_write(Store *s, const Upload *u, bool sync) {
+        json_t *j = json_pack("{s:s, s:I, s:I, s:I}", "repo", u->repo, "started", (json_int_t) u->started, "updated",
+                              (json_int_t) u->updated, "offset", (json_int_t) u->offset);
+        char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!v)
+                return -ENOMEM;
+        _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
+        int r = -ENOMEM;
+        if (b) {
+                index_batch_put(b, INDEX_UPLOAD, u->uuid, strlen(u->uuid), v, strlen(v));
+                r = index_batch_commit_full(s, b, sync);
+        }
+        free(v);
+        return r;
+}
+
+int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]) {
+        int r;
+        if (s->read_only)
+                return -EROFS;
+        if (!repo || !repo_name_is_valid(repo))
+                return -EINVAL;
+        Upload *u = calloc(1, sizeof(Upload));
+        if (!u)
+                return -ENOMEM;
+        u->store = s;
+        u->fd = -1;
+        r = uuid_random(u->uuid);
+        u->repo = strdup(repo);
+        u->started = u->updated = clock_now_ns();
+        if (r >= 0 && !u->repo)
+                r = -ENOMEM;
+        if (r >= 0)
+                r = hasher_new(DIGEST_SHA256, &u->hasher);
+        _cleanup_free_ char *path = r >= 0 ? upload_path(s, u->uuid) : NULL;
+        if (r >= 0 && !path)
+                r = -ENOMEM;
+        if (r >= 0) {
+                u->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+                if (u->fd < 0)
+                        r = -errno;
+        }
+        if (r >= 0) {
+                r = record_write(s, u, true);
+                if (r < 0)
+                        unlink(path);
+        }
+        if (r < 0) {
+                slot_free(u);
+                return log_error_errno(r, "Cannot start an upload in %s: %m", repo);
+        }
+        u->loaded = true;
+        memcpy(ret_uuid, u->uuid, 37);
+        pthread_mutex_lock(&s->uploads_lock);
+        u->next = s->uploads;
+        s->uploads = u;
+        pthread_mutex_unlock(&s->uploads_lock);
+        return 0;
+}
+
+/* Loads a claimed placeholder from its record and file (after a restart). */
+static int slot_load(Store *s, Upload *u, const char *repo) {
+        UploadRecord rec = {};
+        int r = record_read(s, u->uuid, &rec);
+        if (r < 0)
+                return r == -EBADMSG ? -ENOENT : r;
+        if (!streq(rec.repo, repo)) {
+                free(rec.repo);
+                return -ENOENT;
+        }
+        u->repo = rec.repo;
+        u->started = rec.started;
+        u->updated = rec.updated;
+        _cleanup_free_ char *path = upload_path(s, u->uuid);
+        if (!path)
+                return -ENOMEM;
+        u->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+        if (u->fd < 0)
+                return errno == ENOENT ? -ENOENT : -errno;
+        r = hasher_new(DIGEST_SHA256, &u->hasher);
+        if (r < 0)
+                return r;
+        _cleanup_free_ uint8_t *buf = malloc(REHASH_BUFFER);
+        if (!buf)
+                return -ENOMEM;
+        uint64_t off = 0;
+        for (;;) {
+                ssize_t n = loop_pread(u->fd, buf, REHASH_BUFFER, (off_t) off);
+                if (n < 0)
+                        return (int) n;
+                if (n == 0)
+                        break;
+                r = hasher_update(u->hasher, buf, (size_t) n);
+                if (r < 0)
+                        return r;
+                off += (uint64_t) n;
+        }
+        u->offset = off;
+        u->loaded = true;
+        return 0;
+}
+
+int store_upload_acquire(Store *s, const char *repo, const char *uuid, Upload **ret) {
+        if (s->read_only)
+                return -EROFS;
+        if (!repo || !uuid || !uuid_is_valid(uuid))
+                return -ENOENT;
+        Upload *u;
+        int r = slot_claim(s, uuid, &u);
+        if (r < 0)
+                return r;
+        if (u->loaded) {
+                if (!streq(u->repo, repo)) {
+                        slot_unclaim(s, u);
+                        return -ENOENT;
+                }
+        } else {
+                r = slot_load(s, u, repo);
+                if (r < 0) {
+                        slot_remove(s, u);
+                        return r;
+                }
+        }
+        *ret = u;
+        return 0;
+}
+
+uint64_t upload_offset(Upload *u) {
+        return u->offset;
+}
+
+const char *upload_uuid(Upload *u) {
+        return u->uuid;
+}
+
+int64_t upload_started(Upload *u) {
+        return u->started;
+}
+
+int upload_write(Upload *u, const void *data, size_t n) {
+        if (n == 0)
+                return 0;
+        int r = loop_write(u->fd, data, n);
+        if (r < 0) {
+                /* keep file and hash in step: drop whatever part of this write landed */
+                if (ftruncate(u->fd, (off_t) u->offset) < 0)
+                        log_error_errno(errno, "Cannot truncate upload %s after a failed write: %m", u->uuid);
+                return r;
+        }
+        r = hasher_update(u->hasher, data, n);
+        if (r < 0)
+                return r;
+        u->offset += n;
+        u->updated = clock_now_ns();
+        return 0;
+}
+
+void store_upload_release(Store *s, Upload *u) {
+        if (!u)
+                return;
+        /* while still held, so a concurrent cancel cannot be undone by this write */
+        (void) record_write(s, u, false);
+        slot_unclaim(s, u);
+}
+
+static void upload_discard(Store *s, Upload *u) {
+        _cleanup_free_ char *path = upload_path(s, u->uuid);
+        if (path)
+                unlink(path);
+        (void) store_kv_delete(s, INDEX_UPLOAD, u->uuid, strlen(u->uuid));
+        slot_remove(s, u);
+}
+
+int store_upload_commit(Store *s, Upload *u, const char *digest, StoreError *err) {
+        DigestAlgorithm a;
+        char got[DIGEST_MAX_LEN];
+        int r;
+
+        if (!u)
+                return -EINVAL;
+        if (!digest || digest_parse(digest, &a) < 0) {
+                store_upload_release(s, u);
+                return store_error_set(err, -EINVAL, OCI_DIGEST_INVALID, "invalid digest %s", strna(digest));
+        }
+        if (a == DIGEST_SHA256)
+                r = hasher_final(u->hasher, got);
+        else {
+                uint64_t size;
+                r = digest_fd(a, u->fd, got, &size);
+        }
+        if (r < 0) {
+                upload_discard(s, u);
+                return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "cannot hash the upload");
+        }
+        if (!streq(got, digest)) {
+                upload_discard(s, u);
+                return store_error_set(err, -EBADMSG, OCI_DIGEST_INVALID, "content digest is %s, not %s", got, digest);
+        }
+
+        _cleanup_free_ char *path = upload_path(s, u->uuid);
+        if (!path) {
+                store_upload_release(s, u);
+                return -ENOMEM;
+        }
+        pthread_mutex_lock(&s->uploads_lock);
+        slot_unlink_locked(s, u);
+        pthread_mutex_unlock(&s->uploads_lock);
+        r = blob_commit_file(s, u->repo, path, u->fd, digest, u->offset, u->uuid, err);
+        if (r < 0)
+                (void) store_kv_delete(s, INDEX_UPLOAD, u->uuid, strlen(u->uuid));
+        slot_free(u);
+        return r;
+}
+
+int store_upload_cancel(Store *s, const char *repo, const char *uuid) {
+        if (s->read_only)
+                return -EROFS;
+        if (!repo || !uuid || !uuid_is_valid(uuid))
+                return -ENOENT;
+        Upload *u;
+        int r = slot_claim(s, uuid, &u);
+        if (r < 0)
+                return r;
+        if (!u->loaded) {
+                UploadRecord rec = {};
+                r = record_read(s, uuid, &rec);
+                bool match = r >= 0 && streq(rec.repo, repo);
+                free(rec.repo);
+                if (!match) {
+                        slot_remove(s, u);
+                        return -ENOENT;
+                }
+        } else if (!streq(u->repo, repo)) {
+                slot_unclaim(s, u);
+                return -ENOENT;
+        }
+        upload_discard(s, u);
+        return 0;
+}
+
+typedef struct PurgeList {
+        char (*uuids)[37];
+        int64_t *updated;
+        size_t n, allocated;
+} PurgeList;
+
+static int purge_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        PurgeList *l = userdata;
+        if (klen != 36)
+                return 0;
+        if (l->n == l->allocated) {
+                size_t na = l->allocated ? l->allocated * 2 : 32;
+                void *a = realloc(l->uuids, na * 37), *b = realloc(l->updated, na * sizeof(int64_t));
+                if (a)
+                        l->uuids = a;
+                if (b)
+                        l->updated = b;
+                if (!a || !b)
+                        return -ENOMEM;
+                l->allocated = na;
+        }
+        json_t *j = json_loadb(val, vlen, 0, NULL);
+        l->updated[l->n] = json_integer_value(json_object_get(j, "updated"));
+        json_decref(j);
+        memcpy(l->uuids[l->n], key, 36);
+        l->uuids[l->n][36] = 0;
+        l->n++;
+        return 0;
+}
+
+int store_upload_purge(Store *s, int64_t older_than_ns) {
+        if (s->read_only)
+                return -EROFS;
+        PurgeList l = {};
+        int r = store_kv_iterate(s, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, purge_collect_cb, &l);
+        if (r < 0) {
+                free(l.uuids);
+                free(l.updated);
+                return r;
+        }
+        int64_t cutoff = clock_now_ns() - older_than_ns;
+        int purged = 0;
+        for (size_t i = 0; i < l.n; i++) {
+                Upload *u;
+                if (slot_claim(s, l.uuids[i], &u) < 0)
+                        continue; /* in use */
+                int64_t last = l.updated[i];
+                if (u->loaded)
+                        last = MAX(last, u->updated);
+                if (last >= cutoff) {
+                        slot_unclaim(s, u);
+                        continue;
+                }
+                log_info("Purging upload session %s (idle since %lld).", u->uuid, (long long) last);
+                upload_discard(s, u);
+                purged++;
+        }
+        free(l.uuids);
+        free(l.updated);
+        return purged;
+}
+
+void uploads_free_all(Store *s) {
+        pthread_mutex_lock(&s->uploads_lock);
+        Upload *u = s->uploads;
+        s->uploads = NULL;
+        pthread_mutex_unlock(&s->uploads_lock);
+        while (u) {
+                Upload *next = u->next;
+                slot_free(u);
+                u = next;
+        }
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Internals shared by index.c, blob-store.c, upload.c, store.c and fsck.c. Other modules use
+ * storage.h only. */
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+
+#include "common/util.h"
+#include "storage/storage.h"
+
+#define DIGEST_LOCK_STRIPES 4096U
+#define TAG_LOCK_STRIPES 1024U
+#define SEQ_RESERVE_BLOCK 1000U
+#define PULL_FLUSH_INTERVAL_NS (5 * (int64_t) NSEC_PER_SEC)
+
+typedef struct PullEntry PullEntry;
+
+struct Store {
+        char *root;
+        char *index_dir;
+        char *secondary_dir;
+        bool zstd_at_rest;
+        int zstd_level;
+        bool fsync;
+        bool read_only;
+
+        rocksdb_t *db;
+        rocksdb_options_t *db_options;
+        rocksdb_cache_t *cache;
+        rocksdb_block_based_table_options_t *table_options;
+        rocksdb_options_t *cf_options;
+        rocksdb_column_family_handle_t **cf_handles; /* every CF that was opened */
+        size_t n_cf_handles;
+        rocksdb_column_family_handle_t *cf[_INDEX_COLUMN_MAX];
+        rocksdb_writeoptions_t *write_sync;  /* sync = options.fsync */
+        rocksdb_writeoptions_t *write_async; /* advisory records (last pulled, upload offset) */
+        rocksdb_readoptions_t *read_options;
+
+        pthread_mutex_t digest_locks[DIGEST_LOCK_STRIPES];
+        pthread_mutex_t tag_locks[TAG_LOCK_STRIPES];
+
+        pthread_mutex_t seq_lock;
+        uint64_t seq_next, seq_limit;
+
+        /* upload sessions in use or known since open */
+        pthread_mutex_t uploads_lock;
+        Upload *uploads;
+
+        /* last-pulled batching */
+        pthread_mutex_t pulls_lock;
+        pthread_cond_t pulls_cond;
+        PullEntry **pulls; /* hash buckets */
+        size_t n_pulls;
+        bool pulls_stop;
+        bool pulls_thread_started;
+        pthread_t pulls_thread;
+        pthread_mutex_t pulls_flush_lock; /* one flush at a time */
+
+        pthread_mutex_t policy_lock;
+        TagPolicyFn tag_policy;
+        void *tag_policy_userdata;
+};
+
+/* ---- index.c */
+int index_open(Store *s);
+void index_close(Store *s);
+int index_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len);
+/* Commits with the synced (true) or the advisory write options. */
+int index_batch_commit_full(Store *s, IndexBatch *b, bool sync);
+bool index_batch_is_empty(IndexBatch *b);
+void put_u32_le(uint8_t *p, uint32_t v);
+void put_u64_le(uint8_t *p, uint64_t v);
+uint32_t get_u32_le(const uint8_t *p);
+uint64_t get_u64_le(const uint8_t *p);
+void put_u64_be(uint8_t *p, uint64_t v);
+uint64_t get_u64_be(const uint8_t *p);
+
+/* binary records */
+#define BLOB_RECORD_SIZE (1 + 8 + 8 + 1 + 8 + 8)
+void blob_info_encode(const BlobInfo *i, uint8_t out[BLOB_RECORD_SIZE]);
+#define REPO_MANIFEST_RECORD_SIZE (1 + 8 + 8)
+void repo_manifest_info_encode(const RepoManifestInfo *i, uint8_t out[REPO_MANIFEST_RECORD_SIZE]);
+#define REPO_BLOB_RECORD_SIZE (1 + 8)
+void repo_blob_encode(int64_t linked, uint8_t out[REPO_BLOB_RECORD_SIZE]);
+#define TAG_RECORD_MAX (1 + 8 + 8 + 8 + 4 + 1 + DIGEST_MAX_LEN)
+size_t tag_info_encode(const TagInfo *i, uint8_t out[TAG_RECORD_MAX]);
+
+/* Adds an audit event to b (or writes it alone if b is NULL). */
+int audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, const char *target,
+              const char *result, json_t *detail);
+
+/* ---- store.c */
+void lock_digests(Store *s, const char *const *digests, size_t n);
+void unlock_digests(Store *s, const char *const *digests, size_t n);
+int store_dirs_make(Store *s);
+char *store_path(Store *s, const char *sub);
+
+/* ---- blob-store.c */
+/* Moves the verified file at src_path (open as src_fd, logical size `size`) into the blob store
+ * as digest and links it into repo; the upload record upload_uuid (may be NULL) is deleted in the
+ * same index batch. Takes the digest lock. Consumes src_path (renamed or unlinked) on success and
+ * failure. */
+int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_fd, const char *digest,
+                     uint64_t size, const char *upload_uuid, StoreError *err);
+/* Reads a blob's logical content and hashes it against its name; used by fsck. */
+int blob_file_verify(Store *s, const char *digest, const BlobInfo *info, uint64_t *ret_bytes);
+int blob_dir_for(Store *s, const char *digest, char **ret_dir);
+
+/* ---- upload.c */
+void uploads_free_all(Store *s);
+
+/* ---- store.c pulls */
+int pulls_start(Store *s);
+void pulls_stop(Store *s);
