@@ -1,3 +1,810 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include "storage/storage.h"
+/* The HTTP server: libmicrohttpd with an internal epoll thread pool. Request life cycle, body
+ * handling (bounded buffers or streaming into upload sessions), common response headers,
+ * /healthz, /readyz, /metrics, the /v1/registry/ dispatch table, access log, metrics,
+ * the upload purge thread and the graceful stop. The /v2/ handlers are in oci-api.c. */
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/util.h"
+#include "registry-api/server-internal.h"
+
+#define CONNECTION_MEMORY_LIMIT (64U * 1024U) /* also bounds the request header size: larger gets 431 */
+#define DRAIN_TIMEOUT_NS (10 * NSEC_PER_SEC)
+#define PURGE_INTERVAL_S 60
+#define DISCARD_MAX (UINT64_C(64) << 20) /* bytes read and dropped after an error before giving up */
+
+typedef struct V1Handler {
+        char *method;
+        char *prefix;
+        V1HandlerFn fn;
+} V1Handler;
+
+typedef struct Feature {
+        char *name;
+        void *state;
+} Feature;
+
+struct Registry {
+        Config *config;
+        Store *store;
+        char *mount;
+
+        struct MHD_Daemon *daemon;
+        uint16_t port;
+
+        V1Handler *v1;
+        size_t n_v1;
+
+        pthread_mutex_t lock; /* features, inflight, stopping */
+        pthread_cond_t cond;
+        Feature *features;
+        size_t n_features;
+        unsigned inflight;
+        bool stopping;
+
+        bool governance_up;
+        bool gc_started;
+        bool purge_started;
+        pthread_t purge_thread;
+};
+
+/* ------------------------------------------------------------------ registry basics */
+
+Store *registry_store(Registry *r) {
+        return r->store;
+}
+
+Config *registry_config(Registry *r) {
+        return r->config;
+}
+
+void *registry_feature_state(Registry *r, const char *feature) {
+        void *s = NULL;
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < r->n_features; i++)
+                if (streq(r->features[i].name, feature)) {
+                        s = r->features[i].state;
+                        break;
+                }
+        pthread_mutex_unlock(&r->lock);
+        return s;
+}
+
+void registry_set_feature_state(Registry *r, const char *feature, void *state) {
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < r->n_features; i++)
+                if (streq(r->features[i].name, feature)) {
+                        r->features[i].state = state;
+                        goto done;
+                }
+        Feature *n = realloc(r->features, (r->n_features + 1) * sizeof(Feature));
+        if (!n) {
+                log_oom();
+                goto done;
+        }
+        r->features = n;
+        r->features[r->n_features].name = strdup(feature);
+        r->features[r->n_features].state = state;
+        if (r->features[r->n_features].name)
+                r->n_features++;
+done:
+        pthread_mutex_unlock(&r->lock);
+}
+
+void registry_v1_register(Registry *r, const char *method, const char *prefix, V1HandlerFn fn) {
+        V1Handler *n = realloc(r->v1, (r->n_v1 + 1) * sizeof(V1Handler));
+        if (!n) {
+                log_oom();
+                return;
+        }
+        r->v1 = n;
+        /* "/gc/" and "gc" are the same prefix */
+        while (*prefix == '/')
+                prefix++;
+        char *p = strdup(prefix);
+        char *m = strdup(method);
+        if (!p || !m) {
+                free(p);
+                free(m);
+                log_oom();
+                return;
+        }
+        size_t l = strlen(p);
+        while (l > 0 && p[l - 1] == '/')
+                p[--l] = 0;
+        r->v1[r->n_v1++] = (V1Handler) { .method = m, .prefix = p, .fn = fn };
+}
+
+/* ------------------------------------------------------------------ responses */
+
+struct MHD_Response *response_empty(void) {
+        return MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
+}
+
+struct MHD_Response *response_buffer_copy(const void *data, size_t len) {
+        return MHD_create_response_from_buffer(len, (void *) data, MHD_RESPMEM_MUST_COPY);
+}
+
+void response_header(struct MHD_Response *resp, const char *name, const char *value) {
+        if (resp && value)
+                (void) MHD_add_response_header(resp, name, value);
+}
+
+const char *request_header(Request *req, const char *name) {
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *request_query(Request *req, const char *key) {
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool request_has_body(Request *req) {
+        const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > 0)
+                return true;
+        return request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
+        if (req->queued || req->deferred) {
+                /* a handler bug; never queue twice */
+                if (resp)
+                        MHD_destroy_response(resp);
+                return;
+        }
+        if (!resp)
+                resp = response_empty();
+        if (!resp) {
+                log_oom();
+                return;
+        }
+        /* Answers found at the first access-handler call wait for the final call: MHD 0.9.75
+         * closes the connection after a response queued that early. Only a POST/PUT with a
+         * body is answered at once, on purpose: MHD then refuses to read that body. */
+        if (req->in_begin && !req->deferred &&
+            !(request_has_body(req) && (streq(req->method, "POST") || streq(req->method, "PUT")))) {
+                req->deferred = resp;
+                req->deferred_status = status;
+                req->body_mode = BODY_DISCARD;
+                req->finish = NULL;
+                return;
+        }
+        response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+        if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
+                req->queued = true;
+                req->status = status;
+        } else
+                log_warning("could not queue the %u response for %s %s", status, req->method, req->url);
+        MHD_destroy_response(resp);
+}
+
+void request_reply_json(Request *req, unsigned status, json_t *body) {
+        char *s = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
+        json_decref(body);
+        if (!s) {
+                log_oom();
+                return;
+        }
+        size_t len = strlen(s);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(s);
+                return;
+        }
+        req->resp_bytes = len;
+        response_header(resp, "Content-Type", "application/json");
+        request_reply(req, status, resp);
+}
+
+static json_t *error_body(const char *code, json_t *detail, const char *message) {
+        json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
+        if (!e) {
+                json_decref(detail);
+                return NULL;
+        }
+        if (detail)
+                json_object_set_new(e, "detail", detail);
+        return json_pack("{s:[o]}", "errors", e);
+}
+
+static void request_reply_errorv(Request *req, unsigned status, const char *code, json_t *detail, const char *fmt,
+                                 va_list ap) {
+        char msg[1024];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        request_reply_json(req, status, error_body(code, detail, msg));
+}
+
+void request_reply_error(Request *req, unsigned status, const char *code, json_t *detail, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        request_reply_errorv(req, status, code, detail, fmt, ap);
+        va_end(ap);
+}
+
+void request_reply_store_error(Request *req, int r, const StoreError *err, const char *what) {
+        if (err && err->code > OCI_OK && err->code < _OCI_ERROR_MAX) {
+                request_reply_error(req, (unsigned) oci_error_http_status(err->code), oci_error_to_string(err->code),
+                                    NULL, "%s", err->message[0] ? err->message : what);
+                return;
+        }
+        switch (-r) {
+        case ENOSPC:
+        case EDQUOT:
+                request_reply_error(req, 507, "UNKNOWN", NULL, "%s: storage is full", what);
+                return;
+        case EROFS:
+                request_reply_error(req, 503, "UNKNOWN", NULL, "%s: storage is read-only", what);
+                return;
+        default:
+                log_error_errno(r, "%s %s: %s: %m", req->method, req->url, what);
+                request_reply_error(req, 500, "UNKNOWN", NULL, "%s: %s", what, strerror(r < 0 ? -r : r));
+        }
+}
+
+/* ------------------------------------------------------------------ /v1/registry/ */
+
+const char *v1_request_query(const V1Request *req, const char *key) {
+        Request *rq = req->conn;
+        return rq ? request_query(rq, key) : NULL;
+}
+
+int v1_error(V1Response *resp, int status, const char *code, json_t *detail, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_decref(resp->body);
+        resp->status = status;
+        resp->body = error_body(code, detail, msg);
+        return 0;
+}
+
+/* A prefix matches whole path components: "holds" matches "holds" and "holds/x", not "holdsx". */
+static bool v1_prefix_matches(const char *prefix, const char *path) {
+        size_t l = strlen(prefix);
+        if (l == 0)
+                return true;
+        return strncmp(path, prefix, l) == 0 && (path[l] == 0 || path[l] == '/');
+}
+
+static void v1_finish(Request *req) {
+        Registry *reg = req->reg;
+        const char *path = startswith(req->url, "/v1/registry");
+        path = path ? path : "";
+        while (*path == '/')
+                path++;
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return request_reply_error(req, 500, "UNKNOWN", NULL, "out of memory");
+        size_t pl = strlen(p);
+        while (pl > 0 && p[pl - 1] == '/')
+                p[--pl] = 0;
+
+        if (req->body_too_large)
+                return request_reply_error(req, 413, "SIZE_INVALID", NULL, "request body exceeds %" PRIu64 " bytes",
+                                           reg->config->max_json_body_bytes);
+
+        const V1Handler *best = NULL;
+        bool path_known = false;
+        for (size_t i = 0; i < reg->n_v1; i++) {
+                const V1Handler *h = &reg->v1[i];
+                if (!v1_prefix_matches(h->prefix, p))
+                        continue;
+                path_known = true;
+                if (!streq(h->method, req->method))
+                        continue;
+                if (!best || strlen(h->prefix) > strlen(best->prefix))
+                        best = h;
+        }
+        if (!best) {
+                if (path_known)
+                        return request_reply_error(req, 405, "UNSUPPORTED", NULL, "method %s not allowed on /v1/registry/%s",
+                                                   req->method, p);
+                return request_reply_error(req, 404, "NOT_FOUND", NULL, "no such endpoint: /v1/registry/%s", p);
+        }
+
+        _cleanup_(json_decrefp) json_t *body = NULL;
+        if (req->body_len > 0) {
+                json_error_t je;
+                body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+                if (!body)
+                        return request_reply_error(req, 400, "INVALID_JSON", NULL,
+                                                   "malformed JSON body at line %d, column %d: %s", je.line, je.column,
+                                                   je.text);
+                if (!json_is_object(body))
+                        return request_reply_error(req, 400, "INVALID_JSON", NULL, "the request body must be a JSON object");
+        }
+
+        V1Request vreq = {
+                .method = req->method,
+                .path = p,
+                .body = body,
+                .actor = req->actor,
+                .conn = req,
+        };
+        V1Response vresp = { .status = 200 };
+        int r = best->fn(reg, &vreq, &vresp);
+        if (r < 0 && !vresp.body) {
+                log_error_errno(r, "%s %s: %m", req->method, req->url);
+                v1_error(&vresp, 500, "UNKNOWN", NULL, "%s", strerror(-r));
+        }
+        if (vresp.status <= 0)
+                vresp.status = 200;
+        if (vresp.status == 204) {
+                json_decref(vresp.body);
+                return request_reply(req, 204, NULL);
+        }
+        request_reply_json(req, (unsigned) vresp.status, vresp.body);
+}
+
+static void v1_begin(Request *req) {
+        req->route = "v1";
+        uint64_t limit = req->reg->config->max_json_body_bytes;
+        const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > limit) {
+                req->body_too_large = true;
+                /* answered at the end (after dropping the body) so PATCH-like clients see it too */
+        }
+        req->body_mode = BODY_BUFFER;
+        req->body_limit = limit;
+        req->finish = v1_finish;
+}
+
+/* ------------------------------------------------------------------ health, metrics */
+
+static void health_begin(Request *req) {
+        req->route = "health";
+        if (!streq(req->method, "GET") && !streq(req->method, "HEAD"))
+                return request_reply_error(req, 405, "UNSUPPORTED", NULL, "method %s not allowed", req->method);
+        if (streq(req->url, "/healthz")) {
+                req->resp_bytes = 3;
+                return request_reply(req, 200, MHD_create_response_from_buffer(3, (void *) "ok\n", MHD_RESPMEM_PERSISTENT));
+        }
+        int r = store_check_ready(req->reg->store);
+        if (r < 0) {
+                char msg[256];
+                int l = snprintf(msg, sizeof(msg), "not ready: %s\n", strerror(-r));
+                req->resp_bytes = (uint64_t) l;
+                return request_reply(req, 503, response_buffer_copy(msg, (size_t) l));
+        }
+        req->resp_bytes = 6;
+        request_reply(req, 200, MHD_create_response_from_buffer(6, (void *) "ready\n", MHD_RESPMEM_PERSISTENT));
+}
+
+static void metrics_begin(Request *req) {
+        req->route = "metrics";
+        if (!streq(req->method, "GET") && !streq(req->method, "HEAD"))
+                return request_reply_error(req, 405, "UNSUPPORTED", NULL, "method %s not allowed", req->method);
+        char *text = metrics_render();
+        if (!text)
+                return request_reply_error(req, 500, "UNKNOWN", NULL, "out of memory");
+        size_t len = strlen(text);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(text);
+                return;
+        }
+        req->resp_bytes = len;
+        response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        request_reply(req, 200, resp);
+}
+
+/* ------------------------------------------------------------------ request life cycle */
+
+static void request_free(Request *req) {
+        if (!req)
+                return;
+        if (req->upload)
+                store_upload_release(req->reg->store, req->upload);
+        if (req->deferred)
+                MHD_destroy_response(req->deferred);
+        free(req->body);
+        free(req->repo);
+        free(req->ref);
+        free(req->upload_uuid);
+        free(req->digest);
+        free(req);
+}
+
+static void request_actor(Request *req) {
+        const char *a = request_header(req, "X-Plura-Actor");
+        if (a && *a) {
+                snprintf(req->actor, sizeof(req->actor), "%s", a);
+                return;
+        }
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char addr[INET6_ADDRSTRLEN] = "unknown";
+        if (ci && ci->client_addr) {
+                const struct sockaddr *sa = ci->client_addr;
+                if (sa->sa_family == AF_INET)
+                        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, addr, sizeof(addr));
+                else if (sa->sa_family == AF_INET6)
+                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, addr,
+                                  sizeof(addr));
+        }
+        snprintf(req->actor, sizeof(req->actor), "%s", addr);
+}
+
+static void dispatch_begin(Request *req) {
+        const char *u = req->url;
+        if (startswith(u, "/v2/") || streq(u, "/v2"))
+                return oci_begin(req);
+        if (streq(u, "/healthz") || streq(u, "/readyz"))
+                return health_begin(req);
+        if (streq(u, "/metrics"))
+                return metrics_begin(req);
+        if (streq(u, "/v1/registry") || startswith(u, "/v1/registry/"))
+                return v1_begin(req);
+        req->route = "other";
+        request_reply_error(req, 404, "NOT_FOUND", NULL, "no such endpoint: %s", u);
+}
+
+/* Returns false to drop the connection. */
+static bool body_consume(Request *req, const char *data, size_t n) {
+        switch (req->body_mode) {
+        case BODY_BUFFER:
+                if (req->body_too_large || req->body_len + n > req->body_limit) {
+                        req->body_too_large = true;
+                        req->body_discarded += n;
+                        return req->body_discarded <= DISCARD_MAX;
+                }
+                if (req->body_len + n > req->body_cap) {
+                        size_t cap = MAX(req->body_cap * 2, req->body_len + n);
+                        cap = MIN(cap, req->body_limit);
+                        char *b = realloc(req->body, cap + 1);
+                        if (!b)
+                                return false;
+                        req->body = b;
+                        req->body_cap = cap;
+                }
+                memcpy(req->body + req->body_len, data, n);
+                req->body_len += n;
+                req->body[req->body_len] = 0;
+                return true;
+        case BODY_UPLOAD:
+                if (req->upload && req->upload_error == 0) {
+                        int r = upload_write(req->upload, data, n);
+                        if (r < 0) {
+                                log_error_errno(r, "upload %s: write: %m", upload_uuid(req->upload));
+                                req->upload_error = r;
+                        }
+                }
+                return true;
+        default:
+                req->body_discarded += n;
+                return true;
+        }
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+        Registry *reg = cls;
+        Request *req = *con_cls;
+
+        if (!req) {
+                req = calloc(1, sizeof(Request));
+                if (!req)
+                        return MHD_NO;
+                req->reg = reg;
+                req->conn = c;
+                req->url = url;
+                req->method = method;
+                req->start_ns = clock_monotonic_ns();
+                req->route = "other";
+                *con_cls = req;
+                pthread_mutex_lock(&reg->lock);
+                reg->inflight++;
+                pthread_mutex_unlock(&reg->lock);
+                request_actor(req);
+                req->in_begin = true;
+                dispatch_begin(req);
+                req->in_begin = false;
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                size_t n = *upload_data_size;
+                *upload_data_size = 0;
+                if (req->queued)
+                        return MHD_YES;
+                if (req->deferred) {
+                        req->body_discarded += n;
+                        return req->body_discarded <= DISCARD_MAX ? MHD_YES : MHD_NO;
+                }
+                return body_consume(req, upload_data, n) ? MHD_YES : MHD_NO;
+        }
+
+        if (req->deferred) {
+                struct MHD_Response *resp = steal_pointer(&req->deferred);
+                request_reply(req, req->deferred_status, resp);
+        } else if (!req->queued && req->finish)
+                req->finish(req);
+        if (!req->queued)
+                request_reply_error(req, 500, "UNKNOWN", NULL, "internal error: no response");
+        return MHD_YES;
+}
+
+static void access_log(Request *req, enum MHD_RequestTerminationCode toe, double secs) {
+        static const char *const toe_names[] = {
+                [MHD_REQUEST_TERMINATED_COMPLETED_OK] = "",
+                [MHD_REQUEST_TERMINATED_WITH_ERROR] = " (aborted: error)",
+                [MHD_REQUEST_TERMINATED_TIMEOUT_REACHED] = " (aborted: timeout)",
+                [MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN] = " (aborted: shutdown)",
+                [MHD_REQUEST_TERMINATED_READ_ERROR] = " (aborted: truncated request)",
+                [MHD_REQUEST_TERMINATED_CLIENT_ABORT] = " (aborted: client)",
+        };
+        char ts[32];
+        char line[2048];
+        const char *why = (unsigned) toe < ELEMENTSOF(toe_names) ? toe_names[toe] : " (aborted)";
+        int l = snprintf(line, sizeof(line), "%s access: %s %s %u %" PRIu64 " %.1fms actor=%s%s\n",
+                         format_timestamp(ts, sizeof(ts), clock_now_ns()), req->method, req->url, req->status,
+                         req->resp_bytes, secs * 1000.0, req->actor, why);
+        if (l > 0)
+                fwrite(line, 1, MIN((size_t) l, sizeof(line) - 1), stderr);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+        Registry *reg = cls;
+        Request *req = *con_cls;
+        if (!req)
+                return;
+        *con_cls = NULL;
+
+        if (req->upload) {
+                /* A truncated PATCH/PUT: what arrived stays in the session (status reports it),
+                 * nothing is committed. A single-request POST session was never announced. */
+                bool cancel = req->cancel_upload_on_abort;
+                char uuid[37];
+                snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
+                store_upload_release(reg->store, req->upload);
+                req->upload = NULL;
+                if (cancel && req->repo)
+                        (void) store_upload_cancel(reg->store, req->repo, uuid);
+        }
+
+        double secs = (double) (clock_monotonic_ns() - req->start_ns) / 1e9;
+        unsigned status = req->queued ? req->status : 499; /* nginx's "client closed request" */
+        char labels[256];
+        snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%u\"", req->route,
+                 req->method ? req->method : "", status);
+        metrics_counter_add("plura_http_requests_total", labels, 1);
+        snprintf(labels, sizeof(labels), "route=\"%s\"", req->route);
+        metrics_histogram_observe("plura_http_request_duration_seconds", labels, secs);
+        if (!req->queued)
+                req->status = status;
+        if (reg->config->access_log)
+                access_log(req, toe, secs);
+
+        request_free(req);
+
+        pthread_mutex_lock(&reg->lock);
+        reg->inflight--;
+        pthread_cond_broadcast(&reg->cond);
+        pthread_mutex_unlock(&reg->lock);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+        char msg[1024];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        size_t l = strlen(msg);
+        while (l > 0 && msg[l - 1] == '\n')
+                msg[--l] = 0;
+        log_warning("http: %s", msg);
+}
+
+/* ------------------------------------------------------------------ purge thread */
+
+static void *purge_thread(void *userdata) {
+        Registry *r = userdata;
+        pthread_mutex_lock(&r->lock);
+        while (!r->stopping) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += PURGE_INTERVAL_S;
+                pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+                if (r->stopping)
+                        break;
+                pthread_mutex_unlock(&r->lock);
+                int n = store_upload_purge(r->store, r->config->upload_purge_after_ns);
+                if (n < 0)
+                        log_warning_errno(n, "purging abandoned uploads: %m");
+                else if (n > 0)
+                        log_info("purged %d abandoned upload session(s)", n);
+                pthread_mutex_lock(&r->lock);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+}
+
+/* ------------------------------------------------------------------ life cycle */
+
+static void declare_metrics(void) {
+        metrics_declare("plura_http_requests_total", METRIC_COUNTER, "HTTP requests by route, method and status.",
+                        NULL, 0);
+        metrics_declare("plura_http_request_duration_seconds", METRIC_HISTOGRAM, "HTTP request latency by route.",
+                        NULL, 0);
+}
+
+int registry_new(const RegistryOptions *o, Registry **ret) {
+        if (!o || !o->config || !o->store)
+                return -EINVAL;
+        Registry *r = calloc(1, sizeof(Registry));
+        if (!r)
+                return -ENOMEM;
+        r->config = o->config;
+        r->store = o->store;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_cond_init(&r->cond, &ca);
+        pthread_condattr_destroy(&ca);
+        if (o->mount && !(r->mount = strdup(o->mount))) {
+                registry_free(r);
+                return -ENOMEM;
+        }
+
+        declare_metrics();
+        v1_gc_register(r);
+        v1_governance_register(r);
+        v1_worm_register(r);
+
+        int k = governance_init(r);
+        if (k < 0) {
+                registry_free(r);
+                return log_error_errno(k, "governance: %m");
+        }
+        r->governance_up = true;
+        *ret = r;
+        return 0;
+}
+
+static int resolve_listen(const char *host, uint16_t port, struct sockaddr_storage *ret, bool *ret_ipv6) {
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+        struct addrinfo *res = NULL;
+        char portstr[8];
+        snprintf(portstr, sizeof(portstr), "%u", port);
+        int k = getaddrinfo(host && *host ? host : NULL, portstr, &hints, &res);
+        if (k != 0) {
+                log_error("cannot resolve listen address '%s': %s", strna(host), gai_strerror(k));
+                return -EADDRNOTAVAIL;
+        }
+        memcpy(ret, res->ai_addr, res->ai_addrlen);
+        *ret_ipv6 = res->ai_family == AF_INET6;
+        freeaddrinfo(res);
+        return 0;
+}
+
+int registry_start(Registry *r, uint16_t *ret_port) {
+        Config *c = r->config;
+        struct sockaddr_storage sa = {};
+        bool ipv6 = false;
+        int k = resolve_listen(c->listen_host, c->listen_port, &sa, &ipv6);
+        if (k < 0)
+                return k;
+
+        unsigned threads = c->http_threads;
+        if (threads == 0) {
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                threads = (unsigned) (n > 0 ? 2 * n : 2);
+        }
+        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        if (ipv6)
+                flags |= MHD_USE_IPv6;
+        struct MHD_OptionItem opts[] = {
+                { MHD_OPTION_THREAD_POOL_SIZE, threads, NULL },
+                { MHD_OPTION_CONNECTION_LIMIT, c->http_max_connections ? c->http_max_connections : 1024, NULL },
+                { MHD_OPTION_CONNECTION_TIMEOUT, c->http_timeout_s, NULL },
+                { MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT, NULL },
+                { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) request_completed, r },
+                { MHD_OPTION_SOCK_ADDR, 0, &sa },
+                { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
+                { MHD_OPTION_END, 0, NULL },
+        };
+        r->daemon = MHD_start_daemon(flags, c->listen_port, NULL, NULL, access_handler, r,
+                                     /* first, so that option parsing errors reach it too */
+                                     MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, r, MHD_OPTION_ARRAY, opts,
+                                     MHD_OPTION_END);
+        if (!r->daemon) {
+                k = errno > 0 ? -errno : -EADDRINUSE;
+                return log_error_errno(k, "cannot listen on %s:%u: %m", c->listen_host, c->listen_port);
+        }
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(r->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        r->port = di ? di->port : c->listen_port;
+
+        pthread_mutex_lock(&r->lock);
+        r->stopping = false;
+        pthread_mutex_unlock(&r->lock);
+        k = pthread_create(&r->purge_thread, NULL, purge_thread, r);
+        if (k != 0)
+                log_warning_errno(k, "cannot start the upload purge thread: %m");
+        else
+                r->purge_started = true;
+
+        k = gc_scheduler_start(r);
+        if (k < 0)
+                log_warning_errno(k, "GC scheduler: %m");
+        else
+                r->gc_started = true;
+
+        if (ret_port)
+                *ret_port = r->port;
+        return 0;
+}
+
+void registry_stop(Registry *r) {
+        if (!r || !r->daemon)
+                return;
+        /* Stop accepting; requests in flight (and those already on open connections) finish. */
+        MHD_socket lfd = MHD_quiesce_daemon(r->daemon);
+
+        pthread_mutex_lock(&r->lock);
+        r->stopping = true;
+        pthread_cond_broadcast(&r->cond);
+        uint64_t deadline = clock_monotonic_ns() + DRAIN_TIMEOUT_NS;
+        while (r->inflight > 0) {
+                uint64_t now = clock_monotonic_ns();
+                if (now >= deadline) {
+                        log_warning("stopping with %u request(s) still in flight", r->inflight);
+                        break;
+                }
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 50 * (long) NSEC_PER_MSEC;
+                if (ts.tv_nsec >= (long) NSEC_PER_SEC) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= (long) NSEC_PER_SEC;
+                }
+                pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+        }
+        pthread_mutex_unlock(&r->lock);
+
+        if (r->gc_started) {
+                gc_scheduler_stop(r);
+                r->gc_started = false;
+        }
+        if (r->purge_started) {
+                pthread_join(r->purge_thread, NULL);
+                r->purge_started = false;
+        }
+        MHD_stop_daemon(r->daemon);
+        r->daemon = NULL;
+        if (lfd != MHD_INVALID_SOCKET)
+                close(lfd);
+
+        int k = store_flush_pulls(r->store);
+        if (k < 0)
+                log_warning_errno(k, "flushing pull records: %m");
+}
+
+Registry *registry_free(Registry *r) {
+        if (!r)
+                return NULL;
+        registry_stop(r);
+        if (r->governance_up)
+                governance_free(r);
+        for (size_t i = 0; i < r->n_v1; i++) {
+                free(r->v1[i].method);
+                free(r->v1[i].prefix);
+        }
+        free(r->v1);
+        for (size_t i = 0; i < r->n_features; i++)
+                free(r->features[i].name);
+        free(r->features);
+        free(r->mount);
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
+}
