@@ -505,11 +505,11 @@ static int run_tag_policy(Store *s, const char *repo, const char *tag, const cha
         if (!fn)
                 return 0;
         char buf[DIGEST_MAX_LEN];
-        const char *first = tag_history_first_digest(s, repo, tag, buf);
+        const char *first = tag ? tag_history_first_digest(s, repo, tag, buf) : NULL;
         StoreError local = {};
         int r = fn(ud, repo, tag, old_digest, new_digest, first, err ? err : &local);
         if (r < 0 && err && err->code == OCI_OK)
-                store_error_set(err, r, OCI_DENIED, "tag %s:%s refused by policy", repo, tag);
+                store_error_set(err, r, OCI_DENIED, "%s:%s refused by policy", repo, tag ? tag : "(manifest)");
         return r;
 }
 
@@ -695,6 +695,10 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
         /* tags, under the tag locks, with the policy hook in the same critical section */
         lock_tags(s, p->repo, tags, n_tags, true);
         json_t *moved = json_array();
+        /* the manifest itself (tag == NULL): lets governance refuse writes to read-only repos */
+        r = run_tag_policy(s, p->repo, NULL, NULL, digest, err);
+        if (r < 0)
+                goto fail_tags;
         for (size_t i = 0; i < n_tags; i++) {
                 TagInfo old = {};
                 r = tag_read(s, p->repo, tags[i], &old);
@@ -839,6 +843,9 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
         }
         lock_tags(s, repo, (const char *const *) tags, n_tags, true);
         json_t *removed = json_array();
+        r = run_tag_policy(s, repo, NULL, digest, NULL, err); /* the manifest itself */
+        if (r < 0)
+                goto finish;
         for (size_t i = 0; i < n_tags; i++) {
                 TagInfo t;
                 /* re-check under the lock: another PUT may have moved it meanwhile */
