@@ -318,7 +318,10 @@ int store_flush_pulls(Store *s);
 /* Tag policy hook (governance). Called inside the tag write critical section for each tag a
  * manifest PUT or tag DELETE would change. old_digest is NULL for a new tag, new_digest NULL for
  * a delete; ever_existed tells whether tag_history has the name. Return 0 to allow, or a
- * negative errno and fill err (OCI_DENIED / OCI_TAG_INVALID) to refuse the whole write. */
+ * negative errno and fill err (OCI_DENIED / OCI_TAG_INVALID) to refuse the whole write.
+ * Also called once per manifest PUT (new_digest set) and manifest DELETE (old_digest set) with
+ * tag == NULL and first_digest_in_history == NULL, so that tagless writes into read-only
+ * repositories (channels/) can be refused too. */
 typedef int (*TagPolicyFn)(void *userdata, const char *repo, const char *tag, const char *old_digest,
                            const char *new_digest, const char *first_digest_in_history, StoreError *err);
 void store_set_tag_policy(Store *s, TagPolicyFn fn, void *userdata);
