@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <limits.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -122,6 +123,11 @@ static int get_duration(json_t *o, const char *key, int64_t *ret, char *err, siz
         if (!v)
                 return 0;
         if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                /* seconds; refuse what does not fit in int64 ns instead of overflowing */
+                if (json_integer_value(v) > INT64_MAX / (int64_t) NSEC_PER_SEC) {
+                        snprintf(err, errlen, "%s.%s: duration too large", where, key);
+                        return -EINVAL;
+                }
                 *ret = json_integer_value(v) * (int64_t) NSEC_PER_SEC;
                 return 0;
         }
@@ -132,22 +138,18 @@ static int get_duration(json_t *o, const char *key, int64_t *ret, char *err, siz
         return 0;
 }
 
-int config_load(const char *path, Config **ret, char *err, size_t errlen) {
+/* Validates the user's document (may be NULL: defaults only) and builds the Config. where
+ * names the source in error messages. */
+static int config_from_json(json_t *user, const char *where, Config **ret, char *err, size_t errlen) {
         json_error_t je;
         _cleanup_(json_decrefp) json_t *def = json_loads(config_default_json, 0, &je);
         if (!def) {
                 snprintf(err, errlen, "embedded default config: %s (line %d)", je.text, je.line);
                 return -EINVAL;
         }
-        _cleanup_(json_decrefp) json_t *user = NULL;
-        if (path) {
-                user = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-                if (!user) {
-                        snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-                        return -EINVAL;
-                }
+        if (user) {
                 if (!json_is_object(user)) {
-                        snprintf(err, errlen, "%s: the configuration must be a JSON object", path);
+                        snprintf(err, errlen, "%s: the configuration must be a JSON object", where);
                         return -EINVAL;
                 }
                 const char *k;
@@ -158,7 +160,7 @@ int config_load(const char *path, Config **ret, char *err, size_t errlen) {
                                 if (streq(k, known_keys[i]))
                                         ok = true;
                         if (!ok) {
-                                snprintf(err, errlen, "%s: unknown configuration key \"%s\"", path, k);
+                                snprintf(err, errlen, "%s: unknown configuration key \"%s\"", where, k);
                                 return -EINVAL;
                         }
                 }
@@ -224,6 +226,11 @@ int config_load(const char *path, Config **ret, char *err, size_t errlen) {
                                 snprintf(err, errlen, "%s.%s: expected a non-negative integer", where, key); \
                                 return -EINVAL;                                                  \
                         }                                                                        \
+                        /* refuse values the field can not hold instead of truncating */      \
+                        if ((json_int_t) (__typeof__(field)) json_integer_value(_v) != json_integer_value(_v)) { \
+                                snprintf(err, errlen, "%s.%s: value out of range", where, key);  \
+                                return -EINVAL;                                                  \
+                        }                                                                        \
                         field = (__typeof__(field)) json_integer_value(_v);                      \
                 }                                                                                \
         } while (0)
@@ -234,6 +241,10 @@ int config_load(const char *path, Config **ret, char *err, size_t errlen) {
         k = get_duration(http, "timeout", &t, err, errlen, "http");
         if (k < 0)
                 return k;
+        if (t / (int64_t) NSEC_PER_SEC > UINT_MAX) {
+                snprintf(err, errlen, "http.timeout: duration too large");
+                return -EINVAL;
+        }
         cfg->http_timeout_s = (unsigned) (t / (int64_t) NSEC_PER_SEC);
         cfg->max_json_body_bytes = 1 << 20;
         GET_UINT(http, "max_json_body_bytes", cfg->max_json_body_bytes, "http");
@@ -287,6 +298,32 @@ int config_load(const char *path, Config **ret, char *err, size_t errlen) {
                 return -ENOMEM;
         *ret = steal_pointer(&cfg);
         return 0;
+}
+
+int config_load(const char *path, Config **ret, char *err, size_t errlen) {
+        _cleanup_(json_decrefp) json_t *user = NULL;
+        if (path) {
+                json_error_t je;
+                user = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+                if (!user) {
+                        snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+                        return -EINVAL;
+                }
+        }
+        return config_from_json(user, path, ret, err, errlen);
+}
+
+int config_load_string(const char *json, Config **ret, char *err, size_t errlen) {
+        _cleanup_(json_decrefp) json_t *user = NULL;
+        if (json) {
+                json_error_t je;
+                user = json_loads(json, JSON_REJECT_DUPLICATES, &je);
+                if (!user) {
+                        snprintf(err, errlen, "config:%d:%d: %s", je.line, je.column, je.text);
+                        return -EINVAL;
+                }
+        }
+        return config_from_json(user, "config", ret, err, errlen);
 }
 
 Config *config_free(Config *c) {

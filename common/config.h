@@ -33,6 +33,8 @@ extern const char config_default_json[];
 
 /* Loads path (NULL = defaults only). Unknown top-level keys are refused with a clear error. */
 int config_load(const char *path, Config **ret, char *err, size_t errlen);
+/* The same from a JSON document in memory (NULL = defaults only); errors name it "config". */
+int config_load_string(const char *json, Config **ret, char *err, size_t errlen);
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 /* Borrowed reference to a top-level object section ("gc", "policy", ...), never NULL. */

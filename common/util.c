@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -87,8 +88,11 @@ int parse_duration_ns(const char *s, int64_t *ret) {
                 mul = 7 * 86400;
         else
                 return -EINVAL;
+        if (!isfinite(v)) /* strtod accepts "nan" and "inf" */
+                return -EINVAL;
         double ns = v * mul * (double) NSEC_PER_SEC;
-        if (ns > (double) INT64_MAX)
+        /* (double) INT64_MAX rounds up to 2^63, which does not fit: compare with >= */
+        if (ns >= (double) INT64_MAX)
                 return -ERANGE;
         *ret = (int64_t) ns;
         return 0;

@@ -64,8 +64,47 @@ TEST(test_merge_and_errors) {
         ASSERT_EQ(config_load("/nonexistent/plura.json", &c, err, sizeof(err)), -EINVAL);
 }
 
+TEST(test_load_string) {
+        Config *c = NULL;
+        char err[512];
+        ASSERT_OK(config_load_string(NULL, &c, err, sizeof(err)));
+        ASSERT_EQ(c->listen_port, 5000);
+        config_free(c);
+        ASSERT_OK(config_load_string("{\"listen\": \":6001\", \"http\": {\"timeout\": 30}}", &c, err, sizeof(err)));
+        ASSERT_EQ(c->listen_port, 6001);
+        ASSERT_EQ(c->http_timeout_s, 30);
+        config_free(c);
+
+        /* found by fuzz-config: overflowing durations and integers were accepted or were UB */
+        const char *bad[] = {
+                "{\"http\": {\"timeout\": 99999999999999999}}",
+                "{\"http\": {\"timeout\": \"nan\"}}",
+                "{\"http\": {\"timeout\": \"inf\"}}",
+                "{\"http\": {\"timeout\": \"9223372036.854775808\"}}",
+                "{\"http\": {\"timeout\": \"9000000000\"}}",
+                "{\"storage\": {\"zstd_level\": 4294967299}}",
+                "{\"http\": {\"threads\": 4294967296}}",
+                "{\"listen\": \"x:1\", \"listen\": \"x:2\"}",
+                "{\"bogus\": 1}",
+                "{",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                c = NULL;
+                err[0] = 0;
+                ASSERT_EQ(config_load_string(bad[i], &c, err, sizeof(err)), -EINVAL);
+                ASSERT_TRUE(c == NULL);
+                ASSERT_TRUE(strlen(err) > 0);
+                printf("# %s -> %s\n", bad[i], err);
+        }
+        int64_t ns;
+        ASSERT_EQ(parse_duration_ns("nan", &ns), -EINVAL);
+        ASSERT_EQ(parse_duration_ns("inf", &ns), -EINVAL);
+        ASSERT_EQ(parse_duration_ns("9223372036.854775808", &ns), -ERANGE);
+}
+
 int main(void) {
         RUN(test_defaults);
         RUN(test_merge_and_errors);
+        RUN(test_load_string);
         return 0;
 }
