@@ -1,3 +1,1127 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-#include "storage/storage.h"
+/* One GC run: plan, apply, mark, sweep, reconcile, report (see gc.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/util.h"
+#include "gc/gc-internal.h"
+
+#define LIST_MAX 10000 /* entries of each report list; the totals are always complete */
+
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool running = false;
+
+bool gc_is_running(void) {
+        pthread_mutex_lock(&running_lock);
+        bool r = running;
+        pthread_mutex_unlock(&running_lock);
+        return r;
+}
+
+typedef struct Acc {
+        uint64_t tags, links, manifests, blobs, bytes_logical, bytes_disk, manifest_bytes;
+} Acc;
+
+typedef struct LinkBytes {
+        uint64_t logical, disk;
+        bool manifest_removed;
+} LinkBytes;
+
+typedef struct Run {
+        Store *s;
+        const GcConfig *c;
+        const GcOptions *o;
+        const char *actor;
+        int64_t now, cutoff, mark_start;
+        unsigned delay_ms;
+
+        Graph g;
+        Plan p;
+        IndexSnapshot *snap1, *snap2;
+
+        uint32_t *owner;        /* digest id -> first dead link referencing it (attribution) */
+        size_t n_owner;
+        LinkBytes *link_bytes;
+
+        Acc *repo_acc;          /* per plan repo, plus [n_repos] = "(none)" */
+        size_t n_repo_acc;
+        Acc rule_acc[_GC_RULE_MAX];
+        Acc total;
+
+        uint64_t tags_scanned, blobs_scanned, blobs_marked, manifests_marked, orphans, orphan_bytes;
+        uint64_t skipped_raced, missing_files;
+        json_t *orphan_list, *missing_list, *raced_list, *errors;
+        double t_plan, t_apply, t_mark, t_sweep, t_reconcile;
+} Run;
+
+static void run_error(Run *r, const char *what, const char *target, int err) {
+        json_array_append_new(r->errors, json_pack("{s:s, s:s, s:s}", "what", what, "target", strempty(target),
+                                                   "error", err < 0 ? strerror(-err) : "inconsistent"));
+}
+
+static void test_delay(Run *r) {
+        if (r->delay_ms > 0) {
+                struct timespec ts = { .tv_sec = r->delay_ms / 1000, .tv_nsec = (long) (r->delay_ms % 1000) * 1000000L };
+                nanosleep(&ts, NULL);
+        }
+}
+
+static double since(uint64_t t0) {
+        return (double) (clock_monotonic_ns() - t0) / 1e9;
+}
+
+static Acc *repo_acc(Run *r, uint32_t repo) {
+        if (repo >= r->n_repo_acc)
+                return &r->repo_acc[r->n_repo_acc]; /* "(none)" */
+        return &r->repo_acc[repo];
+}
+
+/* ---------------------------------------------------------------- apply (real runs) */
+
+typedef struct RepoTagScan {
+        Run *run;
+        uint32_t repo;
+        const char *digest;
+        size_t plen;
+        bool foreign;  /* a tag on digest the plan does not delete */
+} RepoTagScan;
+
+static int tag_scan_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        RepoTagScan *c = userdata;
+        TagInfo t;
+        if (tag_info_decode(val, vlen, &t) < 0 || !streq(t.digest, c->digest))
+                return 0;
+        Plan *p = &c->run->p;
+        size_t kl, idx;
+        _cleanup_free_ char *name = strndup(key + c->plen, klen - c->plen);
+        _cleanup_free_ char *k = name ? plan_key(p->repos[c->repo].name, name, &kl) : NULL;
+        if (!k)
+                return -ENOMEM;
+        if (!strmap_get(p->tag_index, k, kl, &idx) || !p->tags[idx].deleted || p->tags[idx].info.updated != t.updated ||
+            p->tags[idx].info.last_pulled != t.last_pulled) {
+                c->foreign = true;
+                return 1;
+        }
+        return 0;
+}
+
+static void note_raced(Run *r, const char *kind, const char *repo, const char *name, const char *why) {
+        r->skipped_raced++;
+        if (json_array_size(r->raced_list) < LIST_MAX)
+                json_array_append_new(r->raced_list, json_pack("{s:s, s:s, s:s, s:s}", "kind", kind, "repo", strempty(repo),
+                                                               "name", name, "why", why));
+}
+
+static int apply_plan(Run *r) {
+        Plan *p = &r->p;
+        /* 1. tags deleted while their manifest stays */
+        for (size_t i = 0; i < p->n_tags; i++) {
+                PlanTag *t = &p->tags[i];
+                if (!t->deleted || t->link == UINT32_MAX || !p->links[t->link].live)
+                        continue;
+                const char *repo = p->repos[t->repo].name;
+                TagInfo now;
+                int q = store_tag_get(r->s, repo, t->name, &now);
+                if (q == -ENOENT)
+                        continue;
+                if (q < 0) {
+                        run_error(r, "read tag", t->name, q);
+                        continue;
+                }
+                if (!streq(now.digest, t->info.digest) || now.updated != t->info.updated || now.last_pulled != t->info.last_pulled) {
+                        note_raced(r, "tag", repo, t->name, "moved or pulled during GC");
+                        continue;
+                }
+                StoreError err = {};
+                q = store_tag_delete(r->s, repo, t->name, r->actor, &err);
+                if (q < 0 && q != -ENOENT) {
+                        char target[512];
+                        snprintf(target, sizeof target, "%s:%s", repo, t->name);
+                        json_array_append_new(r->errors, json_pack("{s:s, s:s, s:s}", "what", "delete tag", "target", target,
+                                                                   "error", *err.message ? err.message : strerror(-q)));
+                        continue;
+                }
+                t->applied = true;
+        }
+        /* 2. dead repository links (with their remaining tags and referrer records) */
+        for (size_t i = 0; i < p->n_links; i++) {
+                PlanLink *l = &p->links[i];
+                if (l->live)
+                        continue;
+                const char *repo = p->repos[l->repo].name;
+                char digest[DIGEST_MAX_LEN];
+                digest_table_name(r->g.digests, l->digest, digest);
+
+                /* re-check against the live index: re-tagged or pulled since the plan? */
+                size_t pl;
+                _cleanup_free_ char *prefix = index_key_join(&pl, repo, "", NULL);
+                if (!prefix)
+                        return -ENOMEM;
+                RepoTagScan sc = { .run = r, .repo = l->repo, .digest = digest, .plen = pl };
+                int q = store_kv_iterate(r->s, NULL, INDEX_TAG, prefix, pl, NULL, 0, tag_scan_cb, &sc);
+                if (q < 0) {
+                        run_error(r, "scan tags", repo, q);
+                        l->failed = true;
+                        continue;
+                }
+                if (sc.foreign) {
+                        note_raced(r, "manifest", repo, digest, "tagged during GC");
+                        l->failed = true;
+                        continue;
+                }
+                size_t kl;
+                _cleanup_free_ char *k = index_key_join(&kl, repo, digest, NULL);
+                _cleanup_free_ char *v = NULL;
+                size_t vl;
+                q = k ? store_kv_get(r->s, NULL, INDEX_REPO_MANIFEST, k, kl, &v, &vl) : -ENOMEM;
+                if (q == -ENOENT)
+                        continue; /* deleted meanwhile */
+                RepoManifestInfo info;
+                if (q < 0 || repo_manifest_info_decode(v, vl, &info) < 0) {
+                        run_error(r, "read repository link", digest, q < 0 ? q : -EBADMSG);
+                        l->failed = true;
+                        continue;
+                }
+                if (info.last_pulled != l->last_pulled) {
+                        note_raced(r, "manifest", repo, digest, "pulled during GC");
+                        l->failed = true;
+                        continue;
+                }
+                StoreError err = {};
+                q = store_manifest_delete(r->s, repo, digest, r->actor, &err);
+                if (q < 0 && q != -ENOENT) {
+                        char target[600];
+                        snprintf(target, sizeof target, "%s@%s", repo, digest);
+                        json_array_append_new(r->errors, json_pack("{s:s, s:s, s:s}", "what", "delete manifest", "target", target,
+                                                                   "error", *err.message ? err.message : strerror(-q)));
+                        l->failed = true;
+                        continue;
+                }
+                l->applied = true;
+                for (size_t t = 0; t < p->n_tags; t++) /* its tags went with it */
+                        if (p->tags[t].link == i && p->tags[t].deleted)
+                                p->tags[t].applied = true;
+        }
+        return 0;
+}
+
+/* ---------------------------------------------------------------- mark */
+
+typedef struct MarkCtx {
+        Run *r;
+        IndexSnapshot *snap;
+        bool exclude_plan;      /* dry run: the plan's deletions are not roots */
+        uint32_t *stack;
+        size_t n, allocated;
+} MarkCtx;
+
+static int mark_push(MarkCtx *m, uint32_t id) {
+        uint16_t *f = digest_table_flags(m->r->g.digests, id);
+        if (*f & DT_MARKED)
+                return 0;
+        *f |= DT_MARKED;
+        if (m->n >= m->allocated) {
+                size_t na = m->allocated ? m->allocated * 2 : 1024;
+                uint32_t *n = realloc(m->stack, na * sizeof(uint32_t));
+                if (!n)
+                        return -ENOMEM;
+                m->stack = n;
+                m->allocated = na;
+        }
+        m->stack[m->n++] = id;
+        return 0;
+}
+
+static int mark_root(MarkCtx *m, const char *digest) {
+        uint32_t id = digest_table_intern(m->r->g.digests, digest);
+        if (id == DT_NONE)
+                return 0;
+        return mark_push(m, id);
+}
+
+static int mark_drain(MarkCtx *m) {
+        Run *r = m->r;
+        while (m->n > 0) {
+                uint32_t id = m->stack[--m->n];
+                uint16_t f = *digest_table_flags(r->g.digests, id);
+                int mi;
+                if (f & DT_MANIFEST)
+                        mi = (int) *digest_table_manifest(r->g.digests, id);
+                else if (f & DT_BLOB)
+                        continue;
+                else {
+                        /* not seen yet: a manifest pushed after the plan's snapshot, or a blob */
+                        mi = graph_ensure(&r->g, r->s, m->snap, id);
+                        if (mi == -ENOMEM)
+                                return mi;
+                        if (mi < 0)
+                                continue;
+                }
+                r->manifests_marked++;
+                test_delay(r);
+                /* graph_ensure may move the array: copy the edges we need */
+                GraphManifest gm = r->g.manifests[mi];
+                for (uint32_t i = 0; i < gm.n_edges; i++) {
+                        uint32_t e = r->g.manifests[mi].edges[i];
+                        if (i >= gm.n_children) {
+                                /* config and layers are blobs: mark, nothing to follow */
+                                *digest_table_flags(r->g.digests, e) |= DT_MARKED;
+                                continue;
+                        }
+                        int q = mark_push(m, e);
+                        if (q < 0)
+                                return q;
+                }
+        }
+        return 0;
+}
+
+static int mark_links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        MarkCtx *m = userdata;
+        Run *r = m->r;
+        const char *sep = memchr(key, 0, klen);
+        if (!sep)
+                return 0;
+        size_t rl = (size_t) (sep - key);
+        char digest[DIGEST_MAX_LEN];
+        size_t dl = klen - rl - 1;
+        if (dl >= sizeof digest)
+                return 0;
+        memcpy(digest, sep + 1, dl);
+        digest[dl] = 0;
+        uint32_t repo;
+        int q = plan_add_repo(&r->p, r->c, r->o, key, rl, &repo); /* the sweep re-checks every repository */
+        if (q < 0)
+                return q;
+        if (m->exclude_plan) {
+                uint32_t li = plan_find_link(&r->p, repo, digest);
+                if (li != UINT32_MAX && !r->p.links[li].live)
+                        return 0;
+        }
+        q = mark_root(m, digest);
+        return q < 0 ? q : mark_drain(m);
+}
+
+static int mark_tags_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        MarkCtx *m = userdata;
+        Run *r = m->r;
+        TagInfo t;
+        r->tags_scanned++;
+        if (tag_info_decode(val, vlen, &t) < 0)
+                return 0;
+        if (m->exclude_plan) {
+                const char *sep = memchr(key, 0, klen);
+                if (!sep)
+                        return 0;
+                size_t kl, idx;
+                _cleanup_free_ char *repo = strndup(key, (size_t) (sep - key));
+                _cleanup_free_ char *name = strndup(sep + 1, klen - (size_t) (sep - key) - 1);
+                _cleanup_free_ char *k = repo && name ? plan_key(repo, name, &kl) : NULL;
+                if (!k)
+                        return -ENOMEM;
+                if (strmap_get(r->p.tag_index, k, kl, &idx) && r->p.tags[idx].deleted)
+                        return 0;
+        }
+        int q = mark_root(m, t.digest);
+        return q < 0 ? q : mark_drain(m);
+}
+
+static int mark(Run *r, IndexSnapshot *snap, bool exclude_plan) {
+        MarkCtx m = { .r = r, .snap = snap, .exclude_plan = exclude_plan };
+        int q = store_kv_iterate(r->s, snap, INDEX_REPO_MANIFEST, NULL, 0, NULL, 0, mark_links_cb, &m);
+        if (q >= 0)
+                q = store_kv_iterate(r->s, snap, INDEX_TAG, NULL, 0, NULL, 0, mark_tags_cb, &m);
+        /* channel windows and holds: protected digests */
+        size_t n = digest_table_size(r->g.digests);
+        for (uint32_t id = 0; q >= 0 && id < n; id++)
+                if (*digest_table_flags(r->g.digests, id) & (DT_PROTECTED | DT_HELD)) {
+                        q = mark_push(&m, id);
+                        if (q >= 0)
+                                q = mark_drain(&m);
+                }
+        free(m.stack);
+        return q;
+}
+
+/* ---------------------------------------------------------------- sweep */
+
+static bool manifest_linked_anywhere(Run *r, const char *digest) {
+        for (size_t i = 0; i < r->p.n_repos; i++) {
+                size_t kl;
+                _cleanup_free_ char *k = index_key_join(&kl, r->p.repos[i].name, digest, NULL);
+                _cleanup_free_ char *v = NULL;
+                size_t vl;
+                if (!k || store_kv_get(r->s, NULL, INDEX_REPO_MANIFEST, k, kl, &v, &vl) != -ENOENT)
+                        return true; /* when in doubt it is linked */
+        }
+        return false;
+}
+
+static bool manifest_had_link(Run *r, uint32_t id) {
+        /* whether the plan saw a link of it (a manifest the retention deleted) */
+        char d[DIGEST_MAX_LEN];
+        digest_table_name(r->g.digests, id, d);
+        for (size_t i = 0; i < r->p.n_repos; i++)
+                if (plan_find_link(&r->p, (uint32_t) i, d) != UINT32_MAX)
+                        return true;
+        return false;
+}
+
+static int sweep_manifests(Run *r, IndexSnapshot *snap) {
+        bool scoped = r->o->repo && *r->o->repo;
+        for (size_t i = 0; i < r->g.n_manifests; i++) {
+                GraphManifest *gm = &r->g.manifests[i];
+                uint16_t *f = digest_table_flags(r->g.digests, gm->id);
+                if (*f & (DT_MARKED | DT_PROTECTED | DT_HELD))
+                        continue;
+                char digest[DIGEST_MAX_LEN];
+                digest_table_name(r->g.digests, gm->id, digest);
+                _cleanup_free_ char *v = NULL;
+                size_t vl;
+                if (store_kv_get(r->s, snap, INDEX_MANIFEST, digest, strlen(digest), &v, &vl) < 0)
+                        continue; /* not in this snapshot */
+                if (scoped && !manifest_had_link(r, gm->id))
+                        continue; /* unlinked records are collected by an unscoped run */
+                if (!r->o->dry_run) {
+                        test_delay(r);
+                        store_digest_lock(r->s, digest);
+                        /* a manifest PUT holds this lock while it writes record + link */
+                        bool linked = manifest_linked_anywhere(r, digest);
+                        int q = linked ? 0 : store_manifest_remove(r->s, digest);
+                        store_digest_unlock(r->s, digest);
+                        if (linked) {
+                                note_raced(r, "manifest", NULL, digest, "linked again during GC");
+                                continue;
+                        }
+                        if (q < 0) {
+                                run_error(r, "remove manifest", digest, q);
+                                continue;
+                        }
+                }
+                *f |= DT_SWEPT;
+        }
+        return 0;
+}
+
+/* Attribution owners: every blob (and child manifest) of a removed manifest belongs to the first
+ * dead link, in plan order, that references it. */
+static void own(Run *r, uint32_t id, uint32_t link, unsigned depth) {
+        if (id >= r->n_owner || r->owner[id] != UINT32_MAX || depth > 8)
+                return;
+        r->owner[id] = link;
+        uint16_t f = *digest_table_flags(r->g.digests, id);
+        if (!(f & DT_MANIFEST) || !(f & DT_SWEPT))
+                return;
+        const GraphManifest *gm = &r->g.manifests[*digest_table_manifest(r->g.digests, id)];
+        for (uint32_t i = 0; i < gm->n_edges; i++) {
+                *digest_table_flags(r->g.digests, gm->edges[i]) |= DT_CANDIDATE;
+                own(r, gm->edges[i], link, depth + 1);
+        }
+}
+
+static int compute_owners(Run *r) {
+        r->n_owner = digest_table_size(r->g.digests);
+        r->owner = malloc(MAX(r->n_owner, (size_t) 1) * sizeof(uint32_t));
+        if (!r->owner)
+                return -ENOMEM;
+        memset(r->owner, 0xff, r->n_owner * sizeof(uint32_t));
+        for (size_t i = 0; i < r->p.n_links; i++) {
+                PlanLink *l = &r->p.links[i];
+                if (l->live || l->failed)
+                        continue;
+                uint16_t f = *digest_table_flags(r->g.digests, l->digest);
+                if (f & DT_SWEPT)
+                        own(r, l->digest, (uint32_t) i, 0);
+        }
+        /* manifests themselves */
+        for (size_t i = 0; i < r->g.n_manifests; i++) {
+                uint32_t id = r->g.manifests[i].id;
+                if (!(*digest_table_flags(r->g.digests, id) & DT_SWEPT))
+                        continue;
+                uint32_t li = id < r->n_owner ? r->owner[id] : UINT32_MAX;
+                GcRule rule = li == UINT32_MAX ? RULE_UNLINKED : r->p.links[li].rule;
+                Acc *ra = repo_acc(r, li == UINT32_MAX ? UINT32_MAX : r->p.links[li].repo);
+                ra->manifests++;
+                ra->manifest_bytes += r->g.manifests[i].size;
+                r->rule_acc[rule].manifests++;
+                r->rule_acc[rule].manifest_bytes += r->g.manifests[i].size;
+                r->total.manifests++;
+                r->total.manifest_bytes += r->g.manifests[i].size;
+                if (li != UINT32_MAX && r->p.links[li].digest == id)
+                        r->link_bytes[li].manifest_removed = true;
+        }
+        return 0;
+}
+
+static void account_blob(Run *r, uint32_t id, uint64_t logical, uint64_t disk) {
+        uint32_t li = id < r->n_owner ? r->owner[id] : UINT32_MAX;
+        GcRule rule = li == UINT32_MAX ? RULE_UNREFERENCED : r->p.links[li].rule;
+        Acc *ra = repo_acc(r, li == UINT32_MAX ? UINT32_MAX : r->p.links[li].repo);
+        ra->blobs++;
+        ra->bytes_logical += logical;
+        ra->bytes_disk += disk;
+        r->rule_acc[rule].blobs++;
+        r->rule_acc[rule].bytes_logical += logical;
+        r->rule_acc[rule].bytes_disk += disk;
+        r->total.blobs++;
+        r->total.bytes_logical += logical;
+        r->total.bytes_disk += disk;
+        if (li != UINT32_MAX) {
+                r->link_bytes[li].logical += logical;
+                r->link_bytes[li].disk += disk;
+        }
+}
+
+typedef struct SweepCtx {
+        Run *r;
+        bool scoped;
+} SweepCtx;
+
+static int sweep_blob_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        SweepCtx *c = userdata;
+        Run *r = c->r;
+        char digest[DIGEST_MAX_LEN];
+        if (klen >= sizeof digest)
+                return 0;
+        memcpy(digest, key, klen);
+        digest[klen] = 0;
+        r->blobs_scanned++;
+        uint32_t id = digest_table_intern(r->g.digests, digest);
+        if (id == DT_NONE) {
+                run_error(r, "invalid blob record key", digest, -EINVAL);
+                return 0;
+        }
+        uint16_t *f = digest_table_flags(r->g.digests, id);
+        *f |= DT_BLOB;
+        if (*f & (DT_MARKED | DT_PROTECTED | DT_HELD)) {
+                r->blobs_marked++;
+                return 0;
+        }
+        if (c->scoped && !(*f & DT_CANDIDATE))
+                return 0;
+        BlobInfo bi;
+        if (blob_info_decode(val, vlen, &bi) < 0) {
+                run_error(r, "undecodable blob record", digest, -EBADMSG);
+                return 0;
+        }
+        if (MAX(bi.created, bi.touched) >= r->cutoff || bi.touched >= r->mark_start)
+                return 0; /* younger than grace */
+        uint64_t disk = bi.stored_size;
+        if (!r->o->dry_run) {
+                test_delay(r);
+                store_digest_lock(r->s, digest);
+                BlobInfo now;
+                int q = store_blob_info(r->s, digest, &now);
+                if (q >= 0 && (now.touched >= r->mark_start || MAX(now.created, now.touched) >= r->cutoff)) {
+                        store_digest_unlock(r->s, digest);
+                        note_raced(r, "blob", NULL, digest, "referenced during GC");
+                        return 0;
+                }
+                if (q >= 0)
+                        q = store_blob_remove(r->s, digest, &disk);
+                store_digest_unlock(r->s, digest);
+                if (q == -ENOENT)
+                        return 0;
+                if (q < 0) {
+                        run_error(r, "remove blob", digest, q);
+                        return 0;
+                }
+        }
+        *f |= DT_SWEPT;
+        account_blob(r, id, bi.size, disk);
+        return 0;
+}
+
+static int repo_blob_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        Run *r = userdata;
+        const char *sep = memchr(key, 0, klen);
+        if (!sep)
+                return 0;
+        char digest[DIGEST_MAX_LEN];
+        size_t dl = klen - (size_t) (sep - key) - 1;
+        if (dl >= sizeof digest)
+                return 0;
+        memcpy(digest, sep + 1, dl);
+        digest[dl] = 0;
+        uint32_t id = digest_table_find(r->g.digests, digest);
+        if (id == DT_NONE || !(*digest_table_flags(r->g.digests, id) & DT_SWEPT))
+                return 0;
+        /* the blob is gone: drop its repository links too, unless it was pushed again */
+        store_digest_lock(r->s, digest);
+        BlobInfo bi;
+        if (store_blob_info(r->s, digest, &bi) == -ENOENT) {
+                int q = store_kv_delete(r->s, INDEX_REPO_BLOB, key, klen);
+                if (q < 0)
+                        run_error(r, "remove repository blob link", digest, q);
+        }
+        store_digest_unlock(r->s, digest);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- reconcile */
+
+static int reconcile(Run *r) {
+        _cleanup_free_ char *blobs = strdup_printf("%s/blobs", store_root(r->s));
+        if (!blobs)
+                return -ENOMEM;
+        DIR *top = opendir(blobs);
+        if (!top)
+                return errno == ENOENT ? 0 : log_warning_errno(errno, "gc: cannot open %s: %m", blobs);
+        struct dirent *ae;
+        while ((ae = readdir(top))) {
+                if (ae->d_name[0] == '.')
+                        continue;
+                if (!streq(ae->d_name, "sha256") && !streq(ae->d_name, "sha512"))
+                        continue;
+                _cleanup_free_ char *adir = strdup_printf("%s/%s", blobs, ae->d_name);
+                DIR *ad = adir ? opendir(adir) : NULL;
+                if (!ad)
+                        continue;
+                struct dirent *pe;
+                while ((pe = readdir(ad))) {
+                        if (pe->d_name[0] == '.')
+                                continue;
+                        _cleanup_free_ char *pdir = strdup_printf("%s/%s", adir, pe->d_name);
+                        DIR *pd = pdir ? opendir(pdir) : NULL;
+                        if (!pd)
+                                continue;
+                        struct dirent *fe;
+                        while ((fe = readdir(pd))) {
+                                if (fe->d_name[0] == '.')
+                                        continue;
+                                char digest[DIGEST_MAX_LEN];
+                                if (snprintf(digest, sizeof digest, "%s:%s", ae->d_name, fe->d_name) >= (int) sizeof digest ||
+                                    digest_parse(digest, NULL) < 0)
+                                        continue; /* not a blob name: leave it to fsck */
+                                uint32_t id = digest_table_intern(r->g.digests, digest);
+                                if (id == DT_NONE)
+                                        continue;
+                                uint16_t *f = digest_table_flags(r->g.digests, id);
+                                *f |= DT_FILE;
+                                if (*f & DT_BLOB)
+                                        continue; /* has a record */
+                                struct stat st;
+                                if (fstatat(dirfd(pd), fe->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                                        continue;
+                                int64_t mtime = (int64_t) st.st_mtim.tv_sec * (int64_t) NSEC_PER_SEC + st.st_mtim.tv_nsec;
+                                if (mtime >= r->cutoff || mtime >= r->mark_start)
+                                        continue; /* maybe a commit in progress */
+                                bool removed = true;
+                                if (!r->o->dry_run) {
+                                        store_digest_lock(r->s, digest);
+                                        BlobInfo bi;
+                                        if (store_blob_info(r->s, digest, &bi) == -ENOENT) {
+                                                if (unlinkat(dirfd(pd), fe->d_name, 0) < 0 && errno != ENOENT) {
+                                                        run_error(r, "remove orphan file", digest, -errno);
+                                                        removed = false;
+                                                }
+                                        } else
+                                                removed = false;
+                                        store_digest_unlock(r->s, digest);
+                                }
+                                if (!removed)
+                                        continue;
+                                r->orphans++;
+                                r->orphan_bytes += (uint64_t) st.st_size;
+                                r->rule_acc[RULE_ORPHAN].blobs++;
+                                r->rule_acc[RULE_ORPHAN].bytes_disk += (uint64_t) st.st_size;
+                                r->total.bytes_disk += (uint64_t) st.st_size;
+                                repo_acc(r, UINT32_MAX)->bytes_disk += (uint64_t) st.st_size;
+                                if (json_array_size(r->orphan_list) < LIST_MAX)
+                                        json_array_append_new(r->orphan_list, json_pack("{s:s, s:I}", "digest", digest, "bytes",
+                                                                                        (json_int_t) st.st_size));
+                        }
+                        closedir(pd);
+                }
+                closedir(ad);
+        }
+        closedir(top);
+
+        /* records whose file is missing (and that we did not just remove) */
+        size_t n = digest_table_size(r->g.digests);
+        for (uint32_t id = 0; id < n; id++) {
+                uint16_t f = *digest_table_flags(r->g.digests, id);
+                if (!(f & DT_BLOB) || (f & (DT_FILE | DT_SWEPT)))
+                        continue;
+                char digest[DIGEST_MAX_LEN];
+                digest_table_name(r->g.digests, id, digest);
+                _cleanup_free_ char *path = store_blob_path(r->s, digest);
+                struct stat st;
+                if (!path || stat(path, &st) == 0)
+                        continue; /* committed meanwhile */
+                BlobInfo bi;
+                if (store_blob_info(r->s, digest, &bi) == -ENOENT)
+                        continue;
+                r->missing_files++;
+                if (json_array_size(r->missing_list) < LIST_MAX)
+                        json_array_append_new(r->missing_list, json_string(digest));
+        }
+        return 0;
+}
+
+/* ---------------------------------------------------------------- report */
+
+static json_t *acc_json(const Acc *a) {
+        return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tags_deleted", (json_int_t) a->tags, "links_deleted",
+                         (json_int_t) a->links, "manifests_deleted", (json_int_t) a->manifests, "blobs_deleted",
+                         (json_int_t) a->blobs, "bytes_logical", (json_int_t) a->bytes_logical, "bytes_disk",
+                         (json_int_t) a->bytes_disk, "manifest_bytes", (json_int_t) a->manifest_bytes);
+}
+
+static bool acc_empty(const Acc *a) {
+        return !a->tags && !a->links && !a->manifests && !a->blobs && !a->bytes_disk && !a->bytes_logical;
+}
+
+static json_t *build_report(Run *r, int64_t started, int64_t ended) {
+        Plan *p = &r->p;
+        json_t *tags = json_array(), *links = json_array();
+        json_t *kept = json_object();
+        unsigned kept_counts[_GC_RULE_MAX] = {};
+
+        for (size_t i = 0; i < p->n_tags; i++) {
+                PlanTag *t = &p->tags[i];
+                if (!t->deleted) {
+                        kept_counts[t->rule]++;
+                        continue;
+                }
+                bool done = r->o->dry_run || t->applied;
+                if (done) {
+                        r->total.tags++;
+                        repo_acc(r, t->repo)->tags++;
+                        r->rule_acc[t->rule].tags++;
+                }
+                if (json_array_size(tags) < LIST_MAX)
+                        json_array_append_new(tags, json_pack("{s:s, s:s, s:s, s:s, s:b}", "repo", p->repos[t->repo].name,
+                                                              "tag", t->name, "digest", t->info.digest, "rule",
+                                                              gc_rule_to_string(t->rule), "applied", done));
+        }
+        for (size_t i = 0; i < p->n_links; i++) {
+                PlanLink *l = &p->links[i];
+                if (l->live)
+                        continue;
+                bool done = r->o->dry_run || l->applied;
+                if (done) {
+                        r->total.links++;
+                        repo_acc(r, l->repo)->links++;
+                        r->rule_acc[l->rule].links++;
+                }
+                if (json_array_size(links) >= LIST_MAX)
+                        continue;
+                char d[DIGEST_MAX_LEN];
+                digest_table_name(r->g.digests, l->digest, d);
+                json_array_append_new(links, json_pack("{s:s, s:s, s:s, s:b, s:b, s:I, s:I}", "repo", p->repos[l->repo].name,
+                                                       "digest", d, "rule", gc_rule_to_string(l->rule), "applied", done,
+                                                       "manifest_removed", r->link_bytes[i].manifest_removed,
+                                                       "bytes_logical", (json_int_t) r->link_bytes[i].logical,
+                                                       "bytes_disk", (json_int_t) r->link_bytes[i].disk));
+        }
+        for (size_t i = 0; i < p->n_links; i++)
+                if (p->links[i].live)
+                        kept_counts[p->links[i].rule]++;
+        for (int i = 0; i < _GC_RULE_MAX; i++)
+                if (kept_counts[i])
+                        json_object_set_new(kept, gc_rule_to_string(i), json_integer(kept_counts[i]));
+
+        json_t *per_repo = json_object();
+        for (size_t i = 0; i <= r->n_repo_acc; i++) {
+                const Acc *a = &r->repo_acc[i];
+                if (acc_empty(a))
+                        continue;
+                json_object_set_new(per_repo, i < r->n_repo_acc ? p->repos[i].name : "(none)", acc_json(a));
+        }
+        json_t *per_rule = json_object();
+        for (int i = 0; i < _GC_RULE_MAX; i++)
+                if (!acc_empty(&r->rule_acc[i]))
+                        json_object_set_new(per_rule, gc_rule_to_string(i), acc_json(&r->rule_acc[i]));
+
+        char s1[32], s2[32];
+        json_t *totals = acc_json(&r->total);
+        json_object_set_new(totals, "orphans_deleted", json_integer((json_int_t) r->orphans));
+        json_object_set_new(totals, "orphan_bytes", json_integer((json_int_t) r->orphan_bytes));
+        json_object_set_new(totals, "records_without_file", json_integer((json_int_t) r->missing_files));
+        json_object_set_new(totals, "skipped_raced", json_integer((json_int_t) r->skipped_raced));
+        json_object_set_new(totals, "repositories", json_integer((json_int_t) p->n_repos));
+        json_object_set_new(totals, "links_scanned", json_integer((json_int_t) p->n_links));
+        json_object_set_new(totals, "tags_scanned", json_integer((json_int_t) p->n_tags));
+        json_object_set_new(totals, "manifests_scanned", json_integer((json_int_t) r->g.n_manifests));
+        json_object_set_new(totals, "manifests_marked", json_integer((json_int_t) r->manifests_marked));
+        json_object_set_new(totals, "blobs_scanned", json_integer((json_int_t) r->blobs_scanned));
+        json_object_set_new(totals, "blobs_marked", json_integer((json_int_t) r->blobs_marked));
+        json_object_set_new(totals, "errors", json_integer((json_int_t) (json_array_size(r->errors) + json_array_size(p->errors))));
+
+        json_t *errors = json_deep_copy(p->errors);
+        json_array_extend(errors, r->errors);
+
+        double total_s = (double) (ended - started) / 1e9;
+        json_t *rep = json_pack("{s:I, s:s, s:s, s:f, s:b, s:s?, s:s, s:s, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f}, s:o, s:o, s:o, s:o, "
+                                "s:{s:o, s:o}, s:O, s:O, s:o, s:o, s:o, s:o}",
+                                "id", (json_int_t) started, "started", format_timestamp(s1, sizeof s1, started), "ended",
+                                format_timestamp(s2, sizeof s2, ended), "duration_seconds", total_s, "dry_run", r->o->dry_run,
+                                "repo", r->o->repo && *r->o->repo ? r->o->repo : NULL, "trigger",
+                                r->o->trigger ? r->o->trigger : "api", "actor", r->actor, "grace_seconds",
+                                (double) r->c->grace_ns / 1e9, "untagged_grace_seconds", (double) r->c->untagged_grace_ns / 1e9,
+                                "phases", "plan", r->t_plan, "apply", r->t_apply, "mark", r->t_mark, "sweep", r->t_sweep,
+                                "reconcile", r->t_reconcile, "totals", totals, "per_repository", per_repo, "per_rule", per_rule,
+                                "kept", kept, "plan", "tags", tags, "manifests", links, "holds", p->holds, "channel_windows",
+                                p->windows, "orphans", json_incref(r->orphan_list), "records_without_file",
+                                json_incref(r->missing_list), "skipped", json_incref(r->raced_list), "errors", errors);
+        return rep;
+}
+
+static int report_store(Store *s, const GcConfig *c, json_t *rep, int64_t started) {
+        _cleanup_free_ char *txt = json_dumps(rep, JSON_COMPACT);
+        if (!txt)
+                return -ENOMEM;
+        uint8_t key[10 + 8];
+        memcpy(key, "gc/report/", 10);
+        for (int i = 0; i < 8; i++)
+                key[10 + i] = (uint8_t) ((uint64_t) started >> (8 * (7 - i)));
+        _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
+        if (!b)
+                return -ENOMEM;
+        index_batch_put(b, INDEX_META, key, sizeof key, txt, strlen(txt));
+        index_batch_put(b, INDEX_META, "gc/last", 7, txt, strlen(txt));
+        int r = store_batch_commit(s, b);
+        if (r < 0)
+                return r;
+        /* keep reports_kept */
+        _cleanup_(json_decrefp) json_t *all = NULL;
+        r = gc_reports_list(s, 0, &all);
+        if (r < 0)
+                return r;
+        for (size_t i = c->reports_kept; i < json_array_size(all); i++) {
+                int64_t id = json_integer_value(json_object_get(json_array_get(all, i), "id"));
+                for (int k = 0; k < 8; k++)
+                        key[10 + k] = (uint8_t) ((uint64_t) id >> (8 * (7 - k)));
+                store_kv_delete(s, INDEX_META, key, sizeof key);
+        }
+        return 0;
+}
+
+typedef struct ListCtx {
+        json_t *arr;
+        bool summaries;
+} ListCtx;
+
+static int list_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        ListCtx *c = userdata;
+        json_error_t je;
+        json_t *j = json_loadb(val, vlen, 0, &je);
+        if (!j)
+                return 0;
+        if (c->summaries) {
+                json_object_del(j, "plan");
+                json_object_del(j, "orphans");
+                json_object_del(j, "skipped");
+                json_object_del(j, "channel_windows");
+                json_object_del(j, "records_without_file");
+        }
+        json_array_insert_new(c->arr, 0, j); /* newest first */
+        return 0;
+}
+
+int gc_reports_list(Store *s, size_t limit, json_t **ret) {
+        ListCtx c = { .arr = json_array(), .summaries = limit != 0 };
+        if (!c.arr)
+                return -ENOMEM;
+        int r = store_kv_iterate(s, NULL, INDEX_META, "gc/report/", 10, NULL, 0, list_cb, &c);
+        if (r < 0) {
+                json_decref(c.arr);
+                return r;
+        }
+        while (limit && json_array_size(c.arr) > limit)
+                json_array_remove(c.arr, json_array_size(c.arr) - 1);
+        *ret = c.arr;
+        return 0;
+}
+
+int gc_report_last(Store *s, json_t **ret) {
+        _cleanup_free_ char *v = NULL;
+        size_t vl;
+        int r = store_kv_get(s, NULL, INDEX_META, "gc/last", 7, &v, &vl);
+        if (r < 0)
+                return r;
+        json_error_t je;
+        *ret = json_loadb(v, vl, 0, &je);
+        return *ret ? 0 : -EBADMSG;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static const double duration_buckets[] = { 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600 };
+
+static void metrics_declare_gc(void) {
+        metrics_declare("plura_gc_runs_total", METRIC_COUNTER, "Garbage collection runs by result and mode.", NULL, 0);
+        metrics_declare("plura_gc_reclaimed_bytes_total", METRIC_COUNTER,
+                        "Bytes reclaimed by garbage collection (kind=disk: files removed; kind=logical: content bytes).", NULL, 0);
+        metrics_declare("plura_gc_duration_seconds", METRIC_HISTOGRAM, "Duration of garbage collection runs.", duration_buckets,
+                        ELEMENTSOF(duration_buckets));
+}
+
+static void metrics_after_run(const GcOptions *o, int result, const json_t *rep) {
+        metrics_declare_gc();
+        char labels[64];
+        snprintf(labels, sizeof labels, "result=\"%s\",dry_run=\"%s\"", result < 0 ? "error" : "ok", o->dry_run ? "true" : "false");
+        metrics_counter_add("plura_gc_runs_total", labels, 1);
+        if (!rep)
+                return;
+        if (!o->dry_run) {
+                json_t *t = json_object_get(rep, "totals");
+                metrics_counter_add("plura_gc_reclaimed_bytes_total", "kind=\"disk\"",
+                                    (double) json_integer_value(json_object_get(t, "bytes_disk")));
+                metrics_counter_add("plura_gc_reclaimed_bytes_total", "kind=\"logical\"",
+                                    (double) json_integer_value(json_object_get(t, "bytes_logical")));
+        }
+        metrics_histogram_observe("plura_gc_duration_seconds", o->dry_run ? "dry_run=\"true\"" : "dry_run=\"false\"",
+                                  json_real_value(json_object_get(rep, "duration_seconds")));
+}
+
+typedef struct StorageStats {
+        uint64_t logical, disk, blobs, manifests, manifest_bytes;
+} StorageStats;
+
+static int stats_blob_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        StorageStats *st = userdata;
+        BlobInfo bi;
+        if (blob_info_decode(val, vlen, &bi) < 0)
+                return 0;
+        st->blobs++;
+        st->logical += bi.size;
+        st->disk += bi.stored_size;
+        return 0;
+}
+
+static int stats_manifest_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        StorageStats *st = userdata;
+        st->manifests++;
+        st->manifest_bytes += vlen;
+        return 0;
+}
+
+static struct {
+        pthread_mutex_t lock;
+        Store *store;
+        int64_t cache_ns;
+        uint64_t computed; /* monotonic ns */
+        bool registered;
+} collector = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void gc_metrics_collect(void *userdata) {
+        pthread_mutex_lock(&collector.lock);
+        Store *s = collector.store;
+        uint64_t now = clock_monotonic_ns();
+        if (!s || (collector.computed && now - collector.computed < (uint64_t) collector.cache_ns)) {
+                pthread_mutex_unlock(&collector.lock);
+                return;
+        }
+        collector.computed = now;
+        StorageStats st = {};
+        store_kv_iterate(s, NULL, INDEX_BLOB, NULL, 0, NULL, 0, stats_blob_cb, &st);
+        store_kv_iterate(s, NULL, INDEX_MANIFEST, NULL, 0, NULL, 0, stats_manifest_cb, &st);
+        pthread_mutex_unlock(&collector.lock);
+        metrics_gauge_set("plura_storage_bytes", "kind=\"logical\"", (double) (st.logical + st.manifest_bytes));
+        metrics_gauge_set("plura_storage_bytes", "kind=\"disk\"", (double) st.disk);
+        metrics_gauge_set("plura_digest_unique", "kind=\"blob\"", (double) st.blobs);
+        metrics_gauge_set("plura_digest_unique", "kind=\"manifest\"", (double) st.manifests);
+}
+
+void gc_metrics_init(Store *s, int64_t cache_ns) {
+        metrics_declare_gc();
+        metrics_declare("plura_storage_bytes", METRIC_GAUGE,
+                        "Bytes stored: kind=logical (content, blobs + inline manifests), kind=disk (blob files).", NULL, 0);
+        metrics_declare("plura_digest_unique", METRIC_GAUGE, "Distinct digests stored (each stored once).", NULL, 0);
+        pthread_mutex_lock(&collector.lock);
+        collector.store = s;
+        collector.cache_ns = cache_ns;
+        collector.computed = 0;
+        bool reg = !collector.registered;
+        collector.registered = true;
+        pthread_mutex_unlock(&collector.lock);
+        if (reg)
+                metrics_add_collector(gc_metrics_collect, NULL);
+}
+
+void gc_metrics_done(void) {
+        pthread_mutex_lock(&collector.lock);
+        collector.store = NULL;
+        pthread_mutex_unlock(&collector.lock);
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static void run_done(Run *r) {
+        if (r->snap2)
+                store_snapshot_free(r->snap2);
+        if (r->snap1)
+                store_snapshot_free(r->snap1);
+        plan_done(&r->p);
+        graph_done(&r->g);
+        free(r->owner);
+        free(r->link_bytes);
+        free(r->repo_acc);
+        json_decref(r->orphan_list);
+        json_decref(r->missing_list);
+        json_decref(r->raced_list);
+        json_decref(r->errors);
+}
+
+static int run_phases(Run *r) {
+        int q;
+        uint64_t t0 = clock_monotonic_ns();
+
+        /* 1. plan */
+        q = store_snapshot_new(r->s, &r->snap1);
+        if (q < 0)
+                return log_error_errno(q, "gc: cannot take a snapshot: %m");
+        q = graph_load(&r->g, r->s, r->snap1);
+        if (q < 0)
+                return log_error_errno(q, "gc: cannot load manifests: %m");
+        q = plan_build(&r->p, r->s, r->snap1, &r->g, r->c, r->o, r->now);
+        if (q < 0)
+                return q;
+        r->t_plan = since(t0);
+
+        /* 2. apply */
+        t0 = clock_monotonic_ns();
+        if (!r->o->dry_run) {
+                q = apply_plan(r);
+                if (q < 0)
+                        return q;
+        }
+        r->t_apply = since(t0);
+
+        /* 3. mark */
+        t0 = clock_monotonic_ns();
+        IndexSnapshot *msnap = r->snap1;
+        if (!r->o->dry_run) {
+                r->mark_start = clock_now_ns();
+                q = store_snapshot_new(r->s, &r->snap2);
+                if (q < 0)
+                        return q;
+                msnap = r->snap2;
+        } else
+                r->mark_start = r->now;
+        q = mark(r, msnap, r->o->dry_run);
+        if (q < 0)
+                return log_error_errno(q, "gc: mark failed: %m");
+        r->t_mark = since(t0);
+
+        /* 4. sweep */
+        t0 = clock_monotonic_ns();
+        r->link_bytes = calloc(MAX(r->p.n_links, (size_t) 1), sizeof(LinkBytes));
+        r->n_repo_acc = r->p.n_repos;
+        r->repo_acc = calloc(r->n_repo_acc + 1, sizeof(Acc));
+        if (!r->link_bytes || !r->repo_acc)
+                return -ENOMEM;
+        q = sweep_manifests(r, msnap);
+        if (q < 0)
+                return q;
+        q = compute_owners(r);
+        if (q < 0)
+                return q;
+        SweepCtx sc = { .r = r, .scoped = r->o->repo && *r->o->repo };
+        q = store_kv_iterate(r->s, msnap, INDEX_BLOB, NULL, 0, NULL, 0, sweep_blob_cb, &sc);
+        if (q < 0)
+                return log_error_errno(q, "gc: sweep failed: %m");
+        if (!r->o->dry_run) {
+                q = store_kv_iterate(r->s, msnap, INDEX_REPO_BLOB, NULL, 0, NULL, 0, repo_blob_cb, r);
+                if (q < 0)
+                        run_error(r, "scan repository blob links", NULL, q);
+        }
+        r->t_sweep = since(t0);
+
+        /* 5. reconcile (whole store only) */
+        t0 = clock_monotonic_ns();
+        if (!sc.scoped) {
+                q = reconcile(r);
+                if (q < 0)
+                        run_error(r, "reconcile", NULL, q);
+        }
+        r->t_reconcile = since(t0);
+        return 0;
+}
+
+int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report) {
+        pthread_mutex_lock(&running_lock);
+        if (running) {
+                pthread_mutex_unlock(&running_lock);
+                return -EBUSY;
+        }
+        running = true;
+        pthread_mutex_unlock(&running_lock);
+
+        if (!o->dry_run && store_is_read_only(s)) {
+                pthread_mutex_lock(&running_lock);
+                running = false;
+                pthread_mutex_unlock(&running_lock);
+                return -EROFS;
+        }
+
+        Run r = {
+                .s = s,
+                .c = c,
+                .o = o,
+                .actor = o->actor ? o->actor : "gc",
+                .orphan_list = json_array(),
+                .missing_list = json_array(),
+                .raced_list = json_array(),
+                .errors = json_array(),
+        };
+        const char *delay = getenv("PLURA_GC_TEST_DELAY_MS");
+        if (delay)
+                r.delay_ms = (unsigned) strtoul(delay, NULL, 10);
+        int64_t started = clock_now_ns();
+        uint64_t mono0 = clock_monotonic_ns();
+        r.now = started;
+        r.cutoff = started - c->grace_ns;
+        log_info("gc: %s started%s%s", o->dry_run ? "dry run" : "run", o->repo ? " for " : "", strempty(o->repo));
+
+        int q = graph_init(&r.g);
+        if (q >= 0)
+                q = run_phases(&r);
+        json_t *rep = NULL;
+        if (q >= 0) {
+                /* durations from the monotonic clock, times from the (injectable) wall clock */
+                int64_t ended = started + (int64_t) (clock_monotonic_ns() - mono0);
+                rep = build_report(&r, started, ended);
+                if (!rep)
+                        q = -ENOMEM;
+        }
+        if (q >= 0 && !o->dry_run) {
+                int k = report_store(s, c, rep, started);
+                if (k < 0)
+                        log_warning_errno(k, "gc: cannot store the report: %m");
+        }
+        metrics_after_run(o, q, rep);
+        if (rep) {
+                json_t *t = json_object_get(rep, "totals");
+                char b1[32];
+                log_info("gc: %s done in %.3fs: %" JSON_INTEGER_FORMAT " tags, %" JSON_INTEGER_FORMAT
+                         " manifests, %" JSON_INTEGER_FORMAT " blobs, %s on disk",
+                         o->dry_run ? "dry run" : "run", json_real_value(json_object_get(rep, "duration_seconds")),
+                         json_integer_value(json_object_get(t, "tags_deleted")),
+                         json_integer_value(json_object_get(t, "manifests_deleted")),
+                         json_integer_value(json_object_get(t, "blobs_deleted")),
+                         format_bytes(b1, sizeof b1, (uint64_t) json_integer_value(json_object_get(t, "bytes_disk"))));
+        } else
+                log_error_errno(q, "gc: failed: %m");
+        run_done(&r);
+
+        pthread_mutex_lock(&running_lock);
+        running = false;
+        pthread_mutex_unlock(&running_lock);
+        if (q < 0)
+                return q;
+        *ret_report = rep;
+        return 0;
+}

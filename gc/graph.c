@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/* Compact in-memory structures of a GC run: a string map, the digest table (binary keys, dense
+ * ids, one flag byte) and the manifest graph loaded from a snapshot. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "gc/gc-internal.h"
+
+static uint64_t hash_bytes(const void *p, size_t n) {
+        /* FNV-1a, then a final mix */
+        const uint8_t *b = p;
+        uint64_t h = UINT64_C(1469598103934665603);
+        for (size_t i = 0; i < n; i++) {
+                h ^= b[i];
+                h *= UINT64_C(1099511628211);
+        }
+        h ^= h >> 33;
+        h *= UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 33;
+        return h;
+}
+
+/* ---------------------------------------------------------------- StrMap */
+
+typedef struct StrEntry {
+        char *key;
+        size_t klen;
+        size_t value;
+} StrEntry;
+
+struct StrMap {
+        StrEntry *slots;
+        size_t n, cap;
+};
+
+StrMap *strmap_new(void) {
+        StrMap *m = calloc(1, sizeof *m);
+        if (!m)
+                return NULL;
+        m->cap = 64;
+        m->slots = calloc(m->cap, sizeof(StrEntry));
+        if (!m->slots) {
+                free(m);
+                return NULL;
+        }
+        return m;
+}
+
+StrMap *strmap_free(StrMap *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->cap; i++)
+                free(m->slots[i].key);
+        free(m->slots);
+        free(m);
+        return NULL;
+}
+
+static StrEntry *strmap_slot(StrEntry *slots, size_t cap, const char *key, size_t klen) {
+        size_t i = hash_bytes(key, klen) & (cap - 1);
+        for (;;) {
+                StrEntry *e = &slots[i];
+                if (!e->key || (e->klen == klen && memcmp(e->key, key, klen) == 0))
+                        return e;
+                i = (i + 1) & (cap - 1);
+        }
+}
+
+int strmap_get(StrMap *m, const char *key, size_t klen, size_t *ret) {
+        StrEntry *e = strmap_slot(m->slots, m->cap, key, klen);
+        if (!e->key)
+                return 0;
+        if (ret)
+                *ret = e->value;
+        return 1;
+}
+
+int strmap_put(StrMap *m, const char *key, size_t klen, size_t value) {
+        if ((m->n + 1) * 4 > m->cap * 3) {
+                size_t ncap = m->cap * 2;
+                StrEntry *ns = calloc(ncap, sizeof(StrEntry));
+                if (!ns)
+                        return -ENOMEM;
+                for (size_t i = 0; i < m->cap; i++)
+                        if (m->slots[i].key)
+                                *strmap_slot(ns, ncap, m->slots[i].key, m->slots[i].klen) = m->slots[i];
+                free(m->slots);
+                m->slots = ns;
+                m->cap = ncap;
+        }
+        StrEntry *e = strmap_slot(m->slots, m->cap, key, klen);
+        if (!e->key) {
+                e->key = malloc(klen + 1);
+                if (!e->key)
+                        return -ENOMEM;
+                memcpy(e->key, key, klen);
+                e->key[klen] = 0;
+                e->klen = klen;
+                m->n++;
+        }
+        e->value = value;
+        return 0;
+}
+
+/* ---------------------------------------------------------------- DigestTable */
+
+typedef struct DigestEntry {
+        uint8_t key[32];
+        uint8_t algo;   /* DigestAlgorithm */
+        uint16_t flags;
+        uint32_t manifest;
+} DigestEntry;
+
+typedef struct LongName {
+        uint32_t id;
+        char *name;
+} LongName;
+
+struct DigestTable {
+        uint32_t *slots; /* id + 1, 0 = empty */
+        size_t cap;
+        DigestEntry *entries;
+        size_t n, allocated;
+        LongName *long_names; /* sha512: full names, ids ascending */
+        size_t n_long;
+};
+
+DigestTable *digest_table_new(void) {
+        DigestTable *t = calloc(1, sizeof *t);
+        if (!t)
+                return NULL;
+        t->cap = 1024;
+        t->slots = calloc(t->cap, sizeof(uint32_t));
+        if (!t->slots) {
+                free(t);
+                return NULL;
+        }
+        return t;
+}
+
+DigestTable *digest_table_free(DigestTable *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_long; i++)
+                free(t->long_names[i].name);
+        free(t->long_names);
+        free(t->slots);
+        free(t->entries);
+        free(t);
+        return NULL;
+}
+
+static int digest_key(const char *digest, uint8_t key[32], uint8_t *ret_algo) {
+        DigestAlgorithm a;
+        if (digest_parse(digest, &a) < 0)
+                return -EINVAL;
+        const char *hex = digest_hex(digest);
+        /* the first 64 hex digits: all of a sha256, half of a sha512 (still collision free) */
+        if (hex_decode(hex, 64, key) < 0)
+                return -EINVAL;
+        *ret_algo = (uint8_t) a;
+        return 0;
+}
+
+static size_t dt_slot(const DigestTable *t, size_t cap, const uint32_t *slots, const uint8_t key[32], uint8_t algo) {
+        uint64_t h;
+        memcpy(&h, key, sizeof h); /* digests are uniformly distributed already */
+        size_t i = (size_t) (h ^ algo) & (cap - 1);
+        for (;;) {
+                uint32_t v = slots[i];
+                if (v == 0)
+                        return i;
+                const DigestEntry *e = &t->entries[v - 1];
+                if (e->algo == algo && memcmp(e->key, key, 32) == 0)
+                        return i;
+                i = (i + 1) & (cap - 1);
+        }
+}
+
+uint32_t digest_table_find(DigestTable *t, const char *digest) {
+        uint8_t key[32], algo;
+        if (digest_key(digest, key, &algo) < 0)
+                return DT_NONE;
+        size_t i = dt_slot(t, t->cap, t->slots, key, algo);
+        return t->slots[i] ? t->slots[i] - 1 : DT_NONE;
+}
+
+uint32_t digest_table_intern(DigestTable *t, const char *digest) {
+        uint8_t key[32], algo;
+        if (digest_key(digest, key, &algo) < 0)
+                return DT_NONE;
+        size_t i = dt_slot(t, t->cap, t->slots, key, algo);
+        if (t->slots[i])
+                return t->slots[i] - 1;
+        if ((t->n + 1) * 10 > t->cap * 7) {
+                size_t ncap = t->cap * 2;
+                uint32_t *ns = calloc(ncap, sizeof(uint32_t));
+                if (!ns)
+                        return DT_NONE;
+                for (size_t j = 0; j < t->cap; j++)
+                        if (t->slots[j]) {
+                                const DigestEntry *e = &t->entries[t->slots[j] - 1];
+                                ns[dt_slot(t, ncap, ns, e->key, e->algo)] = t->slots[j];
+                        }
+                free(t->slots);
+                t->slots = ns;
+                t->cap = ncap;
+                i = dt_slot(t, t->cap, t->slots, key, algo);
+        }
+        if (t->n >= t->allocated) {
+                size_t na = t->allocated ? t->allocated * 2 : 1024;
+                DigestEntry *ne = realloc(t->entries, na * sizeof(DigestEntry));
+                if (!ne)
+                        return DT_NONE;
+                t->entries = ne;
+                t->allocated = na;
+        }
+        if (algo != DIGEST_SHA256) {
+                LongName *nl = realloc(t->long_names, (t->n_long + 1) * sizeof(LongName));
+                if (!nl)
+                        return DT_NONE;
+                t->long_names = nl;
+                nl[t->n_long].id = (uint32_t) t->n;
+                nl[t->n_long].name = strdup(digest);
+                if (!nl[t->n_long].name)
+                        return DT_NONE;
+                t->n_long++;
+        }
+        DigestEntry *e = &t->entries[t->n];
+        memcpy(e->key, key, 32);
+        e->algo = algo;
+        e->flags = 0;
+        e->manifest = DT_NONE;
+        t->slots[i] = (uint32_t) ++t->n;
+        return (uint32_t) (t->n - 1);
+}
+
+size_t digest_table_size(DigestTable *t) {
+        return t->n;
+}
+
+uint16_t *digest_table_flags(DigestTable *t, uint32_t id) {
+        return &t->entries[id].flags;
+}
+
+uint32_t *digest_table_manifest(DigestTable *t, uint32_t id) {
+        return &t->entries[id].manifest;
+}
+
+void digest_table_name(DigestTable *t, uint32_t id, char out[DIGEST_MAX_LEN]) {
+        const DigestEntry *e = &t->entries[id];
+        if (e->algo != DIGEST_SHA256) {
+                size_t lo = 0, hi = t->n_long;
+                while (lo < hi) {
+                        size_t mid = (lo + hi) / 2;
+                        if (t->long_names[mid].id < id)
+                                lo = mid + 1;
+                        else
+                                hi = mid;
+                }
+                if (lo < t->n_long && t->long_names[lo].id == id) {
+                        snprintf(out, DIGEST_MAX_LEN, "%s", t->long_names[lo].name);
+                        return;
+                }
+        }
+        memcpy(out, "sha256:", 7);
+        hex_encode(e->key, 32, out + 7);
+}
+
+/* ---------------------------------------------------------------- Graph */
+
+int graph_init(Graph *g) {
+        *g = (Graph) {};
+        g->digests = digest_table_new();
+        return g->digests ? 0 : -ENOMEM;
+}
+
+void graph_done(Graph *g) {
+        for (size_t i = 0; i < g->n_manifests; i++)
+                free(g->manifests[i].edges);
+        free(g->manifests);
+        digest_table_free(g->digests);
+        *g = (Graph) {};
+}
+
+static int graph_add(Graph *g, uint32_t id, const Manifest *m, size_t size) {
+        if (g->n_manifests >= g->allocated) {
+                size_t na = g->allocated ? g->allocated * 2 : 256;
+                GraphManifest *n = realloc(g->manifests, na * sizeof(GraphManifest));
+                if (!n)
+                        return -ENOMEM;
+                g->manifests = n;
+                g->allocated = na;
+        }
+        size_t n_edges = m->n_manifests + m->n_layers + (m->has_config ? 1 : 0);
+        GraphManifest *gm = &g->manifests[g->n_manifests];
+        *gm = (GraphManifest) {
+                .id = id,
+                .subject = DT_NONE,
+                .is_index = manifest_kind_is_index(m->kind),
+                .size = (uint32_t) MIN(size, (size_t) UINT32_MAX),
+        };
+        gm->edges = n_edges ? malloc(n_edges * sizeof(uint32_t)) : NULL;
+        if (n_edges && !gm->edges)
+                return -ENOMEM;
+        size_t k = 0;
+        for (size_t i = 0; i < m->n_manifests; i++) {
+                uint32_t c = digest_table_intern(g->digests, m->manifests[i].digest);
+                if (c != DT_NONE)
+                        gm->edges[k++] = c;
+        }
+        gm->n_children = (uint32_t) k;
+        if (m->has_config) {
+                uint32_t c = digest_table_intern(g->digests, m->config.digest);
+                if (c != DT_NONE)
+                        gm->edges[k++] = c;
+        }
+        for (size_t i = 0; i < m->n_layers; i++) {
+                uint32_t c = digest_table_intern(g->digests, m->layers[i].digest);
+                if (c != DT_NONE)
+                        gm->edges[k++] = c;
+        }
+        gm->n_edges = (uint32_t) k;
+        if (m->has_subject && m->subject.digest)
+                gm->subject = digest_table_intern(g->digests, m->subject.digest);
+        *digest_table_manifest(g->digests, id) = (uint32_t) g->n_manifests;
+        *digest_table_flags(g->digests, id) |= DT_MANIFEST;
+        g->n_manifests++;
+        return (int) (g->n_manifests - 1);
+}
+
+static int graph_load_one(Graph *g, Store *s, IndexSnapshot *snap, uint32_t id, const char *digest) {
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        int r = store_manifest_parsed(s, snap, digest, &m);
+        if (r < 0)
+                return r;
+        /* the size of the stored bytes: from the record (u32 meta_len + meta + raw) when cheap */
+        size_t size = 0;
+        _cleanup_free_ char *v = NULL;
+        size_t vlen = 0;
+        if (store_kv_get(s, snap, INDEX_MANIFEST, digest, strlen(digest), &v, &vlen) >= 0 && vlen >= 4) {
+                uint32_t ml = (uint32_t) (uint8_t) v[0] | (uint32_t) (uint8_t) v[1] << 8 |
+                              (uint32_t) (uint8_t) v[2] << 16 | (uint32_t) (uint8_t) v[3] << 24;
+                if ((size_t) ml + 4 <= vlen)
+                        size = vlen - 4 - ml;
+        }
+        return graph_add(g, id, m, size);
+}
+
+typedef struct LoadCtx {
+        Graph *g;
+        Store *s;
+        IndexSnapshot *snap;
+        size_t errors;
+} LoadCtx;
+
+static int load_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        LoadCtx *c = userdata;
+        char digest[DIGEST_MAX_LEN];
+        if (klen >= sizeof digest)
+                return 0;
+        memcpy(digest, key, klen);
+        digest[klen] = 0;
+        uint32_t id = digest_table_intern(c->g->digests, digest);
+        if (id == DT_NONE) {
+                c->errors++;
+                return 0;
+        }
+        if (*digest_table_flags(c->g->digests, id) & DT_MANIFEST)
+                return 0;
+        int r = graph_load_one(c->g, c->s, c->snap, id, digest);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                log_warning_errno(r, "gc: cannot parse manifest %s, treating it as a leaf: %m", digest);
+                c->errors++;
+        }
+        return 0;
+}
+
+int graph_load(Graph *g, Store *s, IndexSnapshot *snap) {
+        LoadCtx c = { .g = g, .s = s, .snap = snap };
+        return store_kv_iterate(s, snap, INDEX_MANIFEST, NULL, 0, NULL, 0, load_cb, &c);
+}
+
+int graph_ensure(Graph *g, Store *s, IndexSnapshot *snap, uint32_t id) {
+        uint16_t f = *digest_table_flags(g->digests, id);
+        if (f & DT_MANIFEST)
+                return (int) *digest_table_manifest(g->digests, id);
+        char digest[DIGEST_MAX_LEN];
+        digest_table_name(g->digests, id, digest);
+        return graph_load_one(g, s, snap, id, digest);
+}
