@@ -1,6 +1,433 @@
 /* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER (issue 6 replaces this file): /v1/registry/holds and /v1/registry/worm handlers. */
+/* /v1/registry/holds and /v1/registry/worm/ handlers:
+ *   POST   holds                      {digest, case_id, reason, until?, export?}
+ *   GET    holds[/<case_id>]          ?case_id=  ?active=true|false
+ *   DELETE holds/<case_id>/<digest>   release (audited; the record stays until GC forgets it)
+ *   POST   worm/export                {case_id | digest} (or both)
+ *   GET    worm/bundles               ?case_id=
+ *   POST   worm/verify                {bundle}  (a bundle under worm.path) */
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/util.h"
 #include "registry-api/registry-api.h"
 
+#define M_HOLDS_ACTIVE "plura_holds_active"
+
+/* ---- helpers */
+
+static const char *oci_code(const StoreError *e, const char *fallback) {
+        return e->code != OCI_OK && e->code != OCI_UNSUPPORTED ? oci_error_to_string(e->code) : fallback;
+}
+
+static int store_error_response(V1Response *resp, int r, const StoreError *e, const char *what) {
+        const char *msg = e->message[0] ? e->message : strerror(-r);
+        switch (-r) {
+        case ENOENT:
+                return v1_error(resp, 404, oci_code(e, "NOT_FOUND"), NULL, "%s", msg);
+        case EINVAL:
+                return v1_error(resp, 400, oci_code(e, "INVALID_REQUEST"), NULL, "%s", msg);
+        default:
+                return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "%s: %s", what, msg);
+        }
+}
+
+static int case_id_error(V1Response *resp, const char *case_id) {
+        return v1_error(resp, 400, "CASE_ID_INVALID", json_pack("{s:s?}", "case_id", case_id),
+                        "invalid case id '%s': expected 1-128 characters of [A-Za-z0-9._-] starting with a letter or "
+                        "digit; path characters such as '/' or '..' are not allowed",
+                        strempty(case_id));
+}
+
+static int worm_not_configured(V1Response *resp) {
+        return v1_error(resp, 500, "WORM_NOT_CONFIGURED", NULL,
+                        "WORM export is not configured: set \"worm\": {\"path\": DIR} in the server configuration");
+}
+
+/* Maps a failed export onto a status and code; detail names the incomplete bundle, if any. */
+static int export_error_response(V1Response *resp, int r, const StoreError *e, const char *bundle, json_t *done) {
+        json_t *detail = json_pack("{s:s?, s:O?}", "incomplete_bundle", bundle, "exported", done);
+        const char *msg = e->message[0] ? e->message : strerror(-r);
+        switch (-r) {
+        case EDESTADDRREQ:
+                json_decref(detail);
+                return worm_not_configured(resp);
+        case ENOENT:
+                if (e->code == OCI_MANIFEST_UNKNOWN || e->code == OCI_BLOB_UNKNOWN || e->code == OCI_MANIFEST_BLOB_UNKNOWN)
+                        return v1_error(resp, 404, oci_error_to_string(e->code), detail, "%s", msg);
+                return v1_error(resp, 500, "WORM_TARGET_UNAVAILABLE", detail, "%s", msg);
+        case EINVAL:
+                return v1_error(resp, 400, e->code == OCI_DIGEST_INVALID ? "DIGEST_INVALID" : "CASE_ID_INVALID", detail,
+                                "%s", msg);
+        case ENOSPC:
+        case EDQUOT:
+                return v1_error(resp, 507, "WORM_TARGET_FULL", detail, "%s", msg);
+        case EROFS:
+        case EACCES:
+        case EPERM:
+                return v1_error(resp, 500, "WORM_TARGET_READ_ONLY", detail, "%s", msg);
+        default:
+                return v1_error(resp, 500, "WORM_EXPORT_FAILED", detail, "%s", msg);
+        }
+}
+
+static const char *body_string(const V1Request *req, const char *key, bool *ret_bad) {
+        json_t *v = req->body ? json_object_get(req->body, key) : NULL;
+        if (v && !json_is_string(v) && !json_is_null(v))
+                *ret_bad = true;
+        return json_string_value(v);
+}
+
+/* ---- holds */
+
+static int hold_post(Registry *reg, const V1Request *req, V1Response *resp) {
+        Store *s = registry_store(reg);
+        if (!json_is_object(req->body))
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL,
+                                "expected a JSON object {digest, case_id, reason, until?}");
+        bool bad = false;
+        const char *digest = body_string(req, "digest", &bad);
+        const char *case_id = body_string(req, "case_id", &bad);
+        const char *reason = body_string(req, "reason", &bad);
+        const char *until_s = body_string(req, "until", &bad);
+        json_t *exp = json_object_get(req->body, "export");
+        if (bad || (exp && !json_is_boolean(exp)))
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL,
+                                "digest, case_id, reason and until must be strings, export a boolean");
+        if (!digest || digest_parse(digest, NULL) < 0)
+                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "digest: expected a digest such as sha256:<64 hex>, got '%s'",
+                                strempty(digest));
+        if (!case_id_is_valid(case_id))
+                return case_id_error(resp, case_id);
+        if (!reason || !*reason)
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "reason: say why the digest is held");
+        int64_t now = clock_now_ns(), until = 0;
+        if (until_s && *until_s) {
+                int k = hold_parse_until(until_s, now, &until);
+                if (k == -ERANGE)
+                        return v1_error(resp, 400, "INVALID_REQUEST", NULL, "until: '%s' is not in the future", until_s);
+                if (k < 0)
+                        return v1_error(resp, 400, "INVALID_REQUEST", NULL,
+                                        "until: expected an RFC 3339 time (2025-01-31T00:00:00Z) or a duration (30d, 12h), "
+                                        "got '%s'",
+                                        until_s);
+        }
+
+        StoreError err = {};
+        int r = store_hold_add(s, digest, case_id, reason, until, req->actor, &err);
+        if (r < 0)
+                return store_error_response(resp, r, &err, "adding hold");
+        bool created = r > 0;
+
+        HoldInfo h = {};
+        r = store_hold_get(s, digest, case_id, &h);
+        if (r < 0)
+                return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "reading back the hold: %s", strerror(-r));
+        json_t *out = hold_info_to_json(&h, now);
+        hold_info_done(&h);
+        if (!out)
+                return -ENOMEM;
+
+        /* what the hold covers (and whether all of it is there) */
+        json_t *closure = NULL;
+        StoreError cerr = {};
+        r = store_digest_closure(s, NULL, digest, &closure, &cerr);
+        if (r >= 0) {
+                json_object_set_new(out, "closure",
+                                    json_pack("{s:s, s:I, s:I, s:O}", "kind", json_string_value(json_object_get(closure, "kind")),
+                                              "manifests", (json_int_t) json_array_size(json_object_get(closure, "manifests")),
+                                              "blobs", (json_int_t) json_array_size(json_object_get(closure, "blobs")),
+                                              "bytes", json_object_get(closure, "bytes")));
+                json_decref(closure);
+        } else
+                json_object_set_new(out, "closure_error", json_string(cerr.message[0] ? cerr.message : strerror(-r)));
+
+        if (json_is_true(exp)) {
+                WormOptions o;
+                r = worm_options_from_json(config_section(registry_config(reg), "worm"), &o);
+                if (r < 0) {
+                        json_decref(out);
+                        return worm_not_configured(resp);
+                }
+                o.actor = req->actor;
+                _cleanup_free_ char *bundle = NULL;
+                json_t *summary = NULL;
+                StoreError eerr = {};
+                r = worm_export(s, &o, case_id, digest, &bundle, &summary, &eerr);
+                if (r >= 0 && worm_verify(bundle, NULL) >= 0)
+                        store_hold_set_export(s, digest, case_id, bundle);
+                if (r < 0) {
+                        json_decref(out);
+                        return export_error_response(resp, r, &eerr, bundle, NULL);
+                }
+                json_object_set_new(out, "export", summary);
+                json_object_set_new(out, "export_bundle", json_string(bundle));
+        }
+        resp->status = created ? 201 : 200;
+        resp->body = out;
+        return 0;
+}
+
+typedef struct ListCtx {
+        const char *case_id;
+        int active; /* -1 any */
+        int64_t now;
+        json_t *out;
+} ListCtx;
+
+static int list_one(void *userdata, const HoldInfo *h) {
+        ListCtx *c = userdata;
+        if (c->case_id && !streq(c->case_id, h->case_id))
+                return 0;
+        if (c->active >= 0 && (int) hold_is_active(h, c->now) != c->active)
+                return 0;
+        json_t *o = hold_info_to_json(h, c->now);
+        if (!o)
+                return -ENOMEM;
+        json_array_append_new(c->out, o);
+        return 0;
+}
+
+static int holds_get(Registry *reg, const V1Request *req, V1Response *resp) {
+        const char *case_id = v1_request_query(req, "case_id");
+        const char *sub = startswith(req->path, "holds/");
+        if (sub && *sub)
+                case_id = sub;
+        if (case_id && !case_id_is_valid(case_id))
+                return case_id_error(resp, case_id);
+        const char *active = v1_request_query(req, "active");
+        ListCtx c = { .case_id = case_id, .active = -1, .now = clock_now_ns(), .out = json_array() };
+        if (active)
+                c.active = streq(active, "true") || streq(active, "1") ? 1 : 0;
+        if (!c.out)
+                return -ENOMEM;
+        int r = store_holds_foreach(registry_store(reg), NULL, list_one, &c);
+        if (r < 0) {
+                json_decref(c.out);
+                return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "listing holds: %s", strerror(-r));
+        }
+        resp->body = json_pack("{s:o}", "holds", c.out);
+        return resp->body ? 0 : -ENOMEM;
+}
+
+static int hold_delete(Registry *reg, const V1Request *req, V1Response *resp) {
+        /* holds/<case_id>/<digest> */
+        const char *rest = startswith(req->path, "holds/");
+        const char *slash = rest ? strchr(rest, '/') : NULL;
+        if (!slash)
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected DELETE /v1/registry/holds/<case_id>/<digest>");
+        _cleanup_free_ char *case_id = strndup(rest, (size_t) (slash - rest));
+        const char *digest = slash + 1;
+        if (!case_id)
+                return -ENOMEM;
+        if (!case_id_is_valid(case_id))
+                return case_id_error(resp, case_id);
+        if (digest_parse(digest, NULL) < 0)
+                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "invalid digest '%s'", digest);
+        Store *s = registry_store(reg);
+        StoreError err = {};
+        int r = store_hold_release(s, digest, case_id, req->actor, &err);
+        if (r == -ENOENT)
+                return v1_error(resp, 404, "HOLD_UNKNOWN", NULL, "no hold for case %s on %s", case_id, digest);
+        if (r < 0)
+                return store_error_response(resp, r, &err, "releasing hold");
+        HoldInfo h = {};
+        r = store_hold_get(s, digest, case_id, &h);
+        if (r < 0)
+                return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "reading back the hold: %s", strerror(-r));
+        resp->body = hold_info_to_json(&h, clock_now_ns());
+        hold_info_done(&h);
+        if (resp->body && !h.export_bundle)
+                json_object_set_new(resp->body, "note",
+                                    json_string("released; the content stays until GC has made sure a verified WORM "
+                                                "export exists (GC exports it first if needed)"));
+        return resp->body ? 0 : -ENOMEM;
+}
+
+/* ---- WORM */
+
+static int collect_targets(void *userdata, const HoldInfo *h) {
+        json_t *l = userdata;
+        json_t *o = json_pack("{s:s, s:s}", "digest", h->digest, "case_id", h->case_id);
+        return o ? json_array_append_new(l, o) : -ENOMEM;
+}
+
+typedef struct Match {
+        const char *case_id;
+        const char *digest;
+        json_t *out;
+} Match;
+
+static int match_holds(void *userdata, const HoldInfo *h) {
+        Match *m = userdata;
+        if ((m->case_id && !streq(m->case_id, h->case_id)) || (m->digest && !streq(m->digest, h->digest)))
+                return 0;
+        return collect_targets(m->out, h);
+}
+
+static int worm_export_post(Registry *reg, const V1Request *req, V1Response *resp) {
+        Store *s = registry_store(reg);
+        if (!json_is_object(req->body))
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected a JSON object {case_id} or {digest} (or both)");
+        bool bad = false;
+        const char *case_id = body_string(req, "case_id", &bad);
+        const char *digest = body_string(req, "digest", &bad);
+        if (bad || (!case_id && !digest))
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected {case_id} or {digest} (or both) as strings");
+        if (case_id && !case_id_is_valid(case_id))
+                return case_id_error(resp, case_id);
+        if (digest && digest_parse(digest, NULL) < 0)
+                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "invalid digest '%s'", digest);
+
+        WormOptions o;
+        int r = worm_options_from_json(config_section(registry_config(reg), "worm"), &o);
+        if (r < 0)
+                return worm_not_configured(resp);
+        o.actor = req->actor;
+
+        _cleanup_(json_decrefp) json_t *targets = json_array();
+        if (!targets)
+                return -ENOMEM;
+        Match m = { .case_id = case_id, .digest = digest, .out = targets };
+        r = store_holds_foreach(s, NULL, match_holds, &m);
+        if (r < 0)
+                return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "listing holds: %s", strerror(-r));
+        if (json_array_size(targets) == 0) {
+                if (case_id && digest) {
+                        /* an explicit export of an unheld digest under a case is allowed */
+                        json_array_append_new(targets, json_pack("{s:s, s:s}", "digest", digest, "case_id", case_id));
+                } else if (case_id)
+                        return v1_error(resp, 404, "HOLD_UNKNOWN", NULL, "case %s has no holds", case_id);
+                else {
+                        /* tell a wrong digest apart from an unheld one */
+                        json_t *cl = NULL;
+                        StoreError cerr = {};
+                        r = store_digest_closure(s, NULL, digest, &cl, &cerr);
+                        json_decref(cl);
+                        if (r == -ENOENT && cerr.code == OCI_MANIFEST_UNKNOWN)
+                                return v1_error(resp, 404, "MANIFEST_UNKNOWN", NULL, "%s", cerr.message);
+                        return v1_error(resp, 404, "HOLD_UNKNOWN", NULL,
+                                        "%s is not held; add a hold first or pass case_id to export it under a case",
+                                        digest);
+                }
+        }
+
+        _cleanup_(json_decrefp) json_t *done = json_array();
+        if (!done)
+                return -ENOMEM;
+        size_t i;
+        json_t *t;
+        json_array_foreach(targets, i, t) {
+                const char *d = json_string_value(json_object_get(t, "digest"));
+                const char *c = json_string_value(json_object_get(t, "case_id"));
+                _cleanup_free_ char *bundle = NULL;
+                json_t *summary = NULL;
+                StoreError err = {};
+                r = worm_export(s, &o, c, d, &bundle, &summary, &err);
+                if (r < 0)
+                        return export_error_response(resp, r, &err, bundle, json_array_size(done) ? done : NULL);
+                json_t *report = NULL;
+                r = worm_verify(bundle, &report);
+                json_object_set_new(summary, "verified", json_boolean(r >= 0));
+                if (r < 0) {
+                        json_object_set_new(summary, "verify_report", report);
+                        json_array_append_new(done, summary);
+                        return v1_error(resp, 500, "WORM_VERIFY_FAILED", json_pack("{s:O}", "exported", done),
+                                        "bundle %s does not verify after writing it", bundle);
+                }
+                json_decref(report);
+                r = store_hold_set_export(s, d, c, bundle);
+                if (r < 0 && r != -ENOENT)
+                        log_warning_errno(r, "recording export %s in hold %s/%s: %m", bundle, c, d);
+                json_array_append_new(done, summary);
+        }
+        resp->status = 201;
+        resp->body = json_pack("{s:O}", "bundles", done);
+        return resp->body ? 0 : -ENOMEM;
+}
+
+static int worm_bundles_get(Registry *reg, const V1Request *req, V1Response *resp) {
+        WormOptions o;
+        if (worm_options_from_json(config_section(registry_config(reg), "worm"), &o) < 0)
+                return worm_not_configured(resp);
+        const char *case_id = v1_request_query(req, "case_id");
+        if (case_id && !case_id_is_valid(case_id))
+                return case_id_error(resp, case_id);
+        json_t *list = NULL;
+        int r = worm_bundles_list(o.path, case_id, &list);
+        if (r < 0)
+                return v1_error(resp, 500, "WORM_TARGET_UNAVAILABLE", NULL, "listing %s: %s", o.path, strerror(-r));
+        resp->body = json_pack("{s:s, s:o}", "path", o.path, "bundles", list);
+        return resp->body ? 0 : -ENOMEM;
+}
+
+static int worm_verify_post(Registry *reg, const V1Request *req, V1Response *resp) {
+        WormOptions o;
+        if (worm_options_from_json(config_section(registry_config(reg), "worm"), &o) < 0)
+                return worm_not_configured(resp);
+        bool bad = false;
+        const char *bundle = body_string(req, "bundle", &bad);
+        if (bad || !bundle)
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected {bundle: PATH}");
+        /* only bundles inside the WORM target: this is not a way to hash arbitrary files */
+        char root[PATH_MAX], real[PATH_MAX];
+        if (!realpath(o.path, root) || !realpath(bundle, real))
+                return v1_error(resp, 404, "BUNDLE_UNKNOWN", NULL, "%s: %m", bundle);
+        size_t rl = strlen(root);
+        if (strncmp(real, root, rl) != 0 || real[rl] != '/')
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "%s is not inside the WORM target %s", bundle, o.path);
+        json_t *report = NULL;
+        int r = worm_verify(real, &report);
+        if (!report)
+                return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "verifying %s: %s", bundle, strerror(-r));
+        resp->body = report;
+        return 0;
+}
+
+/* ---- metrics */
+
+static Store *metrics_store = NULL;
+
+static int count_active(void *userdata, const HoldInfo *h) {
+        int64_t *n = userdata;
+        if (hold_is_active(h, clock_now_ns()))
+                (*n)++;
+        return 0;
+}
+
+static void holds_collect(void *userdata) {
+        Store *s = metrics_store;
+        int64_t n = 0;
+        if (s && store_holds_foreach(s, NULL, count_active, &n) >= 0)
+                metrics_gauge_set(M_HOLDS_ACTIVE, NULL, (double) n);
+}
+
 void v1_worm_register(Registry *r) {
+        registry_v1_register(r, "POST", "holds", hold_post);
+        registry_v1_register(r, "GET", "holds", holds_get);
+        registry_v1_register(r, "DELETE", "holds", hold_delete);
+        registry_v1_register(r, "POST", "worm/export", worm_export_post);
+        registry_v1_register(r, "GET", "worm/bundles", worm_bundles_get);
+        registry_v1_register(r, "POST", "worm/verify", worm_verify_post);
+
+        Config *c = registry_config(r);
+        if (c && c->registry_id)
+                worm_set_default_registry_id(c->registry_id);
+
+        static bool collector_added = false;
+        metrics_store = registry_store(r);
+        metrics_declare(M_HOLDS_ACTIVE, METRIC_GAUGE, "RCA holds currently active (not released, not expired).", NULL, 0);
+        metrics_declare("plura_worm_bundles_exported_total", METRIC_COUNTER, "WORM bundles written completely.", NULL, 0);
+        metrics_declare("plura_worm_bytes_exported_total", METRIC_COUNTER, "Bytes written into complete WORM bundles.",
+                        NULL, 0);
+        metrics_declare("plura_worm_verify_failures_total", METRIC_COUNTER,
+                        "WORM bundle verifications that found a problem.", NULL, 0);
+        if (!collector_added) {
+                metrics_add_collector(holds_collect, NULL);
+                collector_added = true;
+        }
+        holds_collect(NULL);
 }

@@ -1,0 +1,1358 @@
+/* SPDX-License-Identifier: MIT */
+/* WORM export of a held digest's closure into a write-once bundle, and its offline verification.
+ * See storage.h ("WORM export") for the bundle layout. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/util.h"
+#include "storage/storage.h"
+
+#define BUNDLE_JSON "bundle.json"
+#define SHA256SUMS "SHA256SUMS"
+#define MARK_INCOMPLETE "INCOMPLETE"
+#define MARK_FAILED "FAILED"
+#define BUNDLE_JSON_MAX (256U << 20)
+#define COPY_CHUNK (1U << 20)
+
+#define M_BUNDLES "plura_worm_bundles_exported_total"
+#define M_BYTES "plura_worm_bytes_exported_total"
+#define M_VERIFY_FAIL "plura_worm_verify_failures_total"
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+static void metrics_init(void) {
+        metrics_declare(M_BUNDLES, METRIC_COUNTER, "WORM bundles written completely.", NULL, 0);
+        metrics_declare(M_BYTES, METRIC_COUNTER, "Bytes written into complete WORM bundles.", NULL, 0);
+        metrics_declare(M_VERIFY_FAIL, METRIC_COUNTER, "WORM bundle verifications that found a problem.", NULL, 0);
+}
+
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *default_registry_id = NULL;
+
+void worm_set_default_registry_id(const char *id) {
+        pthread_mutex_lock(&id_lock);
+        free(default_registry_id);
+        default_registry_id = id ? strdup(id) : NULL;
+        pthread_mutex_unlock(&id_lock);
+}
+
+static char fallback_id[300];
+static void fallback_id_fill(void) {
+        char host[256] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(fallback_id, sizeof fallback_id, "plura@%s", host);
+}
+
+static const char *registry_id_fallback(void) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, fallback_id_fill);
+        return fallback_id;
+}
+
+int worm_options_from_json(json_t *worm, WormOptions *o) {
+        *o = (WormOptions) { .immutable = true };
+        const char *p = json_string_value(json_object_get(worm, "path"));
+        if (!p || !*p)
+                return -EDESTADDRREQ;
+        o->path = p;
+        const char *id = json_string_value(json_object_get(worm, "registry_id"));
+        if (!id || !*id) {
+                /* the pointer stays valid: the default is set once at start-up */
+                pthread_mutex_lock(&id_lock);
+                id = default_registry_id;
+                pthread_mutex_unlock(&id_lock);
+        }
+        o->registry_id = id && *id ? id : registry_id_fallback();
+        if (json_is_false(json_object_get(worm, "immutable")))
+                o->immutable = false;
+        return 0;
+}
+
+static void format_rfc3339_ns(char buf[64], int64_t ns) {
+        time_t t = (time_t) (ns / (int64_t) NSEC_PER_SEC);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t k = strftime(buf, 64, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + k, 64 - k, ".%09lldZ", (long long) (ns % (int64_t) NSEC_PER_SEC));
+}
+
+/* ------------------------------------------------------------------ export */
+
+typedef struct Export {
+        Store *store;
+        const WormOptions *o;
+        StoreError *err;
+        int dfd;          /* bundle directory */
+        char *bundle;     /* its path */
+        json_t *files;    /* [{path, size, sha256}] */
+        uint64_t bytes;
+        unsigned delay_ms;
+        bool immutable_warned;
+        bool immutable_ok;
+} Export;
+
+static void export_delay(Export *e) {
+        if (e->delay_ms > 0)
+                usleep(e->delay_ms * 1000U);
+}
+
+/* A file of the bundle being written: created with O_EXCL (never an existing file), hashed as
+ * written, fsynced and made 0444 when done. */
+typedef struct BundleFile {
+        int fd;
+        char *path;
+        Hasher *sha256;
+        uint64_t size;
+} BundleFile;
+
+static void bundle_file_abandon(BundleFile *f) {
+        if (f->fd >= 0)
+                close(f->fd);
+        f->fd = -1;
+        free(f->path);
+        f->path = NULL;
+        f->sha256 = hasher_free(f->sha256);
+}
+
+static int bundle_file_open(Export *e, const char *path, BundleFile *ret) {
+        *ret = (BundleFile) { .fd = -1 };
+        int r = hasher_new(DIGEST_SHA256, &ret->sha256);
+        if (r < 0)
+                return r;
+        ret->path = strdup(path);
+        if (!ret->path) {
+                bundle_file_abandon(ret);
+                return -ENOMEM;
+        }
+        ret->fd = openat(e->dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (ret->fd < 0) {
+                r = -errno;
+                bundle_file_abandon(ret);
+                return store_error_set(e->err, r, OCI_UNSUPPORTED, "creating %s/%s: %s", e->bundle, path, strerror(-r));
+        }
+        return 0;
+}
+
+static int bundle_file_write(Export *e, BundleFile *f, const void *data, size_t n) {
+        int r = loop_write(f->fd, data, n);
+        if (r < 0)
+                return store_error_set(e->err, r, OCI_UNSUPPORTED, "writing %s/%s: %s", e->bundle, f->path, strerror(-r));
+        r = hasher_update(f->sha256, data, n);
+        if (r < 0)
+                return r;
+        f->size += n;
+        return 0;
+}
+
+static int bundle_file_close(Export *e, BundleFile *f) {
+        char d[DIGEST_MAX_LEN];
+        int r = hasher_final(f->sha256, d);
+        if (r < 0)
+                goto fail;
+        if (fsync(f->fd) < 0 || fchmod(f->fd, 0444) < 0) {
+                r = store_error_set(e->err, -errno, OCI_UNSUPPORTED, "syncing %s/%s: %m", e->bundle, f->path);
+                goto fail;
+        }
+        r = close(f->fd) < 0 ? -errno : 0;
+        f->fd = -1;
+        if (r < 0) {
+                r = store_error_set(e->err, r, OCI_UNSUPPORTED, "closing %s/%s: %s", e->bundle, f->path, strerror(-r));
+                goto fail;
+        }
+        json_t *o = json_pack("{s:s, s:I, s:s}", "path", f->path, "size", (json_int_t) f->size, "sha256", digest_hex(d));
+        if (!o || json_array_append_new(e->files, o) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        e->bytes += f->size;
+        bundle_file_abandon(f);
+        export_delay(e);
+        return 0;
+fail:
+        bundle_file_abandon(f);
+        return r;
+}
+
+static int bundle_write_buffer(Export *e, const char *path, const void *data, size_t n) {
+        BundleFile f;
+        int r = bundle_file_open(e, path, &f);
+        if (r < 0)
+                return r;
+        r = bundle_file_write(e, &f, data, n);
+        if (r < 0) {
+                bundle_file_abandon(&f);
+                return r;
+        }
+        return bundle_file_close(e, &f);
+}
+
+static int bundle_write_json(Export *e, const char *path, json_t *j) {
+        _cleanup_free_ char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        if (!s)
+                return -ENOMEM;
+        size_t n = strlen(s);
+        _cleanup_free_ char *t = malloc(n + 2);
+        if (!t)
+                return -ENOMEM;
+        memcpy(t, s, n);
+        t[n] = '\n';
+        return bundle_write_buffer(e, path, t, n + 1);
+}
+
+static char *blob_relpath(const char *digest) {
+        DigestAlgorithm a;
+        if (digest_parse(digest, &a) < 0)
+                return NULL;
+        return strdup_printf("blobs/%s/%s", digest_algorithm_to_string(a), digest_hex(digest));
+}
+
+static int mkdirat_bundle(Export *e, const char *path) {
+        if (mkdirat(e->dfd, path, 0755) < 0 && errno != EEXIST)
+                return store_error_set(e->err, -errno, OCI_UNSUPPORTED, "creating %s/%s: %m", e->bundle, path);
+        return 0;
+}
+
+/* Copies content while checking it against its digest: a corrupt store must not produce a bundle
+ * that verifies against wrong bytes. */
+static int export_content(Export *e, const char *digest, const void *data, size_t len, BlobReader *reader) {
+        DigestAlgorithm a;
+        int r = digest_parse(digest, &a);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *rel = blob_relpath(digest);
+        if (!rel)
+                return -ENOMEM;
+        _cleanup_free_ char *dir = strdup_printf("blobs/%s", digest_algorithm_to_string(a));
+        if (!dir)
+                return -ENOMEM;
+        r = mkdirat_bundle(e, dir);
+        if (r < 0)
+                return r;
+
+        _cleanup_(hasher_freep) Hasher *check = NULL;
+        r = hasher_new(a, &check);
+        if (r < 0)
+                return r;
+        BundleFile f;
+        r = bundle_file_open(e, rel, &f);
+        if (r < 0)
+                return r;
+        if (reader) {
+                _cleanup_free_ uint8_t *buf = malloc(COPY_CHUNK);
+                if (!buf) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                uint64_t off = 0;
+                for (;;) {
+                        ssize_t k = blob_reader_pread(reader, buf, COPY_CHUNK, off);
+                        if (k < 0) {
+                                r = store_error_set(e->err, (int) k, OCI_UNSUPPORTED, "reading blob %s from the store: %s",
+                                                    digest, strerror((int) -k));
+                                goto fail;
+                        }
+                        if (k == 0)
+                                break;
+                        r = bundle_file_write(e, &f, buf, (size_t) k);
+                        if (r >= 0)
+                                r = hasher_update(check, buf, (size_t) k);
+                        if (r < 0)
+                                goto fail;
+                        off += (uint64_t) k;
+                }
+        } else {
+                r = bundle_file_write(e, &f, data, len);
+                if (r >= 0)
+                        r = hasher_update(check, data, len);
+                if (r < 0)
+                        goto fail;
+        }
+        char got[DIGEST_MAX_LEN];
+        r = hasher_final(check, got);
+        if (r < 0)
+                goto fail;
+        if (!streq(got, digest)) {
+                r = store_error_set(e->err, -EBADMSG, OCI_DIGEST_INVALID,
+                                    "the store's copy of %s is corrupt (hashes to %s); run plura fsck", digest, got);
+                goto fail;
+        }
+        return bundle_file_close(e, &f);
+fail:
+        bundle_file_abandon(&f);
+        return r;
+}
+
+static int export_manifest(Export *e, const char *digest) {
+        _cleanup_(stored_manifest_freep) StoredManifest *m = NULL;
+        int r = store_manifest_get_by_digest(e->store, digest, &m);
+        if (r < 0)
+                return store_error_set(e->err, r, OCI_MANIFEST_UNKNOWN, "reading manifest %s: %s", digest, strerror(-r));
+        return export_content(e, digest, m->data, m->size, NULL);
+}
+
+static int export_blob(Export *e, json_t *b) {
+        const char *digest = json_string_value(json_object_get(b, "digest"));
+        if (json_object_get(b, "skipped"))
+                return 0;
+        if (json_is_true(json_object_get(b, "synthesized")))
+                return export_content(e, digest, "{}", 2, NULL);
+        _cleanup_(blob_reader_freep) BlobReader *reader = NULL;
+        int r = store_blob_open(e->store, digest, &reader);
+        if (r < 0)
+                return store_error_set(e->err, r, OCI_BLOB_UNKNOWN, "opening blob %s: %s", digest, strerror(-r));
+        return export_content(e, digest, NULL, 0, reader);
+}
+
+/* ---- history slices */
+
+typedef struct Slice {
+        json_t *set;    /* digests of the closure */
+        json_t *groups; /* "key prefix" -> true, as found in pass 1 */
+        json_t *out;    /* array */
+        unsigned n_fields;
+        const char *const *fields; /* names of the key components before seq */
+} Slice;
+
+static bool value_mentions_set(json_t *set, const char *val, size_t vlen) {
+        /* any "sha256:<64 hex>" / "sha512:<128 hex>" in the text that is part of the closure */
+        const char *end = val + vlen;
+        for (const char *p = val; p < end; p++) {
+                size_t hexlen;
+                if (end - p > 7 && memcmp(p, "sha256:", 7) == 0)
+                        hexlen = 64;
+                else if (end - p > 7 && memcmp(p, "sha512:", 7) == 0)
+                        hexlen = 128;
+                else
+                        continue;
+                if ((size_t) (end - p) < 7 + hexlen)
+                        continue;
+                char d[DIGEST_MAX_LEN];
+                memcpy(d, p, 7 + hexlen);
+                d[7 + hexlen] = 0;
+                if (json_object_get(set, d))
+                        return true;
+        }
+        return false;
+}
+
+/* Splits key into n NUL-separated components followed by an 8-byte big-endian sequence. */
+static int split_key(const char *key, size_t klen, unsigned n, char **comp, uint64_t *ret_seq) {
+        const char *p = key, *end = key + klen;
+        for (unsigned i = 0; i < n; i++) {
+                const char *z = memchr(p, 0, (size_t) (end - p));
+                if (!z)
+                        return -EBADMSG;
+                comp[i] = strndup(p, (size_t) (z - p));
+                if (!comp[i])
+                        return -ENOMEM;
+                p = z + 1;
+        }
+        if (end - p != 8)
+                return -EBADMSG;
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = (v << 8) | (uint8_t) p[i];
+        *ret_seq = v;
+        return 0;
+}
+
+static int slice_find_groups(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        Slice *sl = userdata;
+        if (!value_mentions_set(sl->set, val, vlen))
+                return 0;
+        /* group = key without the trailing seq */
+        if (klen < 8)
+                return 0;
+        _cleanup_free_ char *hex = malloc(2 * (klen - 8) + 1);
+        if (!hex)
+                return -ENOMEM;
+        hex_encode((const uint8_t *) key, klen - 8, hex);
+        json_object_set_new(sl->groups, hex, json_true());
+        return 0;
+}
+
+static int slice_take(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        Slice *sl = userdata;
+        char *comp[4] = {};
+        uint64_t seq = 0;
+        int r = split_key(key, klen, sl->n_fields, comp, &seq);
+        json_t *o = NULL;
+        if (r < 0)
+                goto finish;
+        o = json_loadb(val, vlen, 0, NULL);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                o = json_pack("{s:s%}", "raw", val, vlen);
+        }
+        for (unsigned i = 0; i < sl->n_fields; i++)
+                json_object_set_new(o, sl->fields[i], json_string(comp[i]));
+        json_object_set_new(o, "seq", json_integer((json_int_t) seq));
+        json_array_append_new(sl->out, o);
+finish:
+        for (unsigned i = 0; i < 4; i++)
+                free(comp[i]);
+        return r == -EBADMSG ? 0 : r;
+}
+
+/* Whole timelines (every entry) of each key group that ever pointed at a digest of the closure. */
+static int collect_history(Store *s, IndexSnapshot *snap, IndexColumn c, json_t *set, unsigned n_fields,
+                           const char *const *fields, json_t **ret) {
+        Slice sl = { .set = set, .groups = json_object(), .out = json_array(), .n_fields = n_fields, .fields = fields };
+        int r = -ENOMEM;
+        if (!sl.groups || !sl.out)
+                goto finish;
+        r = store_kv_iterate(s, snap, c, NULL, 0, NULL, 0, slice_find_groups, &sl);
+        if (r < 0)
+                goto finish;
+        const char *hex;
+        json_t *v;
+        json_object_foreach(sl.groups, hex, v) {
+                size_t hl = strlen(hex);
+                _cleanup_free_ uint8_t *prefix = malloc(hl / 2 + 1);
+                if (!prefix) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                r = hex_decode(hex, hl, prefix);
+                if (r < 0)
+                        goto finish;
+                r = store_kv_iterate(s, snap, c, prefix, hl / 2, NULL, 0, slice_take, &sl);
+                if (r < 0)
+                        goto finish;
+        }
+        *ret = steal_pointer(&sl.out);
+        r = 0;
+finish:
+        json_decref(sl.groups);
+        json_decref(sl.out);
+        return r;
+}
+
+typedef struct AuditSlice {
+        json_t *set;
+        json_t *out;
+} AuditSlice;
+
+static int audit_take(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        AuditSlice *a = userdata;
+        if (!value_mentions_set(a->set, val, vlen))
+                return 0;
+        json_t *o = json_loadb(val, vlen, 0, NULL);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                o = json_pack("{s:s%}", "raw", val, vlen);
+        }
+        if (klen == 17) {
+                uint64_t seq = 0;
+                for (int i = 9; i < 17; i++)
+                        seq = (seq << 8) | (uint8_t) key[i];
+                json_object_set_new(o, "seq", json_integer((json_int_t) seq));
+        }
+        json_array_append_new(a->out, o);
+        return 0;
+}
+
+typedef struct TagScan {
+        json_t *set;
+        const char *held;
+        json_t *tags;  /* [{repo, tag, digest}] */
+        json_t *repos; /* repositories the held manifest is in */
+} TagScan;
+
+static int tag_take(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        TagScan *t = userdata;
+        TagInfo ti;
+        if (tag_info_decode(val, vlen, &ti) < 0 || !json_object_get(t->set, ti.digest))
+                return 0;
+        size_t rl = strnlen(key, klen);
+        if (rl >= klen)
+                return 0;
+        json_t *o = json_pack("{s:s%, s:s%, s:s}", "repo", key, rl, "tag", key + rl + 1, klen - rl - 1, "digest", ti.digest);
+        if (o)
+                json_array_append_new(t->tags, o);
+        return 0;
+}
+
+static int repo_take(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        TagScan *t = userdata;
+        size_t rl = strnlen(key, klen);
+        if (rl >= klen)
+                return 0;
+        if (klen - rl - 1 == strlen(t->held) && memcmp(key + rl + 1, t->held, klen - rl - 1) == 0)
+                json_array_append_new(t->repos, json_stringn(key, rl));
+        return 0;
+}
+
+static int holds_take(void *userdata, const HoldInfo *h) {
+        TagScan *t = userdata;
+        if (streq(h->digest, t->held))
+                json_array_append_new(t->tags /* reused as holds list */, hold_info_to_json(h, clock_now_ns()));
+        return 0;
+}
+
+/* ---- immutable attribute */
+
+static void set_immutable(Export *e, int dirfd, const char *path, bool is_dir) {
+        if (!e->o->immutable)
+                return;
+        int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (is_dir ? O_DIRECTORY : 0));
+        if (fd < 0) {
+                log_warning("immutable attribute: opening %s/%s: %m", e->bundle, path);
+                e->immutable_ok = false;
+                return;
+        }
+        int flags = 0;
+        int r = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+        if (r >= 0) {
+                flags |= FS_IMMUTABLE_FL;
+                r = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+        }
+        if (r < 0) {
+                int err = errno;
+                e->immutable_ok = false;
+                if (!e->immutable_warned)
+                        log_warning("the WORM target %s does not take the immutable attribute (%s); bundle %s is "
+                                    "read-only by mode (0444/0555) only",
+                                    e->o->path, strerror(err), e->bundle);
+                e->immutable_warned = true;
+        }
+        close(fd);
+}
+
+/* ---- the export */
+
+static int make_bundle_dir(Export *e, int casefd, const char *case_dir, const char *digest, int64_t now) {
+        char ts[64];
+        time_t t = (time_t) (now / (int64_t) NSEC_PER_SEC);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        size_t k = strftime(ts, sizeof ts, "%Y%m%dT%H%M%S", &tm);
+        snprintf(ts + k, sizeof ts - k, ".%09lldZ", (long long) (now % (int64_t) NSEC_PER_SEC));
+        char shorthex[13];
+        snprintf(shorthex, sizeof shorthex, "%s", digest_hex(digest));
+        for (unsigned n = 0; n < 10000; n++) {
+                _cleanup_free_ char *name = n == 0 ? strdup_printf("%s-%s", ts, shorthex)
+                                                   : strdup_printf("%s-%s-%u", ts, shorthex, n);
+                if (!name)
+                        return -ENOMEM;
+                if (mkdirat(casefd, name, 0755) < 0) {
+                        if (errno == EEXIST)
+                                continue;
+                        return store_error_set(e->err, -errno, OCI_UNSUPPORTED, "creating bundle %s/%s: %m", case_dir,
+                                               name);
+                }
+                e->bundle = strdup_printf("%s/%s", case_dir, name);
+                if (!e->bundle)
+                        return -ENOMEM;
+                e->dfd = openat(casefd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (e->dfd < 0)
+                        return store_error_set(e->err, -errno, OCI_UNSUPPORTED, "opening %s: %m", e->bundle);
+                return 0;
+        }
+        return store_error_set(e->err, -EEXIST, OCI_UNSUPPORTED, "no free bundle name under %s", case_dir);
+}
+
+static void note_failure(Export *e, int r) {
+        if (e->dfd < 0)
+                return;
+        /* best effort: the target may be full or read-only; INCOMPLETE already tells */
+        _cleanup_free_ char *msg = strdup_printf("export failed: %s\n%s\n", strerror(-r),
+                                                 e->err && e->err->message[0] ? e->err->message : "");
+        if (!msg)
+                return;
+        int fd = openat(e->dfd, MARK_FAILED, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+        if (fd < 0)
+                return;
+        if (loop_write(fd, msg, strlen(msg)) >= 0)
+                (void) fsync(fd);
+        close(fd);
+}
+
+static int export_sums(Export *e) {
+        /* every file incl. bundle.json, in `sha256sum -c` format: "<hex>  <path>" */
+        size_t cap = 0, len = 0;
+        _cleanup_free_ char *buf = NULL;
+        size_t i;
+        json_t *f;
+        json_array_foreach(e->files, i, f) {
+                const char *p = json_string_value(json_object_get(f, "path"));
+                const char *h = json_string_value(json_object_get(f, "sha256"));
+                size_t need = strlen(p) + strlen(h) + 4;
+                if (len + need + 1 > cap) {
+                        cap = (len + need + 1) * 2;
+                        char *nb = realloc(buf, cap);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                }
+                len += (size_t) snprintf(buf + len, cap - len, "%s  %s\n", h, p);
+        }
+        return bundle_write_buffer(e, SHA256SUMS, buf ? buf : "", len);
+}
+
+int worm_export(Store *s, const WormOptions *o, const char *case_id, const char *digest, char **ret_bundle,
+                json_t **ret_summary, StoreError *err) {
+        pthread_once(&metrics_once, metrics_init);
+        if (ret_bundle)
+                *ret_bundle = NULL;
+        if (!o || !o->path || !*o->path)
+                return store_error_set(err, -EDESTADDRREQ, OCI_UNSUPPORTED,
+                                       "WORM export is not configured: set worm.path in the configuration");
+        if (!case_id_is_valid(case_id))
+                return store_error_set(err, -EINVAL, OCI_UNSUPPORTED,
+                                       "invalid case id '%s': expected 1-128 characters [A-Za-z0-9._-] starting with a "
+                                       "letter or digit",
+                                       strempty(case_id));
+        if (!digest || digest_parse(digest, NULL) < 0)
+                return store_error_set(err, -EINVAL, OCI_DIGEST_INVALID, "invalid digest '%s'", strempty(digest));
+        struct stat st;
+        if (stat(o->path, &st) < 0)
+                return store_error_set(err, -errno, OCI_UNSUPPORTED,
+                                       "WORM target %s: %m (is the WORM filesystem mounted?)", o->path);
+        if (!S_ISDIR(st.st_mode))
+                return store_error_set(err, -ENOTDIR, OCI_UNSUPPORTED, "WORM target %s is not a directory", o->path);
+
+        Export e = { .store = s, .o = o, .err = err, .dfd = -1, .immutable_ok = true };
+        const char *delay = getenv("PLURA_WORM_TEST_DELAY_MS");
+        if (delay && *delay)
+                e.delay_ms = (unsigned) strtoul(delay, NULL, 10);
+
+        int r;
+        int casefd = -1;
+        _cleanup_(store_snapshot_freep) IndexSnapshot *snap = NULL;
+        _cleanup_(json_decrefp) json_t *closure = NULL, *set = NULL, *tag_hist = NULL, *chan_hist = NULL,
+                                       *audit = NULL, *tags = NULL, *repos = NULL, *holds = NULL, *bundle_json = NULL,
+                                       *index = NULL;
+        _cleanup_free_ char *case_dir = NULL;
+        _cleanup_strv_free_ char **dirs = NULL;
+        char now_s[64];
+        int64_t now = clock_now_ns();
+        format_rfc3339_ns(now_s, now);
+
+        /* Everything that can fail for reasons of the input happens before anything is written. */
+        r = store_snapshot_new(s, &snap);
+        if (r < 0)
+                return store_error_set(err, r, OCI_UNSUPPORTED, "index snapshot: %s", strerror(-r));
+        r = store_digest_closure(s, snap, digest, &closure, err);
+        if (r < 0)
+                return r;
+        set = json_object();
+        if (!set)
+                return -ENOMEM;
+        json_t *arr[2] = { json_object_get(closure, "manifests"), json_object_get(closure, "blobs") };
+        for (size_t k = 0; k < 2; k++) {
+                size_t i;
+                json_t *x;
+                json_array_foreach(arr[k], i, x)
+                        json_object_set_new(set, json_string_value(json_object_get(x, "digest")), json_true());
+        }
+        static const char *const tag_fields[] = { "repo", "tag" };
+        static const char *const chan_fields[] = { "env", "svc", "pointer" };
+        r = collect_history(s, snap, INDEX_TAG_HISTORY, set, 2, tag_fields, &tag_hist);
+        if (r >= 0)
+                r = collect_history(s, snap, INDEX_CHANNEL_HISTORY, set, 3, chan_fields, &chan_hist);
+        if (r < 0)
+                return store_error_set(err, r, OCI_UNSUPPORTED, "reading history: %s", strerror(-r));
+        AuditSlice as = { .set = set, .out = audit = json_array() };
+        r = store_kv_iterate(s, snap, INDEX_AUDIT, NULL, 0, NULL, 0, audit_take, &as);
+        if (r < 0)
+                return store_error_set(err, r, OCI_UNSUPPORTED, "reading the audit log: %s", strerror(-r));
+        TagScan ts = { .set = set, .held = digest, .tags = tags = json_array(), .repos = repos = json_array() };
+        r = store_kv_iterate(s, snap, INDEX_TAG, NULL, 0, NULL, 0, tag_take, &ts);
+        if (r >= 0)
+                r = store_kv_iterate(s, snap, INDEX_REPO_MANIFEST, NULL, 0, NULL, 0, repo_take, &ts);
+        if (r < 0)
+                return store_error_set(err, r, OCI_UNSUPPORTED, "reading tags: %s", strerror(-r));
+        TagScan hs = { .held = digest, .tags = holds = json_array() };
+        r = store_holds_foreach(s, snap, holds_take, &hs);
+        if (r < 0)
+                return store_error_set(err, r, OCI_UNSUPPORTED, "reading holds: %s", strerror(-r));
+
+        /* ---- the bundle directory */
+        case_dir = strdup_printf("%s/%s", o->path, case_id);
+        if (!case_dir)
+                return -ENOMEM;
+        if (mkdir(case_dir, 0755) < 0 && errno != EEXIST)
+                return store_error_set(err, -errno, OCI_UNSUPPORTED, "creating %s: %m", case_dir);
+        casefd = open(case_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (casefd < 0)
+                return store_error_set(err, -errno, OCI_UNSUPPORTED, "opening %s: %m", case_dir);
+        e.files = json_array();
+        if (!e.files) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = make_bundle_dir(&e, casefd, case_dir, digest, now);
+        if (r < 0)
+                goto fail;
+        if (ret_bundle && !(*ret_bundle = strdup(e.bundle))) {
+                r = -ENOMEM;
+                goto fail;
+        }
+
+        /* The marker goes first and stays until everything else is on disk. */
+        {
+                _cleanup_free_ char *marker =
+                        strdup_printf("plura WORM export of %s for case %s started %s; not complete until this file is "
+                                      "gone and bundle.json and SHA256SUMS exist\n",
+                                      digest, case_id, now_s);
+                int fd = marker ? openat(e.dfd, MARK_INCOMPLETE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444)
+                                : -1;
+                if (fd < 0) {
+                        r = marker ? store_error_set(err, -errno, OCI_UNSUPPORTED, "creating %s/%s: %m", e.bundle,
+                                                     MARK_INCOMPLETE)
+                                   : -ENOMEM;
+                        goto fail;
+                }
+                r = loop_write(fd, marker, strlen(marker));
+                if (r >= 0 && fsync(fd) < 0)
+                        r = -errno;
+                close(fd);
+                if (r >= 0 && fsync(casefd) < 0)
+                        r = -errno;
+                if (r < 0) {
+                        r = store_error_set(err, r, OCI_UNSUPPORTED, "writing %s/%s: %s", e.bundle, MARK_INCOMPLETE,
+                                            strerror(-r));
+                        goto fail;
+                }
+        }
+
+        r = mkdirat_bundle(&e, "blobs");
+        if (r < 0)
+                goto fail;
+        {
+                _cleanup_(json_decrefp) json_t *layout = json_pack("{s:s}", "imageLayoutVersion", "1.0.0");
+                r = layout ? bundle_write_json(&e, "oci-layout", layout) : -ENOMEM;
+                if (r < 0)
+                        goto fail;
+        }
+
+        /* content: manifests and blobs */
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(closure, "manifests"), i, x) {
+                r = export_manifest(&e, json_string_value(json_object_get(x, "digest")));
+                if (r < 0)
+                        goto fail;
+        }
+        json_array_foreach(json_object_get(closure, "blobs"), i, x) {
+                r = export_blob(&e, x);
+                if (r < 0)
+                        goto fail;
+        }
+
+        /* the OCI layout index: the held manifest as "held", each referrer by its own ref */
+        index = json_pack("{s:i, s:s, s:[]}", "schemaVersion", 2, "mediaType", MEDIA_TYPE_OCI_INDEX, "manifests");
+        if (!index) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        json_array_foreach(json_object_get(closure, "manifests"), i, x) {
+                const char *role = json_string_value(json_object_get(x, "role"));
+                const char *d = json_string_value(json_object_get(x, "digest"));
+                _cleanup_free_ char *ref = NULL;
+                if (streq(role, "held"))
+                        ref = strdup("held");
+                else if (streq(role, "referrer"))
+                        ref = strdup_printf("referrer-%.12s", digest_hex(d));
+                else
+                        continue; /* children are reached through their index */
+                json_t *desc = json_pack("{s:O, s:s, s:O, s:{s:s}}", "mediaType", json_object_get(x, "mediaType"),
+                                         "digest", d, "size", json_object_get(x, "size"), "annotations",
+                                         "org.opencontainers.image.ref.name", ref ? ref : "held");
+                if (desc && json_object_get(x, "artifactType"))
+                        json_object_set(desc, "artifactType", json_object_get(x, "artifactType"));
+                if (!desc || json_array_append_new(json_object_get(index, "manifests"), desc) < 0) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+        }
+
+        r = bundle_write_json(&e, "tag-history.json", tag_hist);
+        if (r >= 0)
+                r = bundle_write_json(&e, "channel-history.json", chan_hist);
+        if (r >= 0)
+                r = bundle_write_json(&e, "audit.json", audit);
+        if (r >= 0)
+                r = bundle_write_json(&e, "index.json", index);
+        if (r < 0)
+                goto fail;
+
+        /* bundle.json lists every file written so far; SHA256SUMS lists those and bundle.json */
+        bundle_json = json_pack("{s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:s, s:I}",
+                                "kind", "plura-worm-bundle", "bundle_version", 1, "case_id", case_id, "digest", digest,
+                                "exported_at", now_s, "exported_at_ns", (json_int_t) now, "registry_id",
+                                strempty(o->registry_id), "actor", o->actor ? o->actor : "anonymous", "ref", "held",
+                                "closure", closure, "holds", holds, "tags", tags, "repositories", repos, "files",
+                                e.files, "hash_algorithm", "sha256", "total_bytes", (json_int_t) e.bytes);
+        if (!bundle_json) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = bundle_write_json(&e, BUNDLE_JSON, bundle_json);
+        if (r < 0)
+                goto fail;
+        r = export_sums(&e);
+        if (r < 0)
+                goto fail;
+
+        /* Everything on stable storage before the marker goes. */
+        if (syncfs(e.dfd) < 0) {
+                r = store_error_set(err, -errno, OCI_UNSUPPORTED, "syncing %s: %m", e.bundle);
+                goto fail;
+        }
+        if (unlinkat(e.dfd, MARK_INCOMPLETE, 0) < 0 || fsync(e.dfd) < 0) {
+                r = store_error_set(err, -errno, OCI_UNSUPPORTED, "completing %s: %m", e.bundle);
+                goto fail;
+        }
+
+        /* Read-only from here on: directories 0555, then the immutable attribute on every file,
+         * directories last (an immutable directory takes no new entries). */
+        {
+                size_t n = 0;
+                dirs = calloc(4, sizeof(char *));
+                if (!dirs) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                DigestAlgorithm algos[] = { DIGEST_SHA256, DIGEST_SHA512 };
+                for (size_t k = 0; k < ELEMENTSOF(algos); k++) {
+                        char *d = strdup_printf("blobs/%s", digest_algorithm_to_string(algos[k]));
+                        struct stat dst;
+                        if (d && fstatat(e.dfd, d, &dst, AT_SYMLINK_NOFOLLOW) >= 0)
+                                dirs[n++] = d;
+                        else
+                                free(d);
+                }
+                dirs[n++] = strdup("blobs");
+        }
+        for (char **d = dirs; *d; d++)
+                if (fchmodat(e.dfd, *d, 0555, 0) < 0)
+                        log_warning("chmod %s/%s: %m", e.bundle, *d);
+        if (fchmod(e.dfd, 0555) < 0)
+                log_warning("chmod %s: %m", e.bundle);
+        json_array_foreach(e.files, i, x)
+                set_immutable(&e, e.dfd, json_string_value(json_object_get(x, "path")), false);
+        set_immutable(&e, e.dfd, BUNDLE_JSON, false);
+        set_immutable(&e, e.dfd, SHA256SUMS, false);
+        for (char **d = dirs; *d; d++)
+                set_immutable(&e, e.dfd, *d, true);
+        set_immutable(&e, e.dfd, ".", true);
+        (void) fsync(e.dfd);
+        (void) syncfs(e.dfd);
+
+        /* e.files now also lists bundle.json and SHA256SUMS */
+        metrics_counter_add(M_BUNDLES, NULL, 1);
+        metrics_counter_add(M_BYTES, NULL, (double) e.bytes);
+        log_info("WORM bundle %s: %zu files, %llu bytes%s", e.bundle, json_array_size(e.files),
+                 (unsigned long long) e.bytes, e.immutable_ok && o->immutable ? ", immutable" : "");
+        {
+                json_t *detail = json_pack("{s:s, s:I, s:I}", "bundle", e.bundle, "files",
+                                           (json_int_t) json_array_size(e.files), "bytes", (json_int_t) e.bytes);
+                _cleanup_free_ char *target = strdup_printf("%s@%s", case_id, digest);
+                if (!s || store_is_read_only(s) || !target ||
+                    store_audit(s, o->actor ? o->actor : "anonymous", "worm.export", target, "ok", detail) < 0)
+                        log_warning("could not write the audit event of WORM export %s", e.bundle);
+                json_decref(detail);
+        }
+        if (ret_summary) {
+                *ret_summary = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s}", "bundle", e.bundle, "case_id",
+                                         case_id, "digest", digest, "exported_at", now_s, "files",
+                                         (json_int_t) json_array_size(e.files), "bytes", (json_int_t) e.bytes,
+                                         "immutable", e.immutable_ok && o->immutable, "registry_id",
+                                         strempty(o->registry_id));
+                if (!*ret_summary) {
+                        r = -ENOMEM;
+                        goto done;
+                }
+        }
+        r = 0;
+        goto done;
+fail:
+        note_failure(&e, r);
+        if (e.bundle)
+                log_error_errno(r, "WORM export of %s for case %s failed, bundle %s left incomplete: %s", digest, case_id,
+                                e.bundle, err && err->message[0] ? err->message : "");
+        else
+                log_error_errno(r, "WORM export of %s for case %s failed: %s", digest, case_id,
+                                err && err->message[0] ? err->message : "");
+        if (err && !err->message[0])
+                store_error_set(err, r, OCI_UNSUPPORTED, "WORM export failed: %s", strerror(-r));
+        if (err && e.bundle) {
+                size_t l = strlen(err->message);
+                snprintf(err->message + l, sizeof(err->message) - l, " (incomplete bundle left at %s)", e.bundle);
+        }
+done:
+        if (e.dfd >= 0)
+                close(e.dfd);
+        if (casefd >= 0)
+                close(casefd);
+        free(e.bundle);
+        json_decref(e.files);
+        return r;
+}
+
+/* ------------------------------------------------------------------ verify */
+
+static bool relpath_is_safe(const char *p) {
+        if (!p || !*p || p[0] == '/')
+                return false;
+        for (const char *c = p; *c;) {
+                const char *slash = strchrnul(c, '/');
+                size_t n = (size_t) (slash - c);
+                if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                c = *slash ? slash + 1 : slash;
+        }
+        return true;
+}
+
+typedef struct Verify {
+        const char *bundle;
+        int dfd;
+        json_t *report;
+        json_t *listed;   /* path -> {size, sha256} from bundle.json (or SHA256SUMS alone) */
+        json_t *missing, *extra, *altered, *problems;
+        uint64_t files_checked, bytes_checked;
+} Verify;
+
+static void problem(Verify *v, const char *fmt, ...) _printf_(2, 3);
+static void problem(Verify *v, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = NULL;
+        if (vasprintf(&s, fmt, ap) >= 0) {
+                json_array_append_new(v->problems, json_string(s));
+                free(s);
+        }
+        va_end(ap);
+}
+
+static int hash_file_at(int dfd, const char *path, char hex[65], uint64_t *ret_size) {
+        _cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        char d[DIGEST_MAX_LEN];
+        int r = digest_fd(DIGEST_SHA256, fd, d, ret_size);
+        if (r < 0)
+                return r;
+        snprintf(hex, 65, "%s", digest_hex(d));
+        return 0;
+}
+
+static void check_file(Verify *v, const char *path, uint64_t want_size, bool have_size, const char *want_hex) {
+        char hex[65];
+        uint64_t size = 0;
+        int r = hash_file_at(v->dfd, path, hex, &size);
+        if (r == -ENOENT) {
+                json_array_append_new(v->missing, json_string(path));
+                return;
+        }
+        if (r < 0) {
+                json_array_append_new(v->altered, json_pack("{s:s, s:s}", "path", path, "error", strerror(-r)));
+                return;
+        }
+        v->files_checked++;
+        v->bytes_checked += size;
+        if (!streq(hex, want_hex) || (have_size && size != want_size))
+                json_array_append_new(v->altered,
+                                      json_pack("{s:s, s:s, s:s, s:I, s:I}", "path", path, "expected_sha256", want_hex,
+                                                "actual_sha256", hex, "expected_size", (json_int_t) want_size,
+                                                "actual_size", (json_int_t) size));
+        /* content-addressed files must also hash to their own name */
+        const char *name = startswith(path, "blobs/sha256/");
+        if (name && !streq(name, hex) && streq(hex, want_hex))
+                problem(v, "%s does not hash to its name (content %s)", path, hex);
+}
+
+/* "<64 hex>  <path>" or "<64 hex> *<path>" per line. */
+static int parse_sums(Verify *v, const char *data, size_t len, json_t *ret) {
+        const char *p = data, *end = data + len;
+        unsigned line = 0;
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                const char *le = nl ? nl : end;
+                line++;
+                size_t n = (size_t) (le - p);
+                if (n == 0) {
+                        p = le + 1;
+                        continue;
+                }
+                bool ok = n > 66 && (p[65] == ' ' || p[65] == '*') && p[64] == ' ';
+                for (size_t i = 0; ok && i < 64; i++)
+                        ok = (p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f');
+                if (!ok)
+                        problem(v, "SHA256SUMS line %u is malformed", line);
+                else {
+                        _cleanup_free_ char *path = strndup(p + 66, n - 66);
+                        json_object_set_new(ret, path, json_stringn(p, 64));
+                }
+                p = le + 1;
+        }
+        return 0;
+}
+
+static int walk(Verify *v, int dfd, const char *prefix) {
+        _cleanup_close_ int fd = openat(dfd, prefix[0] ? prefix : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        fd = -1;
+        struct dirent *de;
+        int r = 0;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *rel = prefix[0] ? strdup_printf("%s/%s", prefix, de->d_name) : strdup(de->d_name);
+                if (!rel) {
+                        r = -ENOMEM;
+                        break;
+                }
+                struct stat st;
+                if (fstatat(v->dfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        r = walk(v, v->dfd, rel);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
+                if (!prefix[0] && (streq(rel, BUNDLE_JSON) || streq(rel, SHA256SUMS) || streq(rel, MARK_INCOMPLETE) ||
+                                   streq(rel, MARK_FAILED)))
+                        continue;
+                if (!S_ISREG(st.st_mode) || !json_object_get(v->listed, rel))
+                        json_array_append_new(v->extra, json_string(rel));
+        }
+        closedir(d);
+        return r;
+}
+
+static bool file_exists_at(int dfd, const char *p) {
+        return faccessat(dfd, p, F_OK, AT_SYMLINK_NOFOLLOW) >= 0;
+}
+
+int worm_verify(const char *bundle_path, json_t **ret_report) {
+        pthread_once(&metrics_once, metrics_init);
+        Verify v = { .bundle = bundle_path, .dfd = -1 };
+        int r;
+        v.report = json_object();
+        v.listed = json_object();
+        v.missing = json_array();
+        v.extra = json_array();
+        v.altered = json_array();
+        v.problems = json_array();
+        _cleanup_(json_decrefp) json_t *sums = json_object();
+        _cleanup_(json_decrefp) json_t *bj = NULL;
+        _cleanup_free_ char *bjpath = NULL, *bjdata = NULL, *spath = NULL, *sdata = NULL;
+        size_t bjlen = 0, slen = 0;
+        bool incomplete = false;
+        if (!v.report || !v.listed || !v.missing || !v.extra || !v.altered || !v.problems || !sums) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        json_object_set_new(v.report, "bundle", json_string(bundle_path));
+        v.dfd = open(bundle_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (v.dfd < 0) {
+                r = -errno;
+                problem(&v, "cannot open bundle %s: %s", bundle_path, strerror(-r));
+                goto finish;
+        }
+
+        if (file_exists_at(v.dfd, MARK_INCOMPLETE)) {
+                incomplete = true;
+                problem(&v, "the bundle is marked incomplete (%s exists): its export did not finish", MARK_INCOMPLETE);
+        }
+        if (file_exists_at(v.dfd, MARK_FAILED)) {
+                incomplete = true;
+                _cleanup_free_ char *why = NULL;
+                size_t wl;
+                _cleanup_free_ char *fp = strdup_printf("%s/%s", bundle_path, MARK_FAILED);
+                if (fp && read_full_file(fp, 4096, &why, &wl) >= 0) {
+                        while (wl > 0 && (why[wl - 1] == '\n'))
+                                why[--wl] = 0;
+                        for (char *c = why; *c; c++)
+                                if (*c == '\n')
+                                        *c = ' ';
+                }
+                problem(&v, "the export failed: %s", why ? why : "(see FAILED)");
+        }
+
+        /* bundle.json: the listing */
+        bjpath = strdup_printf("%s/%s", bundle_path, BUNDLE_JSON);
+        if (!bjpath) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        r = read_full_file(bjpath, BUNDLE_JSON_MAX, &bjdata, &bjlen);
+        if (r == -ENOENT) {
+                incomplete = true;
+                problem(&v, "%s is missing", BUNDLE_JSON);
+        } else if (r < 0)
+                problem(&v, "cannot read %s: %s", BUNDLE_JSON, strerror(-r));
+        else {
+                json_error_t je;
+                bj = json_loadb(bjdata, bjlen, 0, &je);
+                json_t *files = json_object_get(bj, "files");
+                if (!json_is_object(bj) || !json_is_array(files))
+                        problem(&v, "%s is not a bundle listing (%s)", BUNDLE_JSON, bj ? "no files array" : je.text);
+                else {
+                        static const char *const keep[] = { "case_id", "digest", "registry_id", "exported_at" };
+                        for (size_t k = 0; k < ELEMENTSOF(keep); k++)
+                                if (json_object_get(bj, keep[k]))
+                                        json_object_set(v.report, keep[k], json_object_get(bj, keep[k]));
+                        size_t i;
+                        json_t *f;
+                        json_array_foreach(files, i, f) {
+                                const char *p = json_string_value(json_object_get(f, "path"));
+                                const char *h = json_string_value(json_object_get(f, "sha256"));
+                                if (!relpath_is_safe(p) || !h || strlen(h) != 64 ||
+                                    !json_is_integer(json_object_get(f, "size"))) {
+                                        problem(&v, "%s: entry %zu is malformed", BUNDLE_JSON, i);
+                                        continue;
+                                }
+                                if (streq(p, BUNDLE_JSON) || streq(p, SHA256SUMS)) {
+                                        problem(&v, "%s lists %s", BUNDLE_JSON, p);
+                                        continue;
+                                }
+                                json_object_set_new(v.listed, p, json_pack("{s:s, s:O}", "sha256", h, "size",
+                                                                           json_object_get(f, "size")));
+                        }
+                }
+        }
+
+        /* SHA256SUMS: must agree with bundle.json and cover bundle.json itself */
+        spath = strdup_printf("%s/%s", bundle_path, SHA256SUMS);
+        if (!spath) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        r = read_full_file(spath, BUNDLE_JSON_MAX, &sdata, &slen);
+        if (r == -ENOENT) {
+                incomplete = true;
+                problem(&v, "%s is missing", SHA256SUMS);
+        } else if (r < 0)
+                problem(&v, "cannot read %s: %s", SHA256SUMS, strerror(-r));
+        else
+                parse_sums(&v, sdata, slen, sums);
+
+        bool have_listing = json_object_size(v.listed) > 0 || bj;
+        const char *p;
+        json_t *h;
+        json_object_foreach(sums, p, h) {
+                if (!relpath_is_safe(p)) {
+                        problem(&v, "%s names an unsafe path '%s'", SHA256SUMS, p);
+                        continue;
+                }
+                if (streq(p, BUNDLE_JSON)) {
+                        if (bjdata)
+                                check_file(&v, BUNDLE_JSON, 0, false, json_string_value(h));
+                        continue;
+                }
+                json_t *l = json_object_get(v.listed, p);
+                if (!l) {
+                        if (have_listing)
+                                problem(&v, "%s lists %s, which %s does not", SHA256SUMS, p, BUNDLE_JSON);
+                        else /* no bundle.json: SHA256SUMS is all we have */
+                                json_object_set_new(v.listed, p, json_pack("{s:O}", "sha256", h));
+                } else if (!streq(json_string_value(json_object_get(l, "sha256")), json_string_value(h)))
+                        problem(&v, "%s and %s disagree on %s", SHA256SUMS, BUNDLE_JSON, p);
+        }
+        if (sdata) {
+                if (bjdata && !json_object_get(sums, BUNDLE_JSON))
+                        problem(&v, "%s does not cover %s", SHA256SUMS, BUNDLE_JSON);
+                json_t *l;
+                json_object_foreach(v.listed, p, l)
+                        if (!json_object_get(sums, p))
+                                problem(&v, "%s does not list %s", SHA256SUMS, p);
+        }
+
+        /* re-hash every listed file */
+        json_t *l;
+        json_object_foreach(v.listed, p, l) {
+                json_t *sz = json_object_get(l, "size");
+                check_file(&v, p, (uint64_t) json_integer_value(sz), sz != NULL,
+                           json_string_value(json_object_get(l, "sha256")));
+        }
+
+        /* the held content itself must be there */
+        const char *held = json_string_value(json_object_get(bj, "digest"));
+        if (held && digest_parse(held, NULL) >= 0) {
+                _cleanup_free_ char *rel = blob_relpath(held);
+                if (rel && !json_object_get(v.listed, rel))
+                        problem(&v, "%s does not list the held digest's file %s", BUNDLE_JSON, rel);
+        }
+
+        r = walk(&v, v.dfd, "");
+        if (r < 0)
+                problem(&v, "cannot list the bundle: %s", strerror(-r));
+        r = 0;
+
+finish:;
+        bool ok = r >= 0 && !incomplete && json_array_size(v.missing) == 0 && json_array_size(v.extra) == 0 &&
+                  json_array_size(v.altered) == 0 && json_array_size(v.problems) == 0;
+        if (v.report) {
+                json_object_set_new(v.report, "status", json_string(ok ? "ok" : incomplete ? "incomplete" : "failed"));
+                json_object_set_new(v.report, "complete", json_boolean(!incomplete && r >= 0));
+                json_object_set_new(v.report, "files_checked", json_integer((json_int_t) v.files_checked));
+                json_object_set_new(v.report, "bytes_checked", json_integer((json_int_t) v.bytes_checked));
+                json_object_set(v.report, "missing", v.missing);
+                json_object_set(v.report, "extra", v.extra);
+                json_object_set(v.report, "altered", v.altered);
+                json_object_set(v.report, "problems", v.problems);
+        }
+        if (!ok)
+                metrics_counter_add(M_VERIFY_FAIL, NULL, 1);
+        if (ret_report)
+                *ret_report = steal_pointer(&v.report);
+        json_decref(v.report);
+        json_decref(v.listed);
+        json_decref(v.missing);
+        json_decref(v.extra);
+        json_decref(v.altered);
+        json_decref(v.problems);
+        if (v.dfd >= 0)
+                close(v.dfd);
+        if (r < 0)
+                return r;
+        return ok ? 0 : -EBADMSG;
+}
+
+/* ------------------------------------------------------------------ listing */
+
+static int dir_names(const char *path, char ***ret) {
+        struct dirent **list = NULL;
+        int n = scandir(path, &list, NULL, alphasort);
+        if (n < 0)
+                return -errno;
+        char **names = calloc((size_t) n + 1, sizeof(char *));
+        size_t k = 0;
+        for (int i = 0; i < n; i++) {
+                if (names && list[i]->d_name[0] != '.') {
+                        char *full = strdup_printf("%s/%s", path, list[i]->d_name);
+                        struct stat st;
+                        if (full && stat(full, &st) >= 0 && S_ISDIR(st.st_mode))
+                                names[k++] = strdup(list[i]->d_name);
+                        free(full);
+                }
+                free(list[i]);
+        }
+        free(list);
+        if (!names)
+                return -ENOMEM;
+        *ret = names;
+        return (int) k;
+}
+
+static json_t *bundle_entry(const char *case_dir, const char *case_id, const char *name) {
+        _cleanup_free_ char *bundle = strdup_printf("%s/%s", case_dir, name);
+        if (!bundle)
+                return NULL;
+        json_t *o = json_pack("{s:s, s:s, s:s}", "bundle", bundle, "case_id", case_id, "name", name);
+        if (!o)
+                return NULL;
+        _cleanup_free_ char *bjp = strdup_printf("%s/%s", bundle, BUNDLE_JSON);
+        _cleanup_free_ char *data = NULL;
+        size_t len;
+        bool complete = false;
+        if (bjp && read_full_file(bjp, BUNDLE_JSON_MAX, &data, &len) >= 0) {
+                _cleanup_(json_decrefp) json_t *bj = json_loadb(data, len, 0, NULL);
+                if (bj) {
+                        json_object_set(o, "digest", json_object_get(bj, "digest"));
+                        json_object_set(o, "exported_at", json_object_get(bj, "exported_at"));
+                        json_object_set(o, "registry_id", json_object_get(bj, "registry_id"));
+                        json_object_set_new(o, "files", json_integer((json_int_t) json_array_size(json_object_get(bj, "files"))));
+                        json_object_set(o, "bytes", json_object_get(bj, "total_bytes"));
+                        complete = true;
+                }
+        }
+        int dfd = open(bundle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+                if (file_exists_at(dfd, MARK_INCOMPLETE) || file_exists_at(dfd, MARK_FAILED) ||
+                    !file_exists_at(dfd, SHA256SUMS))
+                        complete = false;
+                close(dfd);
+        }
+        if (!json_object_get(o, "digest")) {
+                /* incomplete: name ends in -<hex12>[-N] */
+                const char *dash = strchr(name, '-');
+                if (dash)
+                        json_object_set_new(o, "digest_short", json_stringn(dash + 1, strnlen(dash + 1, 12)));
+        }
+        json_object_set_new(o, "complete", json_boolean(complete));
+        return o;
+}
+
+int worm_bundles_list(const char *path, const char *case_id, json_t **ret) {
+        if (!path || !*path)
+                return -EDESTADDRREQ;
+        if (case_id && !case_id_is_valid(case_id))
+                return -EINVAL;
+        _cleanup_(json_decrefp) json_t *out = json_array();
+        if (!out)
+                return -ENOMEM;
+        _cleanup_strv_free_ char **cases = NULL;
+        if (case_id) {
+                cases = calloc(2, sizeof(char *));
+                if (!cases || !(cases[0] = strdup(case_id)))
+                        return -ENOMEM;
+        } else {
+                int r = dir_names(path, &cases);
+                if (r < 0)
+                        return r;
+        }
+        for (char **c = cases; *c; c++) {
+                if (!case_id_is_valid(*c))
+                        continue;
+                _cleanup_free_ char *case_dir = strdup_printf("%s/%s", path, *c);
+                _cleanup_strv_free_ char **names = NULL;
+                if (!case_dir)
+                        return -ENOMEM;
+                int r = dir_names(case_dir, &names);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return r;
+                for (char **n = names; *n; n++) {
+                        json_t *o = bundle_entry(case_dir, *c, *n);
+                        if (!o)
+                                return -ENOMEM;
+                        json_array_append_new(out, o);
+                }
+        }
+        *ret = steal_pointer(&out);
+        return 0;
+}
+
+int worm_find_verified(const char *path, const char *case_id, const char *digest, char **ret_bundle) {
+        _cleanup_(json_decrefp) json_t *list = NULL;
+        int r = worm_bundles_list(path, case_id, &list);
+        if (r < 0)
+                return r;
+        /* newest first: names start with the export time */
+        for (size_t i = json_array_size(list); i > 0; i--) {
+                json_t *b = json_array_get(list, i - 1);
+                if (!json_is_true(json_object_get(b, "complete")) ||
+                    !streq_ptr(json_string_value(json_object_get(b, "digest")), digest))
+                        continue;
+                const char *bundle = json_string_value(json_object_get(b, "bundle"));
+                if (worm_verify(bundle, NULL) == 0) {
+                        *ret_bundle = strdup(bundle);
+                        return *ret_bundle ? 0 : -ENOMEM;
+                }
+        }
+        return -ENOENT;
+}
