@@ -259,6 +259,8 @@ int index_open(Store *s) {
                 /* no database yet */
                 rocksdb_free(e);
                 e = NULL;
+                if (existing)
+                        rocksdb_list_column_families_destroy(existing, 0);
                 existing = NULL;
                 n_existing = 0;
                 if (s->read_only)

@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/* Upload sessions and blob commit: chunked streaming, digest verification, resume after restart,
+ * dedupe across repositories, concurrency, zstd at rest with random access. */
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "storage-test-helpers.h"
+
+static uint8_t *pattern(size_t n, unsigned seed, bool compressible) {
+        uint8_t *p = malloc(n);
+        ASSERT_TRUE(p);
+        uint32_t x = seed * 2654435761U + 1;
+        for (size_t i = 0; i < n; i++) {
+                x = x * 1103515245U + 12345U;
+                p[i] = compressible ? (uint8_t) ("plura registry layer text "[(i / 7 + (x >> 28)) % 26]) : (uint8_t) (x >> 16);
+        }
+        return p;
+}
+
+static size_t count_blob_files(const char *root) {
+        _cleanup_free_ char *top = strdup_printf("%s/blobs/sha256", root);
+        size_t n = 0;
+        DIR *d = opendir(top);
+        ASSERT_TRUE(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *sub = strdup_printf("%s/%s", top, de->d_name);
+                DIR *sd = opendir(sub);
+                struct dirent *fe;
+                while (sd && (fe = readdir(sd)))
+                        if (fe->d_name[0] != '.')
+                                n++;
+                if (sd)
+                        closedir(sd);
+        }
+        closedir(d);
+        return n;
+}
+
+static void push_chunks(Store *s, const char *repo, const uint8_t *data, size_t len, size_t chunk, char uuid[37]) {
+        ASSERT_OK(store_upload_begin(s, repo, uuid));
+        for (size_t off = 0; off < len; off += chunk) {
+                Upload *u = NULL;
+                ASSERT_OK(store_upload_acquire(s, repo, uuid, &u));
+                ASSERT_EQ(upload_offset(u), off);
+                ASSERT_OK(upload_write(u, data + off, MIN(chunk, len - off)));
+                store_upload_release(s, u);
+        }
+}
+
+TEST(test_chunked_upload) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        size_t len = 3 * 1024 * 1024 + 123;
+        _cleanup_free_ uint8_t *data = pattern(len, 1, false);
+        char digest[DIGEST_MAX_LEN], uuid[37];
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, data, len, digest));
+
+        push_chunks(s, "lib/app", data, len, 65536, uuid);
+        /* exclusive use */
+        Upload *u = NULL, *u2 = NULL;
+        ASSERT_OK(store_upload_acquire(s, "lib/app", uuid, &u));
+        ASSERT_EQ(store_upload_acquire(s, "lib/app", uuid, &u2), -EBUSY);
+        ASSERT_EQ(store_upload_cancel(s, "lib/app", uuid), -EBUSY);
+        ASSERT_EQ(upload_offset(u), len);
+        ASSERT_STREQ(upload_uuid(u), uuid);
+        ASSERT_TRUE(upload_started(u) > 0);
+        ASSERT_EQ(store_blob_info(s, digest, NULL), -ENOENT); /* not visible before commit */
+        StoreError e = {};
+        ASSERT_OK(store_upload_commit(s, u, digest, &e));
+
+        BlobInfo bi;
+        ASSERT_OK(store_repo_blob_info(s, "lib/app", digest, &bi));
+        ASSERT_EQ(bi.size, len);
+        ASSERT_EQ(bi.encoding, BLOB_ENCODING_RAW);
+        ASSERT_EQ(store_repo_blob_info(s, "other", digest, NULL), -ENOENT);
+        _cleanup_free_ char *path = store_blob_path(s, digest);
+        struct stat st;
+        ASSERT_OK(stat(path, &st));
+        ASSERT_EQ(st.st_mode & 0777, 0444);
+        ASSERT_EQ(st.st_size, len);
+        ASSERT_TRUE(strstr(path, "/blobs/sha256/") != NULL);
+        /* session gone */
+        ASSERT_EQ(store_upload_acquire(s, "lib/app", uuid, &u), -ENOENT);
+
+        /* the reader: fd for sendfile and pread */
+        BlobReader *r = NULL;
+        ASSERT_OK(store_blob_open(s, digest, &r));
+        ASSERT_TRUE(blob_reader_fd(r) >= 0);
+        ASSERT_EQ(blob_reader_size(r), len);
+        uint8_t buf[100];
+        ASSERT_EQ(blob_reader_pread(r, buf, sizeof buf, len - 50), 50);
+        ASSERT_TRUE(memcmp(buf, data + len - 50, 50) == 0);
+        ASSERT_EQ(blob_reader_pread(r, buf, sizeof buf, len), 0);
+        blob_reader_free(r);
+
+        /* wrong digest: error, nothing visible, session discarded */
+        _cleanup_free_ uint8_t *other = pattern(10000, 2, false);
+        char wrong[DIGEST_MAX_LEN], right[DIGEST_MAX_LEN];
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, other, 9999, wrong)); /* digest of a prefix */
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, other, 10000, right));
+        push_chunks(s, "lib/app", other, 10000, 3000, uuid);
+        ASSERT_OK(store_upload_acquire(s, "lib/app", uuid, &u));
+        e = (StoreError) {};
+        ASSERT_EQ(store_upload_commit(s, u, wrong, &e), -EBADMSG);
+        ASSERT_EQ(e.code, OCI_DIGEST_INVALID);
+        ASSERT_EQ(store_blob_info(s, wrong, NULL), -ENOENT);
+        ASSERT_EQ(store_blob_info(s, right, NULL), -ENOENT);
+        ASSERT_EQ(store_upload_acquire(s, "lib/app", uuid, &u), -ENOENT);
+        _cleanup_free_ char *upath = strdup_printf("%s/uploads/%s", dir, uuid);
+        ASSERT_TRUE(access(upath, F_OK) < 0);
+        ASSERT_EQ(count_blob_files(dir), 1);
+
+        /* sha512 digests are accepted */
+        char d512[DIGEST_MAX_LEN];
+        ASSERT_OK(digest_buffer(DIGEST_SHA512, other, 10000, d512));
+        push_chunks(s, "lib/app", other, 10000, 4096, uuid);
+        ASSERT_OK(store_upload_acquire(s, "lib/app", uuid, &u));
+        ASSERT_OK(store_upload_commit(s, u, d512, &e));
+        ASSERT_OK(store_repo_blob_info(s, "lib/app", d512, &bi));
+        _cleanup_free_ char *p512 = store_blob_path(s, d512);
+        ASSERT_TRUE(strstr(p512, "/blobs/sha512/") != NULL);
+        ASSERT_OK(access(p512, F_OK));
+
+        /* other repo cannot use the session; cancel and purge */
+        ASSERT_OK(store_upload_begin(s, "lib/app", uuid));
+        ASSERT_EQ(store_upload_acquire(s, "lib/other", uuid, &u), -ENOENT);
+        ASSERT_EQ(store_upload_cancel(s, "lib/other", uuid), -ENOENT);
+        ASSERT_OK(store_upload_cancel(s, "lib/app", uuid));
+        ASSERT_EQ(store_upload_cancel(s, "lib/app", uuid), -ENOENT);
+        ASSERT_EQ(store_upload_acquire(s, "not-a-uuid", uuid, &u), -ENOENT);
+
+        char old[37], fresh[37];
+        clock_set_fake(1000 * (int64_t) NSEC_PER_SEC);
+        ASSERT_OK(store_upload_begin(s, "lib/app", old));
+        clock_set_fake(5000 * (int64_t) NSEC_PER_SEC);
+        ASSERT_OK(store_upload_begin(s, "lib/app", fresh));
+        ASSERT_EQ(store_upload_purge(s, 3600 * (int64_t) NSEC_PER_SEC), 1);
+        ASSERT_EQ(store_upload_acquire(s, "lib/app", old, &u), -ENOENT);
+        ASSERT_OK(store_upload_acquire(s, "lib/app", fresh, &u));
+        clock_set_fake(9000000 * (int64_t) NSEC_PER_SEC);
+        ASSERT_EQ(store_upload_purge(s, 3600 * (int64_t) NSEC_PER_SEC), 0); /* held: never purged */
+        store_upload_release(s, u);
+        ASSERT_EQ(store_upload_purge(s, 3600 * (int64_t) NSEC_PER_SEC), 1);
+        clock_set_fake(0);
+
+        store_free(s);
+        rm_rf(dir);
+}
+
+TEST(test_resume_after_restart) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        size_t len = 700000;
+        _cleanup_free_ uint8_t *data = pattern(len, 3, false);
+        char digest[DIGEST_MAX_LEN], uuid[37];
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, data, len, digest));
+        push_chunks(s, "r", data, 300000, 100000, uuid);
+        store_free(s);
+
+        s = test_store_open(dir, false);
+        Upload *u = NULL;
+        ASSERT_OK(store_upload_acquire(s, "r", uuid, &u));
+        ASSERT_EQ(upload_offset(u), 300000); /* from the bytes on disk, re-hashed */
+        ASSERT_OK(upload_write(u, data + 300000, len - 300000));
+        StoreError e = {};
+        ASSERT_OK(store_upload_commit(s, u, digest, &e));
+        ASSERT_OK(store_repo_blob_info(s, "r", digest, NULL));
+        store_free(s);
+        rm_rf(dir);
+}
+
+TEST(test_dedupe_and_mount) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        const char *blob = "the same layer in two repositories";
+        char d1[DIGEST_MAX_LEN], d2[DIGEST_MAX_LEN];
+        test_blob(s, "one", blob, d1);
+        BlobInfo first;
+        ASSERT_OK(store_blob_info(s, d1, &first));
+        test_blob(s, "two", blob, d2);
+        ASSERT_STREQ(d1, d2);
+        ASSERT_EQ(count_blob_files(dir), 1);
+        ASSERT_OK(store_repo_blob_info(s, "one", d1, NULL));
+        ASSERT_OK(store_repo_blob_info(s, "two", d1, NULL));
+        BlobInfo again;
+        ASSERT_OK(store_blob_info(s, d1, &again));
+        ASSERT_EQ(again.created, first.created);
+
+        /* expected digest mismatch */
+        StoreError e = {};
+        char d[DIGEST_MAX_LEN];
+        ASSERT_EQ(store_blob_put(s, "one", "abc", 3, d1, d, &e), -EBADMSG);
+        ASSERT_EQ(e.code, OCI_DIGEST_INVALID);
+
+        /* mount */
+        ASSERT_EQ(store_blob_mount(s, "three", "nowhere", d1), -ENOENT);
+        ASSERT_EQ(store_repo_blob_info(s, "three", d1, NULL), -ENOENT);
+        clock_set_fake(first.touched + 10 * (int64_t) NSEC_PER_SEC);
+        ASSERT_OK(store_blob_mount(s, "three", "one", d1));
+        clock_set_fake(0);
+        ASSERT_OK(store_repo_blob_info(s, "three", d1, &again));
+        ASSERT_TRUE(again.touched > first.touched);
+        ASSERT_OK(store_blob_mount(s, "four", NULL, d1));
+        ASSERT_EQ(store_blob_mount(s, "four", NULL, "sha256:0000000000000000000000000000000000000000000000000000000000000000"), -ENOENT);
+
+        /* unlink: gone from that repo only; the content stays for GC */
+        ASSERT_OK(store_blob_unlink(s, "three", d1, "tester"));
+        ASSERT_EQ(store_blob_unlink(s, "three", d1, "tester"), -ENOENT);
+        ASSERT_EQ(store_repo_blob_info(s, "three", d1, NULL), -ENOENT);
+        ASSERT_OK(store_repo_blob_info(s, "one", d1, NULL));
+
+        /* GC's remove: record then file, returns disk bytes */
+        uint64_t freed = 0;
+        store_digest_lock(s, d1);
+        ASSERT_OK(store_blob_remove(s, d1, &freed));
+        store_digest_unlock(s, d1);
+        ASSERT_EQ(freed, strlen(blob));
+        ASSERT_EQ(store_blob_info(s, d1, NULL), -ENOENT);
+        ASSERT_EQ(store_repo_blob_info(s, "one", d1, NULL), -ENOENT);
+        ASSERT_EQ(count_blob_files(dir), 0);
+        store_free(s);
+        rm_rf(dir);
+}
+
+typedef struct Worker {
+        Store *s;
+        int id;
+        const uint8_t *shared;
+        size_t shared_len;
+        char shared_digest[DIGEST_MAX_LEN];
+        char own_digest[DIGEST_MAX_LEN];
+} Worker;
+
+static void *worker(void *userdata) {
+        Worker *w = userdata;
+        char repo[32], uuid[37];
+        snprintf(repo, sizeof repo, "team/repo%d", w->id);
+        for (int round = 0; round < 3; round++) {
+                push_chunks(w->s, repo, w->shared, w->shared_len, 50000, uuid);
+                Upload *u = NULL;
+                ASSERT_OK(store_upload_acquire(w->s, repo, uuid, &u));
+                StoreError e = {};
+                ASSERT_OK(store_upload_commit(w->s, u, w->shared_digest, &e));
+        }
+        _cleanup_free_ uint8_t *own = pattern(120000 + (size_t) w->id, 100 + (unsigned) w->id, false);
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, own, 120000 + (size_t) w->id, w->own_digest));
+        push_chunks(w->s, repo, own, 120000 + (size_t) w->id, 7000, uuid);
+        Upload *u = NULL;
+        ASSERT_OK(store_upload_acquire(w->s, repo, uuid, &u));
+        StoreError e = {};
+        ASSERT_OK(store_upload_commit(w->s, u, w->own_digest, &e));
+        return NULL;
+}
+
+TEST(test_concurrent_commits) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        size_t len = 400000;
+        _cleanup_free_ uint8_t *shared = pattern(len, 7, false);
+        char digest[DIGEST_MAX_LEN];
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, shared, len, digest));
+        enum { N = 6 };
+        Worker w[N];
+        pthread_t t[N];
+        for (int i = 0; i < N; i++) {
+                w[i] = (Worker) { .s = s, .id = i, .shared = shared, .shared_len = len };
+                memcpy(w[i].shared_digest, digest, sizeof digest);
+                ASSERT_EQ(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+        }
+        for (int i = 0; i < N; i++)
+                pthread_join(t[i], NULL);
+        ASSERT_EQ(count_blob_files(dir), 1 + N);
+        for (int i = 0; i < N; i++) {
+                char repo[32];
+                snprintf(repo, sizeof repo, "team/repo%d", i);
+                ASSERT_OK(store_repo_blob_info(s, repo, digest, NULL));
+                ASSERT_OK(store_repo_blob_info(s, repo, w[i].own_digest, NULL));
+        }
+        FsckReport rep;
+        ASSERT_OK(store_fsck(s, false, &rep));
+        ASSERT_EQ(json_array_size(rep.problems), 0);
+        ASSERT_EQ(rep.blobs_checked, 1 + N);
+        fsck_report_done(&rep);
+        store_free(s);
+        rm_rf(dir);
+}
+
+TEST(test_zstd_at_rest) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, true);
+        size_t len = 3 * BLOB_ZSTD_FRAME_SIZE + 4321;
+        _cleanup_free_ uint8_t *data = pattern(len, 9, true);
+        char digest[DIGEST_MAX_LEN], uuid[37];
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, data, len, digest));
+        push_chunks(s, "z", data, len, 333333, uuid);
+        Upload *u = NULL;
+        ASSERT_OK(store_upload_acquire(s, "z", uuid, &u));
+        StoreError e = {};
+        ASSERT_OK(store_upload_commit(s, u, digest, &e));
+
+        BlobInfo bi;
+        ASSERT_OK(store_blob_info(s, digest, &bi));
+        ASSERT_EQ(bi.encoding, BLOB_ENCODING_ZSTD);
+        ASSERT_EQ(bi.size, len);
+        ASSERT_TRUE(bi.stored_size < len / 2);
+        _cleanup_free_ char *path = store_blob_path(s, digest);
+        struct stat st;
+        ASSERT_OK(stat(path, &st));
+        ASSERT_EQ((uint64_t) st.st_size, bi.stored_size);
+
+        BlobReader *r = NULL;
+        ASSERT_OK(store_blob_open(s, digest, &r));
+        ASSERT_EQ(blob_reader_fd(r), -1);
+        ASSERT_EQ(blob_reader_size(r), len);
+        _cleanup_free_ uint8_t *buf = malloc(len);
+        /* arbitrary ranges, across frame boundaries, backwards and to the end */
+        const uint64_t offsets[] = { 0, 1, BLOB_ZSTD_FRAME_SIZE - 10, 2 * BLOB_ZSTD_FRAME_SIZE - 1, 12345, len - 100, len - 1,
+                                     BLOB_ZSTD_FRAME_SIZE, 3 * BLOB_ZSTD_FRAME_SIZE };
+        const size_t sizes[] = { 10, BLOB_ZSTD_FRAME_SIZE + 5, 20, 2 * BLOB_ZSTD_FRAME_SIZE, 1, 1000, 1, 7, 4321 };
+        for (size_t i = 0; i < ELEMENTSOF(offsets); i++) {
+                ssize_t n = blob_reader_pread(r, buf, sizes[i], offsets[i]);
+                size_t expect = MIN(sizes[i], len - offsets[i]);
+                ASSERT_EQ(n, expect);
+                ASSERT_TRUE(memcmp(buf, data + offsets[i], expect) == 0);
+        }
+        ASSERT_EQ(blob_reader_pread(r, buf, len, 0), len);
+        ASSERT_TRUE(memcmp(buf, data, len) == 0);
+        blob_reader_free(r);
+
+        /* already-compressed content (gzip magic) stays raw for sendfile */
+        _cleanup_free_ uint8_t *gz = pattern(100000, 10, true);
+        gz[0] = 0x1f;
+        gz[1] = 0x8b;
+        char gzd[DIGEST_MAX_LEN];
+        ASSERT_OK(store_blob_put(s, "z", gz, 100000, NULL, gzd, &e));
+        ASSERT_OK(store_blob_info(s, gzd, &bi));
+        ASSERT_EQ(bi.encoding, BLOB_ENCODING_RAW);
+        /* incompressible content stays raw */
+        _cleanup_free_ uint8_t *rnd = pattern(100000, 11, false);
+        ASSERT_OK(store_blob_put(s, "z", rnd, 100000, NULL, gzd, &e));
+        ASSERT_OK(store_blob_info(s, gzd, &bi));
+        ASSERT_EQ(bi.encoding, BLOB_ENCODING_RAW);
+
+        FsckReport rep;
+        ASSERT_OK(store_fsck(s, false, &rep));
+        ASSERT_EQ(json_array_size(rep.problems), 0);
+        ASSERT_EQ(rep.bytes_checked, len + 200000);
+        fsck_report_done(&rep);
+        store_free(s);
+        rm_rf(dir);
+}
+
+int main(void) {
+        RUN(test_chunked_upload);
+        RUN(test_resume_after_restart);
+        RUN(test_dedupe_and_mount);
+        RUN(test_concurrent_commits);
+        RUN(test_zstd_at_rest);
+        return 0;
+}
