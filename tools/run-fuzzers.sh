@@ -9,7 +9,7 @@ results="$build/fuzz-results.json"
 passed=0 failed=0
 entries=()
 for t in "$build"/tests/fuzz/fuzz-*; do
-        [ -x "$t" ] || continue
+        [ -f "$t" ] && [ -x "$t" ] || continue  # not the meson *.p object directories
         name=$(basename "$t")
         work=$(mktemp -d "/tmp/plura-$name.XXXXXX")
         corpus="$src/tests/fuzz/corpus/$name"
