@@ -390,7 +390,9 @@ int store_snapshot_new(Store *s, IndexSnapshot **ret) {
         if (!n)
                 return -ENOMEM;
         n->store = s;
-        n->snap = rocksdb_create_snapshot(s->db);
+        /* A secondary refuses snapshot iterators; its view only changes in store_catch_up(), so
+         * reading it directly is a consistent view between catch-ups. */
+        n->snap = s->read_only ? NULL : rocksdb_create_snapshot(s->db);
         n->ro = rocksdb_readoptions_create();
         if (n->snap)
                 rocksdb_readoptions_set_snapshot(n->ro, n->snap);

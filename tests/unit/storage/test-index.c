@@ -223,6 +223,14 @@ TEST(test_secondary) {
         ASSERT_OK(store_kv_put(s, INDEX_BLOCK, "after", 5, "2", 1));
         ASSERT_OK(store_catch_up(ro));
         ASSERT_OK(store_kv_get(ro, NULL, INDEX_BLOCK, "after", 5, NULL, NULL));
+        /* snapshots work on a secondary too (gc/fusefs scan through them) */
+        IndexSnapshot *snap = NULL;
+        ASSERT_OK(store_snapshot_new(ro, &snap));
+        ASSERT_OK(store_kv_get(ro, snap, INDEX_BLOCK, "before", 6, NULL, NULL));
+        Collected c = {};
+        ASSERT_OK(store_kv_iterate(ro, snap, INDEX_BLOCK, NULL, 0, NULL, 0, collect, &c));
+        ASSERT_EQ(c.n, 2);
+        store_snapshot_free(snap);
 
         /* every mutation is refused */
         ASSERT_EQ(store_kv_put(ro, INDEX_BLOCK, "x", 1, "y", 1), -EROFS);
