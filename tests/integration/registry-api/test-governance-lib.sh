@@ -158,13 +158,17 @@ release_image() {
         echo "$dg"
 }
 
-# v1 METHOD PATH [JSON]: /v1/registry call; body on stdout, status in $HTTP_STATUS
+# req METHOD PATH [curl args]: like http, but keeps the body in $BODY (and $HTTP_STATUS) in
+# this shell (a command substitution would lose HTTP_STATUS)
+req() { http "$@" >"$TEST_TMP/resp.body"; BODY=$(cat "$TEST_TMP/resp.body"); }
+
+# v1 METHOD PATH [JSON]: /v1/registry call; body in $BODY, status in $HTTP_STATUS
 v1() {
         local m=$1 p=$2
         if [ $# -ge 3 ]; then
-                http "$m" "/v1/registry/$p" -H 'Content-Type: application/json' -H 'X-Plura-Actor: release-bot' --data-binary "$3"
+                req "$m" "/v1/registry/$p" -H 'Content-Type: application/json' -H 'X-Plura-Actor: release-bot' --data-binary "$3"
         else
-                http "$m" "/v1/registry/$p" -H 'X-Plura-Actor: release-bot'
+                req "$m" "/v1/registry/$p" -H 'X-Plura-Actor: release-bot'
         fi
 }
 

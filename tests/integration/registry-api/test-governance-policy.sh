@@ -14,7 +14,7 @@ EOF
 start_server "$DATA" "$TEST_TMP/open.json"
 OLD=$(make_image apps/web old)
 check "open policy: push apps/web:2.0.0" [ "$(put_manifest apps/web 2.0.0 "$IMG_DIR/old.json")" = 201 ]
-BODY=$(http DELETE /v2/apps/web/manifests/2.0.0)
+req DELETE /v2/apps/web/manifests/2.0.0
 check "open policy: delete the tag 2.0.0" [ "$HTTP_STATUS" = 202 ]
 stop_server
 
@@ -32,7 +32,7 @@ BODY=$(cat "$TEST_TMP/last-put.json")
 check "refusal is a spec error body with code DENIED" [ "$(jq -r '.errors[0].code' <<<"$BODY")" = DENIED ]
 check "refusal names the rule and pattern" body_has 'immutable (policy rule policy\[0\], pattern'
 check "refusal names the current digest" body_has "$A"
-BODY=$(http GET /v2/apps/search/manifests/1.0.0 -H "Accept: $OCI_MANIFEST")
+req GET /v2/apps/search/manifests/1.0.0 -H "Accept: $OCI_MANIFEST"
 check "1.0.0 still points at the first digest" [ "$(header Docker-Content-Digest)" = "$A" ]
 
 check "v-prefixed semver is immutable too (v1.2.3)" [ "$(put_manifest apps/search v1.2.3 "$IMG_DIR/a.json")" = 201 ]
@@ -42,12 +42,12 @@ check "1.0.1_ab3c9f1 cannot move" [ "$(put_manifest apps/search 1.0.1_ab3c9f1 "$
 check "'+' is not a legal OCI tag character (1.0.1+ab3c9f1 refused by the grammar)" \
         [ "$(put_manifest apps/search '1.0.1+ab3c9f1' "$IMG_DIR/b.json")" -ge 400 ]
 
-BODY=$(http DELETE /v2/apps/search/manifests/1.0.0)
+req DELETE /v2/apps/search/manifests/1.0.0
 check "deleting immutable tag 1.0.0 through /v2/: refused 403" status_is 403
 check "delete refusal explains it" body_has 'cannot be deleted'
-BODY=$(http DELETE "/v2/apps/search/manifests/$A")
+req DELETE "/v2/apps/search/manifests/$A"
 check "deleting the manifest behind an immutable tag by digest: refused 403" status_is 403
-BODY=$(http GET /v2/apps/search/manifests/1.0.0 -H "Accept: $OCI_MANIFEST")
+req GET /v2/apps/search/manifests/1.0.0 -H "Accept: $OCI_MANIFEST"
 check "1.0.0 is still there" status_is 200
 
 # a name that existed before (deleted under the open policy) cannot be reused for another digest
@@ -57,7 +57,7 @@ check "reuse of deleted immutable name 2.0.0 for another digest: refused 403" \
 BODY=$(cat "$TEST_TMP/last-put.json")
 check "reuse refusal names the first digest" body_has "was used before for $OLD"
 check "the same digest may come back under its old name" [ "$(put_manifest apps/web 2.0.0 "$IMG_DIR/old.json")" = 201 ]
-BODY=$(http GET "/v1/registry/history?repo=apps/web&tag=2.0.0")
+req GET "/v1/registry/history?repo=apps/web&tag=2.0.0"
 check "tag history keeps create, delete, create" \
         [ "$(jq -r '[.tags["2.0.0"][].action] | join(",")' <<<"$BODY")" = "create,delete,create" ]
 
@@ -80,14 +80,14 @@ BODY=$(cat "$TEST_TMP/last-put.json")
 check "channel refusal points at promote/rollback" body_has '/v1/registry/promote'
 check "push to channels/... by digest (no tag): refused 403" \
         [ "$(put_manifest channels/prod/search "$C" "$IMG_DIR/c.json")" = 403 ]
-BODY=$(http GET "/v2/channels/prod/search/manifests/$C")
+req GET "/v2/channels/prod/search/manifests/$C"
 check "nothing was written into channels/prod/search" [ "$HTTP_STATUS" = 404 ]
 
 # every refusal is in the audit log
-BODY=$(http GET "/v1/registry/audit?action=tag_policy&limit=100")
+req GET "/v1/registry/audit?action=tag_policy&limit=100"
 check "tag policy refusals are audited (>= 9)" [ "$(jq '[.events[] | select(.result == "refused")] | length' <<<"$BODY")" -ge 9 ]
 check "an audited refusal names the rule" [ "$(jq -r '[.events[].detail.rule] | index("channels") != null' <<<"$BODY")" = true ]
-BODY=$(http GET /metrics)
+req GET /metrics
 check "refusals counted in /metrics" grep -q '^plura_tag_policy_refusals_total [1-9]' <<<"$BODY"
 
 done_testing
