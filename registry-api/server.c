@@ -45,7 +45,8 @@ struct Registry {
         size_t n_v1;
 
         pthread_mutex_t lock; /* features, inflight, stopping */
-        pthread_cond_t cond;
+        pthread_cond_t cond;       /* inflight reached 0 while stopping */
+        pthread_cond_t purge_cond; /* stopping */
         Feature *features;
         size_t n_features;
         unsigned inflight;
@@ -590,7 +591,8 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
 
         pthread_mutex_lock(&reg->lock);
         reg->inflight--;
-        pthread_cond_broadcast(&reg->cond);
+        if (reg->stopping && reg->inflight == 0)
+                pthread_cond_broadcast(&reg->cond);
         pthread_mutex_unlock(&reg->lock);
 }
 
@@ -612,7 +614,8 @@ static void *purge_thread(void *userdata) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_sec += PURGE_INTERVAL_S;
-                pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+                while (!r->stopping && pthread_cond_timedwait(&r->purge_cond, &r->lock, &ts) != ETIMEDOUT)
+                        ;
                 if (r->stopping)
                         break;
                 pthread_mutex_unlock(&r->lock);
@@ -648,6 +651,7 @@ int registry_new(const RegistryOptions *o, Registry **ret) {
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_cond_init(&r->cond, &ca);
+        pthread_cond_init(&r->purge_cond, &ca);
         pthread_condattr_destroy(&ca);
         if (o->mount && !(r->mount = strdup(o->mount))) {
                 registry_free(r);
@@ -751,7 +755,7 @@ void registry_stop(Registry *r) {
 
         pthread_mutex_lock(&r->lock);
         r->stopping = true;
-        pthread_cond_broadcast(&r->cond);
+        pthread_cond_broadcast(&r->purge_cond);
         uint64_t deadline = clock_monotonic_ns() + DRAIN_TIMEOUT_NS;
         while (r->inflight > 0) {
                 uint64_t now = clock_monotonic_ns();
@@ -804,6 +808,7 @@ Registry *registry_free(Registry *r) {
         free(r->features);
         free(r->mount);
         pthread_cond_destroy(&r->cond);
+        pthread_cond_destroy(&r->purge_cond);
         pthread_mutex_destroy(&r->lock);
         free(r);
         return NULL;
