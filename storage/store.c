@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The store: open/close, locks, manifests, tags, catalog, referrers, pull batching. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -36,6 +37,23 @@ int store_dirs_make(Store *s) {
                         return log_error_errno(r, "Cannot create %s: %m", p);
         }
         return 0;
+}
+
+/* tmp/ only stages atomic writes of this process; what a crashed predecessor left there is
+ * garbage. Only the primary (which holds the RocksDB lock) cleans it. */
+static void store_tmp_clean(Store *s) {
+        _cleanup_free_ char *dir = store_path(s, "tmp");
+        DIR *d = dir ? opendir(dir) : NULL;
+        if (!d)
+                return;
+        unsigned n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+                if (de->d_type == DT_REG && unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        n++;
+        closedir(d);
+        if (n > 0)
+                log_info("Removed %u leftover temporary file(s) from %s.", n, dir);
 }
 
 static uint64_t hash_bytes(const void *p, size_t n, uint64_t h) {
@@ -123,6 +141,7 @@ int store_open(const StoreOptions *o, Store **ret) {
                 return r;
         }
         if (!s->read_only) {
+                store_tmp_clean(s);
                 r = pulls_start(s);
                 if (r < 0) {
                         store_free(s);

@@ -160,8 +160,12 @@ TEST(test_resume_after_restart) {
         ASSERT_OK(digest_buffer(DIGEST_SHA256, data, len, digest));
         push_chunks(s, "r", data, 300000, 100000, uuid);
         store_free(s);
+        /* what a crash left in tmp/ is cleaned by the next primary open */
+        _cleanup_free_ char *stale = strdup_printf("%s/tmp/put-crashed", dir);
+        ASSERT_OK(write_file_atomic(stale, "x", 1, 0644));
 
         s = test_store_open(dir, false);
+        ASSERT_TRUE(access(stale, F_OK) < 0);
         Upload *u = NULL;
         ASSERT_OK(store_upload_acquire(s, "r", uuid, &u));
         ASSERT_EQ(upload_offset(u), 300000); /* from the bytes on disk, re-hashed */
