@@ -55,6 +55,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/config.h"
 #include "storage/storage.h"
@@ -86,6 +87,12 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
 
 /* True while a GC runs in this process. */
 bool gc_is_running(void);
+/* Asks a running GC to stop at the next step (server shutdown): it returns -ECANCELED, leaving
+ * the store consistent (every step is atomic on its own; the next run picks up the rest). */
+void gc_cancel(void);
+
+/* Prints a report as a human table (format_bytes) to f. */
+void gc_report_print(FILE *f, const json_t *report);
 
 /* Stored reports, newest first, at most limit (0 = all). */
 int gc_reports_list(Store *s, size_t limit, json_t **ret);

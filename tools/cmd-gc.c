@@ -1,15 +1,227 @@
 /* SPDX-License-Identifier: MIT */
-/* PLACEHOLDER (issue 3 replaces this file) */
+/* plura gc (offline, on a stopped server's store) and plura reg gc (client of POST /v1/registry/gc).
+ * Both print the same human table, or the report JSON with --json. */
+#include <getopt.h>
 #include <stdio.h>
+#include <sys/stat.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "gc/gc.h"
+#include "http-client.h"
 #include "plura.h"
+#include "storage/storage.h"
+
+enum { OPT_REPO = 0x100, OPT_DRY_RUN, OPT_JSON, OPT_URL, OPT_ACTOR, OPT_REPORTS, OPT_LAST };
+
+static void gc_help(FILE *f) {
+        fputs("Usage: plura gc [-c FILE] [--data DIR] [--repo R] [--dry-run] [--json]\n"
+              "\n"
+              "Offline garbage collection of a stopped server's store (the same run as POST /v1/registry/gc:\n"
+              "retention plan, mark, sweep, reconcile; the report is stored in the index). With a running\n"
+              "server use 'plura reg gc' instead.\n"
+              "  --repo R     restrict the retention plan (and the blobs swept) to repositories matching R\n"
+              "               (a name or a glob like 'apps/**')\n"
+              "  --dry-run    evaluate and print the plan with the bytes it would free; change nothing\n"
+              "  --json       print the report as JSON\n"
+              "Exit status: 0 done (the report lists per-item errors), 1 failed, 2 usage or configuration error.\n", f);
+}
+
+static void reg_gc_help(FILE *f) {
+        fputs("Usage: plura reg gc [--repo R] [--dry-run] [--json] [--url URL] [--actor NAME]\n"
+              "       plura reg gc --reports [--json]      stored reports (newest first)\n"
+              "       plura reg gc --last [--json]         the last stored report in full\n"
+              "\n"
+              "Runs (or, with --dry-run, plans) garbage collection on a running server and prints the\n"
+              "report: what was deleted by which retention rule and the bytes reclaimed per repository.\n"
+              "Exit status: 0 done, 1 refused or failed (e.g. 409 when a GC is already running), 2 usage.\n", f);
+}
+
+typedef struct Opts {
+        const char *config, *data, *repo, *url, *actor;
+        bool dry_run, json, reports, last;
+} Opts;
+
+static int parse(int argc, char **argv, Opts *o, bool offline) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' }, { "data", required_argument, NULL, 'd' },
+                { "repo", required_argument, NULL, OPT_REPO }, { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+                { "json", no_argument, NULL, OPT_JSON },     { "url", required_argument, NULL, OPT_URL },
+                { "actor", required_argument, NULL, OPT_ACTOR }, { "reports", no_argument, NULL, OPT_REPORTS },
+                { "last", no_argument, NULL, OPT_LAST },     { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        void (*help)(FILE *) = offline ? gc_help : reg_gc_help;
+        int c;
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "c:d:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case 'd':
+                        o->data = optarg;
+                        break;
+                case OPT_REPO:
+                        o->repo = optarg;
+                        break;
+                case OPT_DRY_RUN:
+                        o->dry_run = true;
+                        break;
+                case OPT_JSON:
+                        o->json = true;
+                        break;
+                case OPT_URL:
+                        o->url = optarg;
+                        break;
+                case OPT_ACTOR:
+                        o->actor = optarg;
+                        break;
+                case OPT_REPORTS:
+                        o->reports = true;
+                        break;
+                case OPT_LAST:
+                        o->last = true;
+                        break;
+                case 'h':
+                        help(stdout);
+                        return 0;
+                default:
+                        help(stderr);
+                        return -2;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "plura %sgc: unexpected argument '%s'\n", offline ? "" : "reg ", argv[optind]);
+                help(stderr);
+                return -2;
+        }
+        if (offline && (o->url || o->reports || o->last)) {
+                fprintf(stderr, "plura gc: --url/--reports/--last belong to 'plura reg gc'\n");
+                return -2;
+        }
+        if (!offline && (o->config || o->data)) {
+                fprintf(stderr, "plura reg gc: -c/--data belong to the offline 'plura gc'\n");
+                return -2;
+        }
+        return 1;
+}
+
+static void print_json(json_t *j) {
+        json_dumpf(j, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+}
 
 int cmd_gc(int argc, char **argv) {
-        fprintf(stderr, "plura: %s is not built yet\n", argv[0]);
-        return 1;
+        Opts o = {};
+        int r = parse(argc, argv, &o, true);
+        if (r <= 0)
+                return r == 0 ? 0 : 2;
+
+        _cleanup_(config_freep) Config *cfg = NULL;
+        if (load_config_or_die(o.config, &cfg) < 0)
+                return 2;
+        if (o.data && config_set_data_dir(cfg, o.data) < 0)
+                return 2;
+        char err[512] = "";
+        _cleanup_(gc_config_freep) GcConfig *gcc = NULL;
+        r = gc_config_new(cfg, &gcc, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "plura gc: invalid configuration: %s\n", *err ? err : strerror(-r));
+                return 2;
+        }
+        struct stat st;
+        if (stat(cfg->data_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "plura gc: %s: no such data directory\n", cfg->data_dir);
+                return 2;
+        }
+        StoreOptions so;
+        store_options_init(&so);
+        so.root = cfg->data_dir;
+        so.zstd_at_rest = cfg->zstd_at_rest;
+        so.zstd_level = cfg->zstd_level;
+        so.fsync = cfg->fsync;
+        _cleanup_(store_freep) Store *store = NULL;
+        r = store_open(&so, &store);
+        if (r == -EBUSY || r == -EAGAIN) {
+                fprintf(stderr, "plura gc: %s: the store is in use by a running server; stop it, or run 'plura reg gc' "
+                                "against the server (GC is online)\n", cfg->data_dir);
+                return 2;
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot open the store in %s: %m", cfg->data_dir);
+                return 1;
+        }
+        GcOptions go = { .repo = o.repo, .dry_run = o.dry_run, .actor = "plura-gc", .trigger = "offline" };
+        _cleanup_(json_decrefp) json_t *rep = NULL;
+        r = gc_run(store, gcc, &go, &rep);
+        if (r < 0) {
+                log_error_errno(r, "gc of %s failed: %m", cfg->data_dir);
+                return 1;
+        }
+        if (o.json)
+                print_json(rep);
+        else
+                gc_report_print(stdout, rep);
+        return 0;
 }
 
 int reg_gc(int argc, char **argv) {
-        fprintf(stderr, "plura: %s is not built yet\n", argv[0]);
-        return 1;
+        Opts o = {};
+        int r = parse(argc, argv, &o, false);
+        if (r <= 0)
+                return r == 0 ? 0 : 2;
+        const char *url = default_registry_url(o.url);
+        HttpResult res = {};
+        if (o.reports || o.last) {
+                r = http_json_request(url, "GET", o.last ? "/v1/registry/gc/reports/last" : "/v1/registry/gc/reports?limit=100",
+                                      NULL, o.actor, &res);
+                if (r < 0 || res.status != 200) {
+                        http_print_error("plura reg gc", &res);
+                        http_result_done(&res);
+                        return 1;
+                }
+                if (o.json)
+                        print_json(res.body);
+                else if (o.last)
+                        gc_report_print(stdout, res.body);
+                else {
+                        json_t *arr = json_object_get(res.body, "reports");
+                        size_t i;
+                        json_t *v;
+                        printf("%-22s %-8s %-10s %9s %6s %9s %7s %11s\n", "STARTED", "MODE", "TRIGGER", "SECONDS", "TAGS",
+                               "MANIFESTS", "BLOBS", "RECLAIMED");
+                        json_array_foreach(arr, i, v) {
+                                json_t *t = json_object_get(v, "totals");
+                                char b[32];
+                                printf("%-22s %-8s %-10s %9.3f %6" JSON_INTEGER_FORMAT " %9" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT
+                                       " %11s\n",
+                                       strempty(json_string_value(json_object_get(v, "started"))),
+                                       json_is_true(json_object_get(v, "dry_run")) ? "dry-run" : "run",
+                                       strempty(json_string_value(json_object_get(v, "trigger"))),
+                                       json_number_value(json_object_get(v, "duration_seconds")),
+                                       json_integer_value(json_object_get(t, "tags_deleted")),
+                                       json_integer_value(json_object_get(t, "manifests_deleted")),
+                                       json_integer_value(json_object_get(t, "blobs_deleted")),
+                                       format_bytes(b, sizeof b, (uint64_t) json_integer_value(json_object_get(t, "bytes_disk"))));
+                        }
+                }
+                http_result_done(&res);
+                return 0;
+        }
+        _cleanup_(json_decrefp) json_t *body = json_pack("{s:b}", "dry_run", o.dry_run);
+        if (o.repo)
+                json_object_set_new(body, "repo", json_string(o.repo));
+        r = http_json_request(url, "POST", "/v1/registry/gc", body, o.actor, &res);
+        if (r < 0 || res.status != 200 || !res.body) {
+                http_print_error("plura reg gc", &res);
+                http_result_done(&res);
+                return 1;
+        }
+        if (o.json)
+                print_json(res.body);
+        else
+                gc_report_print(stdout, res.body);
+        http_result_done(&res);
+        return 0;
 }
-
