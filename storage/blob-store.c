@@ -190,6 +190,46 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
                 return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "cannot prepare blob directory");
         }
 
+        /* Encode and sync outside the digest lock (slow for big blobs); only the rename and the
+         * index write happen under it. */
+        BlobEncoding enc = BLOB_ENCODING_RAW;
+        uint64_t stored = size;
+        _cleanup_close_ int zfd = -1;
+        if (s->zstd_at_rest && size >= 256) {
+                char rnd[37];
+                r = uuid_random(rnd);
+                zpath = r >= 0 ? strdup_printf("%s/tmp/%s.zst", s->root, rnd) : NULL;
+                zfd = zpath ? open(zpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+                if (zfd >= 0) {
+                        r = compress_blob(src_fd, size, zfd, s->zstd_level, &stored);
+                        if (r > 0 && s->fsync && fsync(zfd) < 0)
+                                r = -errno;
+                        if (r > 0 && fchmod(zfd, 0444) < 0)
+                                r = -errno;
+                        if (r > 0)
+                                enc = BLOB_ENCODING_ZSTD;
+                        else {
+                                if (r < 0)
+                                        log_warning_errno(r, "zstd at rest for %s failed, storing raw: %m", digest);
+                                unlink(zpath);
+                                stored = size;
+                        }
+                }
+        }
+        const char *commit_path = enc == BLOB_ENCODING_ZSTD ? zpath : src_path;
+        if (enc == BLOB_ENCODING_RAW) {
+                r = 0;
+                if (s->fsync && fsync(src_fd) < 0)
+                        r = -errno;
+                if (r >= 0 && fchmod(src_fd, 0444) < 0)
+                        r = -errno;
+                if (r < 0) {
+                        unlink(src_path);
+                        return store_error_set(err, log_error_errno(r, "Cannot sync blob %s: %m", digest),
+                                               OCI_BLOB_UPLOAD_INVALID, "cannot store the blob");
+                }
+        }
+
         int64_t now = clock_now_ns();
         store_digest_lock(s, digest);
 
@@ -197,57 +237,23 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
         bool had_record = blob_record_read(s, digest, &bi) >= 0;
         if (had_record && access(path, F_OK) == 0) {
                 /* dedupe: the same content is already committed */
-                unlink(src_path);
+                unlink(commit_path);
         } else {
-                bi = (BlobInfo) { .size = size, .stored_size = size, .encoding = BLOB_ENCODING_RAW, .created = now };
-                if (s->zstd_at_rest && size >= 256) {
-                        char rnd[37];
-                        r = uuid_random(rnd);
-                        zpath = r >= 0 ? strdup_printf("%s/tmp/%s.zst", s->root, rnd) : NULL;
-                        _cleanup_close_ int zfd = zpath ? open(zpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
-                        uint64_t stored = 0;
-                        if (zfd >= 0) {
-                                r = compress_blob(src_fd, size, zfd, s->zstd_level, &stored);
-                                if (r > 0 && s->fsync && fsync(zfd) < 0)
-                                        r = -errno;
-                                if (r > 0 && fchmod(zfd, 0444) < 0)
-                                        r = -errno;
-                                if (r > 0 && rename(zpath, path) < 0)
-                                        r = -errno;
-                                if (r > 0) {
-                                        bi.encoding = BLOB_ENCODING_ZSTD;
-                                        bi.stored_size = stored;
-                                        unlink(src_path);
-                                } else {
-                                        if (r < 0)
-                                                log_warning_errno(r, "zstd at rest for %s failed, storing raw: %m", digest);
-                                        unlink(zpath);
-                                }
-                        }
-                }
-                if (bi.encoding == BLOB_ENCODING_RAW) {
-                        r = 0;
-                        if (s->fsync && fsync(src_fd) < 0)
-                                r = -errno;
-                        if (r >= 0 && fchmod(src_fd, 0444) < 0)
-                                r = -errno;
-                        if (r >= 0 && rename(src_path, path) < 0)
-                                r = -errno;
-                        if (r < 0) {
-                                store_digest_unlock(s, digest);
-                                unlink(src_path);
-                                return store_error_set(err, log_error_errno(r, "Cannot commit blob %s: %m", digest),
-                                                       OCI_BLOB_UPLOAD_INVALID, "cannot store the blob");
-                        }
-                }
-                if (s->fsync) {
+                bi = (BlobInfo) { .size = size, .stored_size = stored, .encoding = enc, .created = now };
+                r = rename(commit_path, path) < 0 ? -errno : 0;
+                if (r >= 0 && s->fsync)
                         r = fsync_path(dir);
-                        if (r < 0) {
-                                store_digest_unlock(s, digest);
-                                return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "cannot sync blob directory");
-                        }
+                if (r < 0) {
+                        store_digest_unlock(s, digest);
+                        unlink(commit_path);
+                        if (enc == BLOB_ENCODING_ZSTD)
+                                unlink(src_path);
+                        return store_error_set(err, log_error_errno(r, "Cannot commit blob %s: %m", digest),
+                                               OCI_BLOB_UPLOAD_INVALID, "cannot store the blob");
                 }
         }
+        if (enc == BLOB_ENCODING_ZSTD)
+                unlink(src_path);
         bi.touched = now;
 
         _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
