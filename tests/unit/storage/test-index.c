@@ -13,6 +13,7 @@ TEST(test_key_join) {
         ASSERT_TRUE(memcmp(k2, "a\0", 2) == 0);
         _cleanup_free_ char *k3 = index_key_join(&l, "one", NULL);
         ASSERT_EQ(l, 3);
+        ASSERT_STREQ(k3, "one");
         for (IndexColumn c = 0; c < _INDEX_COLUMN_MAX; c++)
                 ASSERT_TRUE(index_column_to_string(c));
         ASSERT_STREQ(index_column_to_string(INDEX_REPO_MANIFEST), "repo_manifest");
