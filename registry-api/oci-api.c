@@ -444,7 +444,6 @@ static void upload_commit_finish(Request *req) {
                 return request_reply_store_error(req, -EIO, NULL, "upload session lost");
         if (req->upload_error < 0) {
                 int r = req->upload_error;
-                req->cancel_upload_on_abort = false;
                 return request_reply_store_error(req, r, NULL, "writing the upload");
         }
         char uuid[37];
@@ -514,9 +513,12 @@ static void upload_session(Request *req) {
         if (method_is(req, "GET")) {
                 if (!acquire_upload(req))
                         return;
-                reply_upload_state(req, 204, upload_uuid(req->upload), upload_offset(req->upload));
+                /* the answer is deferred to the final call: let the session go right away */
+                char uuid[37];
+                snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
+                uint64_t offset = upload_offset(req->upload);
                 store_upload_release(s, steal_pointer(&req->upload));
-                return;
+                return reply_upload_state(req, 204, uuid, offset);
         }
         if (method_is(req, "DELETE")) {
                 int r = store_upload_cancel(s, req->repo, req->upload_uuid);

@@ -155,6 +155,18 @@ static bool request_has_body(Request *req) {
         return request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
+/* A single-request POST's session was never announced: unless committed (which consumed it),
+ * it goes away with the request. */
+static void request_release_upload(Request *req) {
+        if (!req->upload)
+                return;
+        char uuid[37];
+        snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
+        store_upload_release(req->reg->store, steal_pointer(&req->upload));
+        if (req->cancel_upload_on_abort && req->repo)
+                (void) store_upload_cancel(req->reg->store, req->repo, uuid);
+}
+
 void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
         if (req->queued || req->deferred) {
                 /* a handler bug; never queue twice */
@@ -180,6 +192,9 @@ void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
                 return;
         }
         response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+        /* The body is done with: release the upload session before the client can see the
+         * answer, or its next request (often on another connection) finds the session busy. */
+        request_release_upload(req);
         if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
                 req->queued = true;
                 req->status = status;
@@ -562,17 +577,9 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
                 return;
         *con_cls = NULL;
 
-        if (req->upload) {
-                /* A truncated PATCH/PUT: what arrived stays in the session (status reports it),
-                 * nothing is committed. A single-request POST session was never announced. */
-                bool cancel = req->cancel_upload_on_abort;
-                char uuid[37];
-                snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
-                store_upload_release(reg->store, req->upload);
-                req->upload = NULL;
-                if (cancel && req->repo)
-                        (void) store_upload_cancel(reg->store, req->repo, uuid);
-        }
+        /* A truncated PATCH/PUT: what arrived stays in the session (status reports it), nothing
+         * is committed. */
+        request_release_upload(req);
 
         double secs = (double) (clock_monotonic_ns() - req->start_ns) / 1e9;
         unsigned status = req->queued ? req->status : 499; /* nginx's "client closed request" */
