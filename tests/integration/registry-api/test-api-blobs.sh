@@ -225,6 +225,41 @@ sleep 0.2
 http HEAD "/v2/$R/blobs/$DW" -I >/dev/null
 check "truncated single POST stores nothing" [ "$HTTP_STATUS" = 404 ]
 
+# ---- the next request may come on another connection the moment an answer arrives
+# (skopeo does this): the session must already be free, never 409.
+python3 - "$HOSTPORT" "$R" >"$TEST_TMP/race.out" <<'EOF'
+import hashlib, os, socket, sys
+hp, repo = sys.argv[1:3]
+host, port = hp.rsplit(':', 1)
+def request(s, method, path, body=b""):
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: {hp}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+    n = int(hdrs.get("content-length", "0"))
+    while len(rest) < n:
+        rest += s.recv(65536)
+    return int(lines[0].split()[1]), hdrs
+bad = 0
+for i in range(40):
+    a = socket.create_connection((host, int(port)))
+    b = socket.create_connection((host, int(port)))
+    data = os.urandom(5000)
+    st, h = request(a, "POST", f"/v2/{repo}/blobs/uploads/")
+    loc = h["location"]
+    st, h = request(a, "PATCH", loc, data)
+    st2, h = request(b, "PUT", loc + "?digest=sha256:" + hashlib.sha256(data).hexdigest())
+    if st != 202 or st2 != 201:
+        bad += 1
+        print(f"round {i}: PATCH {st}, PUT {st2}")
+    a.close(); b.close()
+print(f"bad={bad}")
+EOF
+check "PATCH then PUT on another connection: never busy" grep -q "^bad=0$" "$TEST_TMP/race.out"
+
 # ---- big upload streams with bounded memory
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status"; }
 before=$(hwm)
