@@ -67,16 +67,20 @@ is_plura() { [ "$E2E_REGISTRY" = plura ]; }
 # Marks the current end of the access log; log_since_mark prints what was logged after it.
 log_mark() { LOG_MARK=$(wc -l <"$TEST_TMP/server.log"); }
 log_since_mark() { tail -n +"$((LOG_MARK + 1))" "$TEST_TMP/server.log"; }
-# Blob upload requests in the access log since the mark: POST .../blobs/uploads without
-# a mount (a mount moves no bytes), every PATCH, and PUT to an upload session.
+# Blob upload requests in the access log since the mark (works with plura's access log and
+# Distribution's combined log; plura does not log query strings, so a mount is told apart
+# by its status: a mount answers 201, a new upload session 202).
+UPLOAD_RE='/v2/[^ ]*/blobs/uploads/[^ ]*( HTTP/1\.[01]")?'
+# requests that carry blob bytes or open a session for them: POST ... 202, PATCH, PUT
 count_blob_uploads() {
-        log_since_mark | grep -E '(POST|PATCH|PUT)[^"]* /v2/[^ ]*/blobs/uploads' | grep -cv 'mount=' || true
+        log_since_mark | grep -cE "(POST[^\"]* $UPLOAD_RE 202|PATCH[^\"]* $UPLOAD_RE|PUT[^\"]* $UPLOAD_RE)" || true
 }
 count_upload_sessions() {
-        log_since_mark | grep -E 'POST[^"]* /v2/[^ ]*/blobs/uploads' | grep -cv 'mount=' || true
+        log_since_mark | grep -cE "POST[^\"]* $UPLOAD_RE 202" || true
 }
+# successful cross-repository mounts: POST ... 201
 count_blob_mounts() {
-        log_since_mark | grep -E 'POST[^"]* /v2/[^ ]*/blobs/uploads[^ ]*mount=' | grep -c . || true
+        log_since_mark | grep -cE "POST[^\"]* $UPLOAD_RE 201" || true
 }
 
 # blob_files DATA: sorted list of committed blob files in a plura data dir.

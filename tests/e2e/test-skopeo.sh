@@ -102,20 +102,13 @@ check "second push uploaded no blob (no upload POST/PATCH/PUT in the access log)
 check "second push still logged its manifest PUT (the access log is read)" \
         grep -qE 'PUT[^"]* /v2/e2e/base/manifests/one' <(log_since_mark)
 
-# completed uploads (the PUT with ?digest=) of any layer of REF since the mark
-layer_uploads() {
-        local hexes
-        hexes=$(jq -r --arg r "$2" '.refs[$r].images[].layers[].digest' "$1" | cut -d: -f2 | paste -sd'|')
-        log_since_mark | grep -E 'PUT[^"]* /v2/[^ ]*/blobs/uploads/' | grep -cE "$hexes" || true
-}
-
 # ---- registry to registry copy into another repository: blobs are mounted, not re-sent
 log_mark
 check "copy docker://…/base:one docker://…/other/base:copied" \
         "${SKOPEO[@]}" copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$R/base:one" "docker://$R/other/base:copied"
-check "cross-repo copy used mounts" test "$(count_blob_mounts)" -gt 0
+n_layers=$(jq '.refs.base.images[0].layers | length' "$L.json")
+check "cross-repo copy mounted every layer ($(count_blob_mounts) mounts)" test "$(count_blob_mounts)" -ge "$n_layers"
 # skopeo re-sends the (small) config blob without trying a mount; layers must not move
-check "cross-repo copy uploaded no layer" test "$(layer_uploads "$L.json" base)" -eq 0
 check "cross-repo copy opened at most one upload session (the config)" test "$(count_upload_sessions)" -le 1
 check "copied manifest has the same digest" test "$(manifest_digest e2e/other/base copied)" = "$(desc "$L.json" .refs.base.digest)"
 check "copied image pulls byte-identical" skopeo_pull "docker://$R/other/base:copied" "oci:$TEST_TMP/out-copied:base"
