@@ -1017,6 +1017,7 @@ static int run_phases(Run *r) {
         r->t_apply = since(t0);
 
         /* 3. mark */
+        log_info("gc: phase mark");
         t0 = clock_monotonic_ns();
         IndexSnapshot *msnap = r->snap1;
         if (!r->o->dry_run) {
@@ -1033,6 +1034,7 @@ static int run_phases(Run *r) {
         r->t_mark = since(t0);
 
         /* 4. sweep */
+        log_info("gc: phase sweep");
         t0 = clock_monotonic_ns();
         r->link_bytes = calloc(MAX(r->p.n_links, (size_t) 1), sizeof(LinkBytes));
         r->n_repo_acc = r->p.n_repos;
