@@ -35,6 +35,9 @@ struct LayerCache {
         size_t n_building;
         uint64_t tick;
         char *cache_dir;
+        /* layers that failed to index: answered with EIO without re-reading them (FIFO) */
+        char failed[64][DIGEST_MAX_LEN];
+        size_t n_failed;
 };
 
 /* ---- reading stored layer bytes */
@@ -494,6 +497,11 @@ int layer_cache_get(LayerCache *c, const char *digest, Layer **ret) {
                                 *ret = l;
                                 return 0;
                         }
+                for (size_t i = 0; i < MIN(c->n_failed, ELEMENTSOF(c->failed)); i++)
+                        if (streq(c->failed[i], digest)) {
+                                pthread_mutex_unlock(&c->lock);
+                                return -EIO;
+                        }
                 bool busy = false;
                 for (size_t i = 0; i < c->n_building; i++)
                         if (streq(c->building[i], digest))
@@ -522,6 +530,8 @@ int layer_cache_get(LayerCache *c, const char *digest, Layer **ret) {
                         c->building[i] = c->building[--c->n_building];
                         break;
                 }
+        if (r == -EIO)
+                snprintf(c->failed[c->n_failed++ % ELEMENTSOF(c->failed)], DIGEST_MAX_LEN, "%s", digest);
         if (r >= 0) {
                 Layer **nl = realloc(c->layers, (c->n_layers + 1) * sizeof(Layer *));
                 if (!nl) {
