@@ -141,7 +141,7 @@ json_t *json_time(int64_t ns);
 
 /* Metric names */
 #define M_IMAGE_COUNT "plura_image_count_by_env"
-#define M_DIGEST_UNIQUE "plura_digest_unique"
+#define M_DIGEST_UNIQUE "plura_digest_unique" /* declared and set by gc/gc.c (kind="manifest"|"blob") */
 #define M_STORAGE_BYTES "plura_registry_storage_bytes"
 #define M_PROMOTION_LATENCY "plura_promotion_latency_seconds"
 #define M_ROLLBACK_TIME "plura_rollback_time_seconds"

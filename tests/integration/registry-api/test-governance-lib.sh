@@ -174,6 +174,8 @@ v1() {
 
 promote() { v1 POST promote "$(jq -nc --arg r "$1" --arg f "$2" --arg t "$3" --arg d "$4" '{repo:$r, from:$f, to:$t, digest:$d}')"; }
 
+# jqe FILTER: the last body ($BODY) satisfies a jq condition
+jqe() { jq -e "$1" <<<"$BODY" >/dev/null; }
 status_is() { [ "$HTTP_STATUS" = "$1" ] || { echo "# expected HTTP $1, got $HTTP_STATUS" >&2; return 1; }; }
 # body_has TEXT: the last saved body ($BODY) contains TEXT
 body_has() { grep -q -- "$1" <<<"$BODY" || { echo "# '$1' not in: $BODY" >&2; return 1; }; }
