@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "fusefs/fusefs.h"
 #include "registry-api/server-internal.h"
 
 #define CONNECTION_MEMORY_LIMIT (64U * 1024U) /* also bounds the request header size: larger gets 431 */
@@ -749,6 +750,21 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         else
                 r->gc_started = true;
 
+        if (r->mount) {
+                /* plura serve --mount: the FUSE view in-process (fusefs/fusefs.h) */
+                FusefsOptions fo;
+                char err[256] = "";
+                Fusefs *fs = NULL;
+                fusefs_options_init(&fo);
+                if (fusefs_options_from_json(config_section(c, "fuse"), &fo, err, sizeof(err)) < 0)
+                        log_warning("fuse: %s", err);
+                k = fusefs_start_in_process(r->store, r->mount, &fo, &fs);
+                if (k < 0)
+                        log_error_errno(k, "cannot serve the FUSE view on %s: %m", r->mount);
+                else
+                        registry_set_feature_state(r, "fusefs", fs);
+        }
+
         if (ret_port)
                 *ret_port = r->port;
         return 0;
@@ -793,6 +809,12 @@ void registry_stop(Registry *r) {
         r->daemon = NULL;
         if (lfd != MHD_INVALID_SOCKET)
                 close(lfd);
+
+        Fusefs *fs = registry_feature_state(r, "fusefs");
+        if (fs) {
+                fusefs_stop_in_process(fs); /* unmounts */
+                registry_set_feature_state(r, "fusefs", NULL);
+        }
 
         int k = store_flush_pulls(r->store);
         if (k < 0)

@@ -161,4 +161,17 @@ check "plura mount exits on SIGTERM" bash -c "! kill -0 $MOUNT_PID 2>/dev/null"
 check "no stale mount left" bash -c "! mountpoint -q '$MNT'"
 check "mountpoint usable again" ls "$MNT"
 
+# ---- plura serve --mount: the same view in-process (index in layer_fs), unmounted on stop
+stop_server
+MNT2="$TEST_TMP/mnt2"
+mkdir -p "$MNT2"
+TEST_MOUNTS+=("$MNT2")
+start_server "$DATA" "" --mount "$MNT2"
+for _ in $(seq 100); do [ -e "$MNT2/README" ] && break; sleep 0.05; done
+check "serve --mount: rootfs of base" python3 "$PLURA_SOURCE_ROOT/tests/integration/fusefs/check-rootfs.py" "$L.json" base "$BASE" "$MNT2/repos/test/base/_manifests/$BASE/rootfs"
+push "oci:$L:base" "docker://$HOSTPORT/inproc/now:v1"
+check "serve --mount: a push is visible at once" test -f "$MNT2/repos/inproc/now/_tags/v1/manifest.json"
+stop_server
+check "serve --mount: unmounted when the server stops" bash -c "! mountpoint -q '$MNT2'"
+
 done_testing
