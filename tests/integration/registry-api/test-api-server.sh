@@ -71,15 +71,17 @@ check "fsck says the store is in use" grep -q "in use by a running server" <<<"$
 http POST /v2/srv/app/blobs/uploads/ >/dev/null
 U=$(header Location)
 head -c 300000 /dev/urandom >"$TEST_TMP/slow"
-python3 - "$HOSTPORT" "$U" "$TEST_TMP/slow" >"$TEST_TMP/slow.status" <<'EOF' &
+python3 - "$HOSTPORT" "$U" "$TEST_TMP/slow" "$TEST_TMP/slow.started" >"$TEST_TMP/slow.status" <<'EOF' &
 import socket, sys, time
-hp, path, f = sys.argv[1:4]
+hp, path, f, started = sys.argv[1:5]
 host, port = hp.rsplit(':', 1)
 data = open(f, 'rb').read()
 s = socket.create_connection((host, int(port)))
 s.sendall(f"PATCH {path} HTTP/1.1\r\nHost: {hp}\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode())
 for i in range(0, len(data), 30000):      # ~1 s in total
     s.sendall(data[i:i + 30000])
+    if i == 60000:
+        open(started, "w").close()          # the request is in flight now
     time.sleep(0.1)
 resp = b""
 while True:
@@ -90,7 +92,7 @@ while True:
 print(resp.split(b"\r\n")[0].decode())
 EOF
 CLIENT=$!
-sleep 0.3
+for _ in $(seq 100); do [ -e "$TEST_TMP/slow.started" ] && break; sleep 0.05; done
 kill -TERM "$SERVER_PID"
 set +e
 wait "$SERVER_PID"; rc=$?
