@@ -675,6 +675,25 @@ int worm_export(Store *s, const WormOptions *o, const char *case_id, const char 
         if (r < 0)
                 return store_error_set(err, r, OCI_UNSUPPORTED, "reading holds: %s", strerror(-r));
 
+        /* every blob's file must open before anything is written (a record without its file is
+         * for fsck, not a reason to leave a half bundle behind) */
+        {
+                size_t i;
+                json_t *b;
+                json_array_foreach(json_object_get(closure, "blobs"), i, b) {
+                        if (json_object_get(b, "skipped") || json_object_get(b, "synthesized"))
+                                continue;
+                        _cleanup_(blob_reader_freep) BlobReader *br = NULL;
+                        const char *d = json_string_value(json_object_get(b, "digest"));
+                        r = store_blob_open(s, d, &br);
+                        if (r < 0)
+                                return store_error_set(err, r, r == -ENOENT ? OCI_BLOB_UNKNOWN : OCI_UNSUPPORTED,
+                                                       "blob %s of the closure cannot be read from the store: %s (run "
+                                                       "plura fsck)",
+                                                       d, strerror(-r));
+                }
+        }
+
         /* ---- the bundle directory */
         case_dir = strdup_printf("%s/%s", o->path, case_id);
         if (!case_dir)

@@ -103,10 +103,19 @@ static int request(const Opts *o, const char *method, const char *path, json_t *
 }
 
 static void print_hold(json_t *h) {
-        printf("%-24s %s  %s  until %s  %s%s%s\n", jstr(h, "case_id"), jstr(h, "digest"),
-               json_is_true(json_object_get(h, "active")) ? "active  " : "inactive", json_is_null(json_object_get(h, "until")) ? "released" : jstr(h, "until"),
-               jstr(h, "reason"), json_is_string(json_object_get(h, "export_bundle")) ? "  exported: " : "",
-               json_is_string(json_object_get(h, "export_bundle")) ? jstr(h, "export_bundle") : "");
+        const char *state = json_is_true(json_object_get(h, "active")) ? "active"
+                            : json_is_string(json_object_get(h, "released")) ? "released"
+                                                                              : "expired";
+        printf("%-20s %s  %-8s  ", jstr(h, "case_id"), jstr(h, "digest"), state);
+        if (json_is_string(json_object_get(h, "released")))
+                printf("released %s", jstr(h, "released"));
+        else if (json_is_string(json_object_get(h, "until")))
+                printf("until %s", jstr(h, "until"));
+        else
+                printf("until released");
+        printf("  %s\n", jstr(h, "reason"));
+        if (json_is_string(json_object_get(h, "export_bundle")))
+                printf("%-20s exported: %s\n", "", jstr(h, "export_bundle"));
 }
 
 int reg_hold(int argc, char **argv) {
