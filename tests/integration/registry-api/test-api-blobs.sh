@@ -278,4 +278,24 @@ note "server peak RSS ${before} kB -> ${after} kB"
 check "upload and download did not buffer the blob (peak RSS grew < 48 MiB)" [ $((after - before)) -lt $((48 << 10)) ]
 rm -f "$TEST_TMP/big" "$TEST_TMP/big.out"
 
+# ---- zstd at rest: the callback response serves the logical bytes, Range included
+cat >"$TEST_TMP/zstd.json" <<'EOF'
+{ "storage": { "zstd_at_rest": true } }
+EOF
+start_server "$TEST_TMP/data-zstd" "$TEST_TMP/zstd.json"
+for i in $(seq 60000); do echo "line $i of a very compressible blob"; done >"$TEST_TMP/z"
+DZ=$(dig "$TEST_TMP/z")
+SZ=$(stat -c %s "$TEST_TMP/z")
+http POST "/v2/$R/blobs/uploads/?digest=$DZ" --data-binary @"$TEST_TMP/z" >/dev/null
+check "zstd: push 201" [ "$HTTP_STATUS" = 201 ]
+check "zstd: stored compressed" [ "$(find "$TEST_TMP/data-zstd/blobs" -type f -name "${DZ#sha256:}*" -printf '%s\n' | sort -n | head -n1)" -lt "$SZ" ]
+http GET "/v2/$R/blobs/$DZ" >"$TEST_TMP/z.out"
+check "zstd: GET identical bytes" cmp -s "$TEST_TMP/z" "$TEST_TMP/z.out"
+check "zstd: Content-Length is the logical size" [ "$(header Content-Length)" = "$SZ" ]
+http GET "/v2/$R/blobs/$DZ" -H "Range: bytes=1048000-1049999" >"$TEST_TMP/z.out"
+check "zstd: Range across a frame boundary 206" [ "$HTTP_STATUS" = 206 ]
+check "zstd: Range bytes" cmp -s "$TEST_TMP/z.out" <(tail -c +1048001 "$TEST_TMP/z" | head -c 2000)
+http HEAD "/v2/$R/blobs/$DZ" -I >/dev/null
+check "zstd: HEAD Content-Length" [ "$(header Content-Length)" = "$SZ" ]
+
 done_testing
