@@ -53,6 +53,7 @@ typedef struct Governance {
         size_t n_keys;
 
         pthread_mutex_t move_lock; /* serialises promote / rollback / auto moves */
+        json_t *hist_cache; /* under move_lock: "env|svc|pointer" -> [[digest, time_ns], ...] */
 
         pthread_rwlock_t block_lock;
         json_t *blocked; /* digest -> block record */
@@ -97,6 +98,9 @@ int channel_get(Governance *g, const char *svc, const ChannelRef *c, char digest
  * to the pointer move. *ret_entry gets the history entry. */
 int channel_move(Governance *g, const char *svc, const char *app_repo, const ChannelRef *c, const char *digest,
                  const char *actor, const char *action, json_t *extra, uint64_t started_mono, json_t **ret_entry);
+/* Digests and times of one pointer's history, oldest first, as [[digest, time_ns], ...]
+ * (borrowed; cached in memory, kept up to date by channel_move). Caller holds move_lock. */
+json_t *channel_history_digests(Governance *g, const char *svc, const ChannelRef *c);
 /* History of one pointer, oldest first: array of entries (each with "seq"). */
 int channel_history(Governance *g, const char *svc, const ChannelRef *c, json_t **ret);
 

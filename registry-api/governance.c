@@ -424,6 +424,39 @@ int channel_history(Governance *g, const char *svc, const ChannelRef *c, json_t 
         return 0;
 }
 
+static char *hist_cache_key(const char *svc, const ChannelRef *c) {
+        return strdup_printf("%s|%s|%s", c->env, svc, c->pointer);
+}
+
+static int history_digests_collect(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        json_t *arr = userdata;
+        _cleanup_(json_decrefp) json_t *e = json_loadb(val, vlen, 0, NULL);
+        const char *d = json_string_value(json_object_get(e, "digest"));
+        if (d)
+                json_array_append_new(arr, json_pack("[s, I]", d, json_integer_value(json_object_get(e, "time_ns"))));
+        return 0;
+}
+
+json_t *channel_history_digests(Governance *g, const char *svc, const ChannelRef *c) {
+        _cleanup_free_ char *k = hist_cache_key(svc, c);
+        if (!k)
+                return NULL;
+        json_t *arr = json_object_get(g->hist_cache, k);
+        if (arr)
+                return arr;
+        size_t plen;
+        _cleanup_free_ char *prefix = channel_key(c->env, svc, c->pointer, false, 0, &plen);
+        if (!prefix)
+                return NULL;
+        arr = json_array();
+        if (store_kv_iterate(g->store, NULL, INDEX_CHANNEL_HISTORY, prefix, plen, NULL, 0, history_digests_collect, arr) < 0) {
+                json_decref(arr);
+                return NULL;
+        }
+        json_object_set_new(g->hist_cache, k, arr);
+        return arr;
+}
+
 /* Links the manifest's closure (config, layers, index children) into repo, from src. */
 static int link_closure(Governance *g, const char *repo, const char *src, const char *digest, unsigned depth) {
         if (depth > 4)
@@ -509,6 +542,9 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
                         return log_error_errno(r, "governance: linking %s into %s: %s", digest, chan, err.message);
         }
 
+        /* the cached history must be loaded before the write, so the new entry is appended once */
+        json_t *cached = channel_history_digests(g, svc, c);
+
         /* one synced batch: the pointer tag, its tag history, the channel history, the audit event */
         _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
         if (!b)
@@ -544,6 +580,8 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
                 json_decref(e);
                 return log_error_errno(r, "governance: committing the move of %s: %m", target);
         }
+        if (cached)
+                json_array_append_new(cached, json_pack("[s, I]", digest, (json_int_t) now));
         if (ret_entry)
                 *ret_entry = e;
         else
@@ -1020,13 +1058,11 @@ static int64_t arrived_at(Governance *g, const char *svc, const char *app_repo, 
                         return 0;
                 return m->pushed;
         }
-        _cleanup_(json_decrefp) json_t *h = NULL;
-        if (channel_history(g, svc, from, &h) < 0)
-                return 0;
+        json_t *h = channel_history_digests(g, svc, from);
         for (size_t i = json_array_size(h); i > 0; i--) {
                 json_t *e = json_array_get(h, i - 1);
-                if (streq_ptr(json_string_value(json_object_get(e, "digest")), digest))
-                        return json_integer_value(json_object_get(e, "time_ns"));
+                if (streq_ptr(json_string_value(json_array_get(e, 0)), digest))
+                        return json_integer_value(json_array_get(e, 1));
         }
         return 0;
 }
@@ -1210,6 +1246,7 @@ static void governance_destroy(Governance *g) {
         free(g->keys);
         free(g->key_names);
         json_decref(g->blocked);
+        json_decref(g->hist_cache);
         json_decref(g->cache_metrics);
         pthread_mutex_destroy(&g->move_lock);
         pthread_mutex_destroy(&g->counter_lock);
@@ -1230,6 +1267,7 @@ int governance_init(Registry *r) {
         pthread_mutex_init(&g->cache_lock, NULL);
         pthread_rwlock_init(&g->block_lock, NULL);
         g->blocked = json_object();
+        g->hist_cache = json_object();
 
         int k = policy_parse(g, json_object_get(g->config->root, "policy"));
         if (k < 0)

@@ -242,18 +242,17 @@ static int h_rollback(Registry *reg, const V1Request *req, V1Response *resp) {
                 pthread_mutex_unlock(&g->move_lock);
                 return v1_error(resp, 409, "NOTHING_TO_ROLL_BACK", NULL, "%s of %s is not set", toname, svc);
         }
-        _cleanup_(json_decrefp) json_t *hist = NULL;
-        r = channel_history(g, svc, &to, &hist);
-        if (r < 0) {
+        json_t *hist = channel_history_digests(g, svc, &to); /* borrowed, under move_lock */
+        if (!hist) {
                 pthread_mutex_unlock(&g->move_lock);
-                return v1_error(resp, 500, "INTERNAL", NULL, "reading the history of %s: %s", strna(target), strerror(-r));
+                return v1_error(resp, 500, "INTERNAL", NULL, "reading the history of %s", strna(target));
         }
         const char *dest = NULL;
         if (named) {
                 size_t i;
                 json_t *e;
                 json_array_foreach(hist, i, e)
-                        if (streq_ptr(json_string_value(json_object_get(e, "digest")), named))
+                        if (streq_ptr(json_string_value(json_array_get(e, 0)), named))
                                 dest = named;
                 if (!dest) {
                         pthread_mutex_unlock(&g->move_lock);
@@ -266,7 +265,7 @@ static int h_rollback(Registry *reg, const V1Request *req, V1Response *resp) {
                 }
         } else {
                 for (size_t i = json_array_size(hist); i > 0 && !dest; i--) {
-                        const char *d = json_string_value(json_object_get(json_array_get(hist, i - 1), "digest"));
+                        const char *d = json_string_value(json_array_get(json_array_get(hist, i - 1), 0));
                         if (d && !streq(d, cur))
                                 dest = d;
                 }
