@@ -62,7 +62,7 @@ static int parse_opts(int argc, char **argv, Opts *o, void (*help)(FILE *)) {
         *o = (Opts) { .active = -1 };
         optind = 1;
         int c;
-        while ((c = getopt_long(argc, argv, "+jh", longopts, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) >= 0)
                 switch (c) {
                 case OPT_URL: o->url = optarg; break;
                 case OPT_ACTOR: o->actor = optarg; break;

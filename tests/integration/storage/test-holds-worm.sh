@@ -183,6 +183,13 @@ check "worm list shows both bundles complete" bash -c "'$PLURA' reg worm list --
 check "metric plura_worm_bundles_exported_total = 2" bash -c "curl -sfS $URL/metrics | grep -qE '^plura_worm_bundles_exported_total 2(\\.0+)?$'"
 check "metric plura_worm_bytes_exported_total > 0" bash -c "curl -sfS $URL/metrics | grep -qE '^plura_worm_bytes_exported_total [1-9]'"
 
+# ---- the CLI: hold add / worm export / bad input exit status
+check "CLI hold add with a bad case id fails" bash -c "! '$PLURA' reg hold add '$BASE' --url '$URL' --case '../x' --reason r 2>/dev/null"
+check "CLI hold add" bash -c "'$PLURA' reg hold add '$BASE' --url '$URL' --case INC-CLI --reason 'from the CLI' --until 2099-01-01T00:00:00Z | grep -q 'added hold INC-CLI'"
+out=$("$PLURA" reg worm export --url "$URL" --case INC-CLI --json)
+check "CLI worm export writes a bundle that verifies" bash -c "'$PLURA' reg worm verify \"\$(jq -r '.bundles[0].bundle' <<<'$out')\" >/dev/null"
+check "CLI worm export of an unknown case fails" bash -c "! '$PLURA' reg worm export --url '$URL' --case INC-NONE 2>/dev/null"
+
 # ---- tampering: altered, deleted, added files (on copies; the originals are immutable)
 tamper_copy() { rm -rf "$TEST_TMP/$1"; cp -r "$B1" "$TEST_TMP/$1"; chmod -R u+w "$TEST_TMP/$1"; echo "$TEST_TMP/$1"; }
 C=$(tamper_copy alt)
