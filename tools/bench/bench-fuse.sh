@@ -36,7 +36,8 @@ for _ in $(seq 200); do [ -s "$W/ready" ] && break; sleep 0.05; done
 URL="http://$(head -n1 "$W/ready")"
 upload() { # repo file -> digest
         local d="sha256:$(sha256sum "$2" | cut -d' ' -f1)"
-        curl -sf -o /dev/null -X POST -H "Content-Type: application/octet-stream" -T "$2" "$URL/v2/$1/blobs/uploads/?digest=$d"
+        curl -sf -o /dev/null -X POST -H "Content-Type: application/octet-stream" -H "Content-Length: $(stat -c %s "$2")" \
+                -T - "$URL/v2/$1/blobs/uploads/?digest=$d" <"$2" || { echo "upload of $2 failed" >&2; exit 1; }
         echo "$d"
 }
 
