@@ -303,6 +303,24 @@ http POST /v1/registry/worm/verify -d "{\"bundle\":\"$BK\"}" >/dev/null
 check "server-side verify of the incomplete bundle counts a failure" bash -c "curl -sfS $URL/metrics | grep -qE '^plura_worm_verify_failures_total [1-9]'"
 stop_server "$SERVER_PID"
 
+# ---- no immutable attribute (here: without CAP_LINUX_IMMUTABLE): a logged warning, mode-only read-only
+if [ "$IMMUTABLE_FS" = 1 ] && command -v capsh >/dev/null; then
+        printf '#!/bin/sh\nexec capsh --drop=cap_linux_immutable -- -c %s plura %s "$@"\n' "'exec \"\$@\"'" "'$PLURA'" >"$TEST_TMP/plura-nocap"
+        chmod +x "$TEST_TMP/plura-nocap"
+        REAL_PLURA=$PLURA
+        PLURA="$TEST_TMP/plura-nocap"
+        start_server "$DATA" "$TEST_TMP/a.json"
+        PLURA=$REAL_PLURA
+        req POST /v1/registry/worm/export -d '{"case_id":"INC-3"}'
+        BN=$(jq -r '.bundles[0].bundle' <<<"$body")
+        check "without the immutable attribute the export still succeeds" bash -c "[ '$HTTP_STATUS' = 201 ] && [ \"\$(jq -r '.bundles[0].immutable' <<<'$body')\" = false ]"
+        check "... with a logged warning" grep -q "does not take the immutable attribute" "$TEST_TMP/server.log"
+        check "... read-only by mode, and it verifies" bash -c "[ -z \"\$(find '$BN' -type f ! -perm 0444)\" ] && ! lsattr '$BN/bundle.json' | cut -d' ' -f1 | grep -q i && '$PLURA' reg worm verify '$BN' >/dev/null"
+        stop_server "$SERVER_PID"
+else
+        echo "ok - immutable fallback # SKIP needs the ext4 loop mount and capsh"
+fi
+
 # ---- missing worm path
 cat >"$TEST_TMP/noworm.json" <<EOF
 { "worm": { "path": "" } }
