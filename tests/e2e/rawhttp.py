@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--pause", type=float, default=0.0)
     ap.add_argument("--progress")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--eof-wait", type=float, default=2.0,
+                    help="after a truncated body, wait this long for a response before closing (default 2)")
     ap.add_argument("--out", help="write the response (status line, headers, body) here")
     a = ap.parse_args()
 
@@ -74,8 +76,10 @@ def main():
             if a.pause and off < send:
                 time.sleep(a.pause)
         if send < length:
-            # truncated on purpose: stop sending, let the server see EOF
+            # truncated on purpose: stop sending, let the server see EOF; wait briefly for
+            # an answer (a server may also just wait for the rest), then close for good
             s.shutdown(socket.SHUT_WR)
+            s.settimeout(min(a.timeout, a.eof_wait))
         while True:
             b = s.recv(65536)
             if not b:

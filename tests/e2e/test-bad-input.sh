@@ -67,11 +67,11 @@ check "blob not visible under its real digest" absent_blob bad/fresh "$BLOB"
 check "blob not visible under the claimed digest" absent_blob bad/fresh "$OTHER"
 
 # ---- truncated bodies: the server sees EOF before Content-Length bytes
-st=$(RAW POST "$URL/v2/bad/fresh/blobs/uploads/?digest=$BLOB" --body-file "$TEST_TMP/blob" --send-bytes 150000 \
+st=$(RAW POST "$URL/v2/bad/fresh/blobs/uploads/?digest=$BLOB" --body-file "$TEST_TMP/blob" --send-bytes 150000 --eof-wait 1 \
         -H 'Content-Type: application/octet-stream' --timeout 10)
 check "truncated single-request upload answered with no success ($st)" test "${st:0:1}" != 2
 loc=$(upload_session good/base)
-st=$(RAW PUT "$(with_query "$loc" "digest=$BLOB")" --body-file "$TEST_TMP/blob" --send-bytes 1000 \
+st=$(RAW PUT "$(with_query "$loc" "digest=$BLOB")" --body-file "$TEST_TMP/blob" --send-bytes 1000 --eof-wait 1 \
         -H 'Content-Type: application/octet-stream' --timeout 10)
 check "truncated monolithic PUT answered with no success ($st)" test "${st:0:1}" != 2
 check "truncated uploads left no visible blob" absent_blob good/base "$BLOB"
@@ -108,7 +108,7 @@ python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m.setdefault("annot
         "$MANIFEST" >"$TEST_TMP/m-big.json"
 expect_error "oversized manifest ($(stat -c %s "$TEST_TMP/m-big.json") bytes)" '400|413' 'MANIFEST_INVALID|SIZE_INVALID' \
         PUT /v2/good/base/manifests/big -H "Content-Type: $OCI_MT" --data-binary "@$TEST_TMP/m-big.json"
-st=$(RAW PUT "$URL/v2/good/base/manifests/truncated" --body-file "$TEST_TMP/m-changed.json" --send-bytes 100 \
+st=$(RAW PUT "$URL/v2/good/base/manifests/truncated" --body-file "$TEST_TMP/m-changed.json" --send-bytes 100 --eof-wait 1 \
         -H "Content-Type: $OCI_MT" --timeout 10)
 check "truncated manifest PUT answered with no success ($st)" test "${st:0:1}" != 2
 check "truncated manifest not stored" absent_manifest good/base "$CHANGED"
@@ -130,6 +130,7 @@ expect_error "manifest PUT with a 129-character tag" 400 'TAG_INVALID|MANIFEST_I
 for d in 'sha256:xyz' "sha256:$(printf 'A%.0s' $(seq 64))" 'sha256:' 'sha256' "sha256:$(printf 'a%.0s' $(seq 63))" \
          'md5:d41d8cd98f00b204e9800998ecf8427e' ':abc' 'sha256:+bad'; do
         expect_error "blob GET $d" 400 'DIGEST_INVALID|UNSUPPORTED' GET "/v2/good/base/blobs/$d"
+        [ "$d" = sha256 ] && continue  # a valid tag name as a manifest reference
         expect_error "manifest DELETE $d" 400 'DIGEST_INVALID|UNSUPPORTED|MANIFEST_INVALID' DELETE "/v2/good/base/manifests/$d"
 done
 expect_error "single-request POST with a malformed digest" 400 'DIGEST_INVALID|UNSUPPORTED' \

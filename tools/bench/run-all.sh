@@ -12,7 +12,9 @@
 # Environment: PLURA (binary, default build/plura), BENCH_DIR, BENCH_DURATION (seconds per
 # wrk run, default 10), BENCH_REPOS / BENCH_TAGS (1000 / 10), BENCH_BLOBS (64 MiB blobs per
 # push workload, default 8), BENCH_IMAGE_SIZE (skopeo image, default 500M), BENCH_ONLY
-# (space-separated subset of: seed read push pull small skopeo), BENCH_KEEP=1 keeps data.
+# (space-separated subset of: seed read push pull small skopeo), BENCH_KEEP=1 keeps data,
+# BENCH_PERF="head get tags mono chunked pull small" records `perf record -g` of the plura
+# process during those runs into $BENCH_DIR/perf-<name>.{data,txt}.
 # Results: a table on stdout, $BENCH_DIR/results.md and results.json.
 set -euo pipefail
 
@@ -99,6 +101,22 @@ result() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 jget() { jq -r "$2" <<<"$1"; }
 bench_json() { grep '^BENCH_JSON ' | tail -n1 | cut -d' ' -f2-; }
 
+PERF_PID=
+perf_start() { # NAME WHO: profile plura during this run if BENCH_PERF names it
+        [ "$2" = P ] && [[ " ${BENCH_PERF:-} " == *" $1 "* ]] || return 0
+        perf record -F 999 -g -o "$BENCH_DIR/perf-$1.data" -p "$PLURA_PID" >/dev/null 2>&1 &
+        PERF_PID=$!; PERF_NAME=$1
+        sleep 0.5
+}
+perf_stop() {
+        [ -n "$PERF_PID" ] || return 0
+        kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null || true
+        perf report -i "$BENCH_DIR/perf-$PERF_NAME.data" --stdio --no-children --percent-limit 1.5 -g none \
+                >"$BENCH_DIR/perf-$PERF_NAME.txt" 2>/dev/null || true
+        log "profile of plura: $BENCH_DIR/perf-$PERF_NAME.txt"
+        PERF_PID=
+}
+
 wrk_run() { # URL CONNS THREADS SCRIPT ARGS... -> JSON
         local url=$1 c=$2 t=$3 s=$4; shift 4
         wrk -t"$t" -c"$c" -d"${DUR}s" --timeout 10s -s "$B/$s" "$url" -- "$@" 2>&1 | tee -a "$BENCH_DIR/wrk.log" | bench_json
@@ -137,6 +155,7 @@ if want read; then
                 for who in P D; do
                         url=${who}_URL; url=${!url}
                         log "wrk $mode on $who (16 connections, ${DUR}s)"
+                        perf_start "$mode" "$who"
                         if [ "$mode" = head ]; then
                                 # wrk 4.1 never completes a HEAD with a Content-Length: our loadgen
                                 hp=${url#http://}
@@ -145,6 +164,7 @@ if want read; then
                         else
                                 js=$(wrk_run "$url" 16 2 read.lua "$mode" "$REPOS" "$TAGS" bench/r)
                         fi
+                        perf_stop
                         log "$js"
                         printf -v "R_$who" '%s' "$js"
                 done
@@ -174,11 +194,14 @@ if want push || want pull; then
                 for who in P D; do
                         url=${who}_URL; url=${!url}
                         log "push $kind: $NBLOBS x 64 MiB, 4 concurrent, into $who"
+                        perf_start "$kind" "$who"
                         js=$(python3 "$B/blobbench.py" "$url" "bench/$kind" --mode "$kind" --chunk 8M --concurrency 4 "$BENCH_DIR/blobs/$kind"/*)
+                        perf_stop
                         log "$js"
                         printf -v "R_$who" '%s' "$js"
                 done
-                label="blob push $kind (64 MiB, 4 concurrent$([ $kind = chunked ] && echo ', 8 MiB PATCHes'))"
+                label="blob push $kind (64 MiB, 4 concurrent)"
+                [ "$kind" = mono ] || label="blob push $kind (64 MiB, 4 concurrent, 8 MiB PATCHes)"
                 result "$label" "MB/s" "$(jget "$R_P" .MBps)" "$(jget "$R_D" .MBps)" "≥ 1× (fsynced)"
                 result "$label" "p99 ms per blob" "$(jget "$R_P" .p99_ms)" "$(jget "$R_D" .p99_ms)" ""
                 [ "$(jget "$R_P" '.errors | length')$(jget "$R_D" '.errors | length')" = 00 ] || \
@@ -190,7 +213,9 @@ if want pull; then
         for who in P D; do
                 url=${who}_URL; url=${!url}
                 log "pull: GET 64 MiB blobs, 4 connections, ${DUR}s, from $who"
+                perf_start pull "$who"
                 js=$(wrk_run "$url" 4 2 read.lua blob "$BENCH_DIR/blobs/list" 0 bench/mono)
+                perf_stop
                 log "$js"
                 printf -v "R_$who" '%s' "$js"
         done
@@ -205,7 +230,9 @@ if want small; then
         for who in P D; do
                 url=${who}_URL; url=${!url}
                 log "small-object push (512 B blobs, POST+PUT, 16 clients, ${DUR}s) into $who"
+                perf_start small "$who"
                 js=$(wrk_run "$url" 16 16 small-push.lua "$BENCH_DIR/small" bench/small)
+                perf_stop
                 log "$js"
                 printf -v "R_$who" '%s' "$js"
         done
@@ -227,10 +254,14 @@ if want skopeo; then
                 export HOME="$home" XDG_DATA_HOME="$home/.local/share" XDG_RUNTIME_DIR="$home"
                 [ "$(id -u)" -ne 0 ] || export _CONTAINERS_USERNS_CONFIGURED=done _CONTAINERS_ROOTLESS_UID=1000
                 t0=$(date +%s.%N)
-                skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$BENCH_DIR/image:big" "docker://${url#http://}/bench/image:1"
+                if ! skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$BENCH_DIR/image:big" "docker://${url#http://}/bench/image:1"; then
+                        log "skopeo copy into $who failed"; printf -v "IN_$who" failed; printf -v "OUT_$who" failed; continue
+                fi
                 t1=$(date +%s.%N)
                 rm -rf "$BENCH_DIR/out-$who"
-                skopeo --insecure-policy copy -q --src-tls-verify=false "docker://${url#http://}/bench/image:1" "oci:$BENCH_DIR/out-$who:big"
+                if ! skopeo --insecure-policy copy -q --src-tls-verify=false "docker://${url#http://}/bench/image:1" "oci:$BENCH_DIR/out-$who:big"; then
+                        log "skopeo copy out of $who failed"; printf -v "OUT_$who" failed; continue
+                fi
                 t2=$(date +%s.%N)
                 diff -r "$BENCH_DIR/image/blobs" "$BENCH_DIR/out-$who/blobs" >/dev/null || { echo "skopeo round trip through $who differs" >&2; exit 1; }
                 printf -v "IN_$who" '%s' "$(awk "BEGIN {print $t1 - $t0}")"
@@ -238,7 +269,7 @@ if want skopeo; then
                 log "skopeo $who: in $(awk "BEGIN {print $t1 - $t0}") s, out $(awk "BEGIN {print $t2 - $t1}") s"
                 rm -rf "$BENCH_DIR/out-$who"
         done
-        mbs() { awk "BEGIN {printf \"%.1f\", $img_bytes / $1 / 1000000}"; }
+        mbs() { if [ "$1" = failed ]; then echo failed; else awk "BEGIN {printf \"%.1f\", $img_bytes / $1 / 1000000}"; fi; }
         result "skopeo copy in, $((img_bytes / 1000000)) MB image (5 layers)" "MB/s" "$(mbs "$IN_P")" "$(mbs "$IN_D")" ""
         result "skopeo copy out, $((img_bytes / 1000000)) MB image (5 layers)" "MB/s" "$(mbs "$OUT_P")" "$(mbs "$OUT_D")" ""
 fi
@@ -255,7 +286,7 @@ for w, m, p, d, t in rows:
         pf, df = float(p), float(d)
         lower_better = "ms" in m or "error" in m or "failed" in m
         if lower_better:
-            ratio = "%.2f× faster" % (df / pf) if pf > 0 else "-"
+            ratio = ("%.2f× lower" % (df / pf) if pf <= df else "%.2f× higher" % (pf / df)) if pf > 0 and df > 0 else "-"
         else:
             ratio = "%.2f×" % (pf / df) if df > 0 else "-"
     except ValueError:
