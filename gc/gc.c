@@ -134,6 +134,42 @@ static void note_raced(Run *r, const char *kind, const char *repo, const char *n
                                                                "name", name, "why", why));
 }
 
+typedef struct NewLinks {
+        Run *run;
+        uint32_t repo;
+        size_t plen;
+} NewLinks;
+
+static int new_links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        NewLinks *c = userdata;
+        Run *r = c->run;
+        char digest[DIGEST_MAX_LEN];
+        if (klen - c->plen >= sizeof digest)
+                return 0;
+        memcpy(digest, key + c->plen, klen - c->plen);
+        digest[klen - c->plen] = 0;
+        if (plan_find_link(&r->p, c->repo, digest) != UINT32_MAX)
+                return 0; /* known to the plan */
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        if (store_manifest_parsed(r->s, NULL, digest, &m) < 0)
+                return 0;
+        for (size_t i = 0; i < m->n_manifests; i++) {
+                uint32_t li = plan_find_link(&r->p, c->repo, m->manifests[i].digest);
+                if (li != UINT32_MAX && !r->p.links[li].live)
+                        r->p.links[li].failed = true; /* skip it: a new index names it */
+        }
+        return 0;
+}
+
+static int protect_new_children(Run *r, uint32_t repo) {
+        size_t pl;
+        _cleanup_free_ char *prefix = index_key_join(&pl, r->p.repos[repo].name, "", NULL);
+        if (!prefix)
+                return -ENOMEM;
+        NewLinks c = { .run = r, .repo = repo, .plen = pl };
+        return store_kv_iterate(r->s, NULL, INDEX_REPO_MANIFEST, prefix, pl, NULL, 0, new_links_cb, &c);
+}
+
 static int apply_plan(Run *r) {
         Plan *p = &r->p;
         /* 1. tags deleted while their manifest stays */
@@ -165,12 +201,29 @@ static int apply_plan(Run *r) {
                 }
                 t->applied = true;
         }
-        /* 2. dead repository links (with their remaining tags and referrer records) */
+        /* 2. dead repository links (with their remaining tags and referrer records). A manifest
+         * pushed since the plan may name a dead link as an index child: keep those. */
+        uint32_t last_repo = UINT32_MAX;
+        for (size_t i = 0; i < p->n_links; i++) {
+                PlanLink *l = &p->links[i];
+                if (l->live || l->repo == last_repo)
+                        continue;
+                last_repo = l->repo;
+                int q = protect_new_children(r, l->repo);
+                if (q < 0)
+                        return q;
+        }
         for (size_t i = 0; i < p->n_links; i++) {
                 PlanLink *l = &p->links[i];
                 if (l->live)
                         continue;
                 CHECK_CANCEL();
+                if (l->failed) {
+                        char d[DIGEST_MAX_LEN];
+                        digest_table_name(r->g.digests, l->digest, d);
+                        note_raced(r, "manifest", p->repos[l->repo].name, d, "referenced by a manifest pushed during GC");
+                        continue;
+                }
                 const char *repo = p->repos[l->repo].name;
                 char digest[DIGEST_MAX_LEN];
                 digest_table_name(r->g.digests, l->digest, digest);
@@ -538,7 +591,11 @@ static int sweep_blob_cb(void *userdata, const char *key, size_t klen, const cha
                 store_digest_lock(r->s, digest);
                 BlobInfo now;
                 int q = store_blob_info(r->s, digest, &now);
-                if (q >= 0 && (now.touched >= r->mark_start || MAX(now.created, now.touched) >= r->cutoff)) {
+                /* Any manifest PUT, mount or commit since the mark snapshot rewrote the record (they
+                 * touch it under this lock). Comparing timestamps with mark_start alone is not enough:
+                 * a PUT takes its time before it commits, which may be before the mark started. */
+                if (q >= 0 && (now.touched != bi.touched || now.created != bi.created || now.touched >= r->mark_start ||
+                               MAX(now.created, now.touched) >= r->cutoff)) {
                         store_digest_unlock(r->s, digest);
                         note_raced(r, "blob", NULL, digest, "referenced during GC");
                         return 0;
