@@ -74,6 +74,7 @@ typedef struct Run {
         uint64_t skipped_raced, missing_files;
         json_t *orphan_list, *missing_list, *raced_list, *errors;
         double t_plan, t_apply, t_mark, t_sweep, t_reconcile;
+        bool intent_written;
 } Run;
 
 static void run_error(Run *r, const char *what, const char *target, int err) {
@@ -444,39 +445,66 @@ static bool manifest_had_link(Run *r, uint32_t id) {
         return false;
 }
 
-static int sweep_manifests(Run *r, IndexSnapshot *snap) {
-        bool scoped = r->o->repo && *r->o->repo;
-        for (size_t i = 0; i < r->g.n_manifests; i++) {
-                GraphManifest *gm = &r->g.manifests[i];
-                uint16_t *f = digest_table_flags(r->g.digests, gm->id);
-                if (*f & (DT_MARKED | DT_PROTECTED | DT_HELD))
-                        continue;
-                char digest[DIGEST_MAX_LEN];
-                digest_table_name(r->g.digests, gm->id, digest);
-                _cleanup_free_ char *v = NULL;
-                size_t vl;
-                if (store_kv_get(r->s, snap, INDEX_MANIFEST, digest, strlen(digest), &v, &vl) < 0)
-                        continue; /* not in this snapshot */
-                if (scoped && !manifest_had_link(r, gm->id))
-                        continue; /* unlinked records are collected by an unscoped run */
-                CHECK_CANCEL();
-                if (!r->o->dry_run) {
-                        test_delay(r);
-                        store_digest_lock(r->s, digest);
-                        /* a manifest PUT holds this lock while it writes record + link */
-                        bool linked = manifest_linked_anywhere(r, digest);
-                        int q = linked ? 0 : store_manifest_remove(r->s, digest);
-                        store_digest_unlock(r->s, digest);
-                        if (linked) {
-                                note_raced(r, "manifest", NULL, digest, "linked again during GC");
-                                continue;
-                        }
-                        if (q < 0) {
-                                run_error(r, "remove manifest", digest, q);
-                                continue;
-                        }
+typedef struct ManifestSweep {
+        Run *r;
+        IndexSnapshot *snap;
+        bool scoped;
+} ManifestSweep;
+
+static int sweep_manifest_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        ManifestSweep *c = userdata;
+        Run *r = c->r;
+        char digest[DIGEST_MAX_LEN];
+        if (klen >= sizeof digest)
+                return 0;
+        memcpy(digest, key, klen);
+        digest[klen] = 0;
+        uint32_t id = digest_table_intern(r->g.digests, digest);
+        if (id == DT_NONE)
+                return 0;
+        CHECK_CANCEL();
+        /* a manifest pushed (and unlinked again) since the plan's snapshot: load it too */
+        int mi = graph_ensure(&r->g, r->s, c->snap, id);
+        if (mi == -ENOMEM)
+                return mi;
+        uint16_t *f = digest_table_flags(r->g.digests, id);
+        if (*f & (DT_MARKED | DT_PROTECTED | DT_HELD))
+                return 0;
+        if (c->scoped && !manifest_had_link(r, id))
+                return 0; /* unlinked records are collected by an unscoped run */
+        if (!r->o->dry_run) {
+                test_delay(r);
+                store_digest_lock(r->s, digest);
+                /* a manifest PUT holds this lock while it writes record + link */
+                bool linked = manifest_linked_anywhere(r, digest);
+                int q = linked ? 0 : store_manifest_remove(r->s, digest);
+                store_digest_unlock(r->s, digest);
+                if (linked) {
+                        note_raced(r, "manifest", NULL, digest, "linked again during GC");
+                        return 0;
                 }
-                *f |= DT_SWEPT;
+                if (q < 0) {
+                        run_error(r, "remove manifest", digest, q);
+                        return 0;
+                }
+        }
+        *f |= DT_SWEPT;
+        return 0;
+}
+
+static int sweep_manifests(Run *r, IndexSnapshot *snap) {
+        ManifestSweep c = { .r = r, .snap = snap, .scoped = r->o->repo && *r->o->repo };
+        int q = store_kv_iterate(r->s, snap, INDEX_MANIFEST, NULL, 0, NULL, 0, sweep_manifest_cb, &c);
+        if (q < 0)
+                return q;
+        /* whatever manifest stays (skipped, failed, out of scope) keeps its blobs: never a stored
+         * manifest whose blob is gone */
+        for (size_t i = 0; i < r->g.n_manifests; i++) {
+                const GraphManifest *gm = &r->g.manifests[i];
+                if (*digest_table_flags(r->g.digests, gm->id) & (DT_MARKED | DT_SWEPT))
+                        continue;
+                for (uint32_t k = gm->n_children; k < gm->n_edges; k++)
+                        *digest_table_flags(r->g.digests, gm->edges[k]) |= DT_MARKED;
         }
         return 0;
 }
@@ -1098,6 +1126,16 @@ static int run_phases(Run *r) {
         r->repo_acc = calloc(r->n_repo_acc + 1, sizeof(Acc));
         if (!r->link_bytes || !r->repo_acc)
                 return -ENOMEM;
+        if (!r->o->dry_run) {
+                /* intent for fsck: files without record older than mark_start may be ours (a crash
+                 * between record and file removal); removed when the run ends */
+                _cleanup_free_ char *intent = strdup_printf("{\"mark_start\":%lld,\"started\":%lld,\"pid\":%d}",
+                                                            (long long) r->mark_start, (long long) r->now, (int) getpid());
+                q = intent ? store_kv_put(r->s, INDEX_META, "gc/sweep", 8, intent, strlen(intent)) : -ENOMEM;
+                if (q < 0)
+                        return log_error_errno(q, "gc: cannot record the sweep intent: %m");
+                r->intent_written = true;
+        }
         q = sweep_manifests(r, msnap);
         if (q < 0)
                 return q;
@@ -1177,6 +1215,11 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
                 int k = report_store(s, c, rep, started);
                 if (k < 0)
                         log_warning_errno(k, "gc: cannot store the report: %m");
+        }
+        if (r.intent_written) {
+                int k = store_kv_delete(s, INDEX_META, "gc/sweep", 8);
+                if (k < 0)
+                        log_warning_errno(k, "gc: cannot remove the sweep intent: %m");
         }
         metrics_after_run(o, q, rep);
         if (rep) {

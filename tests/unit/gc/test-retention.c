@@ -596,6 +596,35 @@ TEST(test_config_errors) {
         ASSERT_EQ(ns, 0);
 }
 
+TEST(test_interrupted_sweep_orphan) {
+        /* a crash between the record removal and the file removal of a sweep leaves an orphan
+         * file: fsck must not call it a problem while the GC's intent is recorded, the next GC
+         * collects it and clears the intent */
+        setup(NULL);
+        char d[DIGEST_MAX_LEN];
+        clock_set_fake(T0);
+        blob("apps/o", "a blob the crashed sweep removed the record of", d);
+        char *path = store_blob_path(store, d);
+        ASSERT_OK(store_kv_delete(store, INDEX_BLOB, d, strlen(d)));
+        FsckReport fr = {};
+        ASSERT_OK(store_fsck(store, false, &fr));
+        ASSERT_EQ(fr.files_without_record, 1); /* without the intent: a problem */
+        fsck_report_done(&fr);
+        char *intent = strdup_printf("{\"mark_start\":%lld}", (long long) clock_now_ns() + 1000000000LL * 3600 * 24 * 365 * 10);
+        ASSERT_OK(store_kv_put(store, INDEX_META, "gc/sweep", 8, intent, strlen(intent)));
+        free(intent);
+        ASSERT_OK(store_fsck(store, false, &fr));
+        ASSERT_EQ(fr.files_without_record, 0);
+        fsck_report_done(&fr);
+        json_t *rep = run_gc(T0 + 2 * HOUR, false, NULL);
+        ASSERT_EQ(total(rep, "orphans_deleted"), 1);
+        ASSERT_TRUE(access(path, F_OK) < 0);
+        ASSERT_TRUE(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL) == -ENOENT);
+        json_decref(rep);
+        free(path);
+        teardown();
+}
+
 int main(void) {
         log_set_max_level(LOG_LEVEL_WARNING);
         RUN(test_config_errors);
@@ -610,5 +639,6 @@ int main(void) {
         RUN(test_dry_run_bytes_match_disk);
         RUN(test_grace_and_reports_kept);
         RUN(test_repo_scope);
+        RUN(test_interrupted_sweep_orphan);
         return 0;
 }

@@ -1,0 +1,85 @@
+#!/bin/bash
+# kill -9 of the server during the mark and during the sweep of a GC: `plura fsck` finds the
+# store clean, the server restarts, a second GC completes and collects the rest, and every kept
+# image still pulls. PLURA_GC_TEST_DELAY_MS slows the GC down enough to hit each phase.
+. "$PLURA_SOURCE_ROOT/tests/lib.sh"
+. "$PLURA_SOURCE_ROOT/tests/integration/gc/gc-lib.sh"
+
+cat >"$TEST_TMP/config.json" <<'JSON'
+{ "gc": { "grace": "0", "untagged_grace": "0",
+          "retention": [ { "repos": "**", "keep_forever": ["^v[0-9]+\\.[0-9]+\\.[0-9]+$"], "keep_last": 0, "idle_days": 0 } ] } }
+JSON
+DATA="$TEST_TMP/data"
+N_KEEP=8
+N_DROP=12
+
+start_slow() { export PLURA_GC_TEST_DELAY_MS=$1; start_server "$DATA" "$TEST_TMP/config.json"; unset PLURA_GC_TEST_DELAY_MS; }
+
+# wait_log PATTERN COUNT_BEFORE: until PATTERN appears more often than before in server.log
+wait_log() { for _ in $(seq 200); do [ "$(grep -c "$1" "$TEST_TMP/server.log" || true)" -gt "$2" ] && return 0; sleep 0.05; done; return 1; }
+
+push_round() {
+        local round=$1 i
+        for i in $(seq "$N_KEEP"); do
+                make_image "$TEST_TMP/r$round/k$i" "keep-$round-$i"
+                echo "crash/app v$round.0.$i $(push_image crash/app "v$round.0.$i" "$TEST_TMP/r$round/k$i")" >>"$TEST_TMP/kept"
+        done
+        for i in $(seq "$N_DROP"); do
+                make_image "$TEST_TMP/r$round/d$i" "drop-$round-$i"
+                push_image crash/app "sha-$round$i" "$TEST_TMP/r$round/d$i" >/dev/null
+        done
+}
+
+verify_kept() {
+        local bad=0
+        while read -r repo tag d; do verify_image "$repo" "$tag" "$d" || bad=$((bad + 1)); done <"$TEST_TMP/kept"
+        [ "$bad" = 0 ]
+}
+
+blob_files() { find "$DATA/blobs" -type f | wc -l; }
+
+# ---- round 1: kill -9 during the mark
+start_slow 100
+push_round 1
+n=$(grep -c "gc: phase mark" "$TEST_TMP/server.log" || true)
+curl -sS -o /dev/null -X POST "$URL/v1/registry/gc" -d '{}' &
+check "GC reached the mark phase" wait_log "gc: phase mark" "$n"
+sleep 0.3
+kill9_server
+wait || true
+check "the sweep had not started" [ "$(grep -c "gc: phase sweep" "$TEST_TMP/server.log" || true)" = 0 ]
+check "fsck clean after kill -9 during mark" "$PLURA" fsck --data "$DATA"
+start_server "$DATA" "$TEST_TMP/config.json"
+req POST /v1/registry/gc -d '{}'
+check "GC completes after restart" [ "$HTTP_STATUS" = 200 ]
+check "it collected the dropped images' manifests" [ "$(jq_get totals.manifests_deleted <<<"$OUT")" = "$N_DROP" ]
+check "and their blobs" [ "$(jq_get totals.blobs_deleted <<<"$OUT")" = $((2 * N_DROP)) ]
+check "kept images pull after the crash" verify_kept
+check "blob files: exactly the kept images' (config + layer)" [ "$(blob_files)" = $((2 * N_KEEP)) ]
+stop_server
+check "fsck clean" "$PLURA" fsck --data "$DATA"
+
+# ---- round 2: kill -9 during the sweep
+start_slow 150
+push_round 2
+n=$(grep -c "gc: phase sweep" "$TEST_TMP/server.log" || true)
+curl -sS -o /dev/null -X POST "$URL/v1/registry/gc" -d '{}' &
+check "GC reached the sweep phase" wait_log "gc: phase sweep" "$n"
+sleep 1
+kill9_server
+wait || true
+left=$(blob_files)
+note "blob files after the kill: $left (kept $((4 * N_KEEP)) + not yet swept)"
+check "the kill interrupted the sweep midway" [ "$left" -gt $((4 * N_KEEP)) ]
+check "fsck clean after kill -9 during sweep" "$PLURA" fsck --data "$DATA"
+start_server "$DATA" "$TEST_TMP/config.json"
+req POST /v1/registry/gc -d '{}'
+check "GC completes after restart" [ "$HTTP_STATUS" = 200 ]
+check "no errors in the second run" [ "$(jq_get totals.errors <<<"$OUT")" = 0 ]
+check "kept images of both rounds pull" verify_kept
+check "blob files: exactly the kept images'" [ "$(blob_files)" = $((4 * N_KEEP)) ]
+req POST /v1/registry/gc -d '{}'
+check "a further GC finds nothing" [ "$(jq_get totals.blobs_deleted <<<"$OUT")" = 0 ]
+stop_server
+check "fsck clean at the end" "$PLURA" fsck --data "$DATA"
+done_testing
