@@ -357,6 +357,56 @@ typedef struct LoadCtx {
         size_t errors;
 } LoadCtx;
 
+/* Fast path: the record's meta JSON lists the children (storage writes {mediaType, size, created,
+ * children[], subject?, artifactType?}); an index's children are manifests, an image's are its
+ * config and layers. Returns -EPROTO when the record does not have them (then parse the manifest). */
+static int graph_load_meta(Graph *g, uint32_t id, const char *val, size_t vlen) {
+        if (vlen < 4)
+                return -EPROTO;
+        uint32_t ml = (uint32_t) (uint8_t) val[0] | (uint32_t) (uint8_t) val[1] << 8 | (uint32_t) (uint8_t) val[2] << 16 |
+                      (uint32_t) (uint8_t) val[3] << 24;
+        if ((size_t) ml + 4 > vlen)
+                return -EPROTO;
+        json_error_t je;
+        _cleanup_(json_decrefp) json_t *meta = json_loadb(val + 4, ml, 0, &je);
+        json_t *children = json_object_get(meta, "children");
+        const char *mt = json_string_value(json_object_get(meta, "mediaType"));
+        if (!json_is_array(children) || !mt)
+                return -EPROTO;
+        bool is_index = streq(mt, MEDIA_TYPE_OCI_INDEX) || streq(mt, MEDIA_TYPE_DOCKER_LIST);
+        size_t n = json_array_size(children);
+        Manifest m = { .kind = is_index ? MANIFEST_OCI_INDEX : MANIFEST_OCI_IMAGE };
+        Descriptor *d = calloc(n ? n : 1, sizeof(Descriptor));
+        if (!d)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                d[i].digest = (char *) json_string_value(json_array_get(children, i));
+        if (is_index) {
+                m.manifests = d;
+                m.n_manifests = n;
+        } else {
+                /* the order does not matter for marking: all of them are blobs */
+                m.layers = d;
+                m.n_layers = n;
+        }
+        const char *subject = json_string_value(json_object_get(meta, "subject"));
+        if (subject) {
+                m.has_subject = true;
+                m.subject.digest = (char *) subject;
+        }
+        size_t keep = 0;
+        for (size_t i = 0; i < n; i++)
+                if (d[i].digest)
+                        d[keep++] = d[i];
+        if (is_index)
+                m.n_manifests = keep;
+        else
+                m.n_layers = keep;
+        int r = graph_add(g, id, &m, vlen - 4 - ml);
+        free(d);
+        return r;
+}
+
 static int load_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
         LoadCtx *c = userdata;
         char digest[DIGEST_MAX_LEN];
@@ -371,7 +421,9 @@ static int load_cb(void *userdata, const char *key, size_t klen, const char *val
         }
         if (*digest_table_flags(c->g->digests, id) & DT_MANIFEST)
                 return 0;
-        int r = graph_load_one(c->g, c->s, c->snap, id, digest);
+        int r = graph_load_meta(c->g, id, val, vlen);
+        if (r == -EPROTO)
+                r = graph_load_one(c->g, c->s, c->snap, id, digest);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
