@@ -101,6 +101,19 @@ result() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RESULTS"; }
 jget() { jq -r "$2" <<<"$1"; }
 bench_json() { grep '^BENCH_JSON ' | tail -n1 | cut -d' ' -f2-; }
 
+# CPU time (user + system, all threads) a server process used during a run: efficiency that
+# does not depend on how much CPU the load generator took from the same 2 cores.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+server_pid() { if [ "$1" = P ]; then echo "$PLURA_PID"; else echo "$DIST_PID"; fi; }
+cpu_start() { CPU0=$(cpu_ticks "$(server_pid "$1")"); }
+cpu_stop() { # WHO -> sets CPU_<WHO> to seconds of server CPU since cpu_start
+        local c1; c1=$(cpu_ticks "$(server_pid "$1")")
+        printf -v "CPU_$1" '%s' "$(awk "BEGIN {print ($c1 - $CPU0) / $CLK_TCK}")"
+}
+# per_unit CPU_SECONDS COUNT SCALE -> CPU seconds * SCALE / COUNT, 2 decimals
+per_unit() { awk "BEGIN {printf \"%.2f\", ($2 > 0) ? $1 * $3 / $2 : 0}"; }
+
 PERF_PID=
 perf_start() { # NAME WHO: profile plura during this run if BENCH_PERF names it
         [ "$2" = P ] && [[ " ${BENCH_PERF:-} " == *" $1 "* ]] || return 0
@@ -151,29 +164,46 @@ if want read; then
         cc -O2 -pthread -o "$BENCH_DIR/loadgen" "$B/loadgen.c"
         for r in $(seq 0 $((REPOS - 1))); do for t in $(seq 0 $((TAGS - 1))); do
                 printf '/v2/bench/r%04d/manifests/t%d\n' "$r" "$t"; done; done >"$BENCH_DIR/manifest-paths"
-        for mode in head get tags; do
+        for r in $(seq 0 $((REPOS - 1))); do printf '/v2/bench/r%04d/tags/list\n' "$r"; done >"$BENCH_DIR/tags-paths"
+        # wrk (GET, tags) plus the same requests from loadgen: the client's own scheduling on a
+        # 2-core machine shows up in wrk's tail latency, loadgen's blocking threads show less of it
+        for mode in head get tags get-loadgen tags-loadgen; do
                 for who in P D; do
                         url=${who}_URL; url=${!url}
                         log "wrk $mode on $who (16 connections, ${DUR}s)"
                         perf_start "$mode" "$who"
-                        if [ "$mode" = head ]; then
+                        cpu_start "$who"
+                        hp=${url#http://}
+                        if [ "$mode" = head ] || [ "$mode" = get-loadgen ]; then
                                 # wrk 4.1 never completes a HEAD with a Content-Length: our loadgen
-                                hp=${url#http://}
-                                js=$("$BENCH_DIR/loadgen" "${hp%:*}" "${hp##*:}" 16 "$DUR" HEAD "$BENCH_DIR/manifest-paths" \
-                                        "Accept: application/vnd.oci.image.manifest.v1+json" | tee -a "$BENCH_DIR/wrk.log" | bench_json)
+                                js=$("$BENCH_DIR/loadgen" "${hp%:*}" "${hp##*:}" 16 "$DUR" "$([ $mode = head ] && echo HEAD || echo GET)" \
+                                        "$BENCH_DIR/manifest-paths" "Accept: application/vnd.oci.image.manifest.v1+json" \
+                                        | tee -a "$BENCH_DIR/wrk.log" | bench_json)
+                        elif [ "$mode" = tags-loadgen ]; then
+                                js=$("$BENCH_DIR/loadgen" "${hp%:*}" "${hp##*:}" 16 "$DUR" GET "$BENCH_DIR/tags-paths" \
+                                        | tee -a "$BENCH_DIR/wrk.log" | bench_json)
                         else
                                 js=$(wrk_run "$url" 16 2 read.lua "$mode" "$REPOS" "$TAGS" bench/r)
                         fi
+                        cpu_stop "$who"
                         perf_stop
                         log "$js"
                         printf -v "R_$who" '%s' "$js"
                 done
-                case $mode in head) name="manifest HEAD by tag";; get) name="manifest GET by tag";; tags) name="tags list";; esac
+                case $mode in
+                head) name="manifest HEAD by tag";;
+                get) name="manifest GET by tag";;
+                tags) name="tags list";;
+                get-loadgen) name="manifest GET by tag (loadgen)";;
+                tags-loadgen) name="tags list (loadgen)";;
+                esac
                 bad_p=$(jget "$R_P" '.errors.status + .errors.timeout + .errors.read + .errors.connect')
                 bad_d=$(jget "$R_D" '.errors.status + .errors.timeout + .errors.read + .errors.connect')
                 [ $mode = head ] && name="$name (loadgen)"
                 result "$name, 16 clients" "req/s" "$(jget "$R_P" .rps)" "$(jget "$R_D" .rps)" "≥ 10×"
                 result "$name, 16 clients" "p99 ms" "$(jget "$R_P" .p99_ms)" "$(jget "$R_D" .p99_ms)" "≤ 5 ms"
+                result "$name, 16 clients" "server CPU µs/request" "$(per_unit "$CPU_P" "$(jget "$R_P" .requests)" 1e6)" \
+                        "$(per_unit "$CPU_D" "$(jget "$R_D" .requests)" 1e6)" ""
                 [ "$bad_p$bad_d" = 00 ] || result "$name, 16 clients" "errors (non-2xx/timeouts)" "$bad_p" "$bad_d" "0"
         done
 fi
@@ -195,7 +225,9 @@ if want push || want pull; then
                         url=${who}_URL; url=${!url}
                         log "push $kind: $NBLOBS x 64 MiB, 4 concurrent, into $who"
                         perf_start "$kind" "$who"
+                        cpu_start "$who"
                         js=$(python3 "$B/blobbench.py" "$url" "bench/$kind" --mode "$kind" --chunk 8M --concurrency 4 "$BENCH_DIR/blobs/$kind"/*)
+                        cpu_stop "$who"
                         perf_stop
                         log "$js"
                         printf -v "R_$who" '%s' "$js"
@@ -204,6 +236,8 @@ if want push || want pull; then
                 [ "$kind" = mono ] || label="blob push $kind (64 MiB, 4 concurrent, 8 MiB PATCHes)"
                 result "$label" "MB/s" "$(jget "$R_P" .MBps)" "$(jget "$R_D" .MBps)" "≥ 1× (fsynced)"
                 result "$label" "p99 ms per blob" "$(jget "$R_P" .p99_ms)" "$(jget "$R_D" .p99_ms)" ""
+                result "$label" "server CPU s/GB" "$(per_unit "$CPU_P" "$(jget "$R_P" .bytes)" 1e9)" \
+                        "$(per_unit "$CPU_D" "$(jget "$R_D" .bytes)" 1e9)" ""
                 [ "$(jget "$R_P" '.errors | length')$(jget "$R_D" '.errors | length')" = 00 ] || \
                         result "$label" "errors" "$(jget "$R_P" '.errors | length')" "$(jget "$R_D" '.errors | length')" "0"
         done
@@ -214,13 +248,17 @@ if want pull; then
                 url=${who}_URL; url=${!url}
                 log "pull: GET 64 MiB blobs, 4 connections, ${DUR}s, from $who"
                 perf_start pull "$who"
+                cpu_start "$who"
                 js=$(wrk_run "$url" 4 2 read.lua blob "$BENCH_DIR/blobs/list" 0 bench/mono)
+                cpu_stop "$who"
                 perf_stop
                 log "$js"
                 printf -v "R_$who" '%s' "$js"
         done
         result "blob pull (64 MiB, 4 concurrent)" "MB/s" "$(jget "$R_P" .MBps)" "$(jget "$R_D" .MBps)" "≥ 1.5×"
         result "blob pull (64 MiB, 4 concurrent)" "p99 ms" "$(jget "$R_P" .p99_ms)" "$(jget "$R_D" .p99_ms)" ""
+        result "blob pull (64 MiB, 4 concurrent)" "server CPU s/GB" "$(per_unit "$CPU_P" "$(jget "$R_P" .bytes)" 1e9)" \
+                "$(per_unit "$CPU_D" "$(jget "$R_D" .bytes)" 1e9)" ""
 fi
 
 # ---------------------------------------------------------------- small-object push rate
@@ -231,13 +269,17 @@ if want small; then
                 url=${who}_URL; url=${!url}
                 log "small-object push (512 B blobs, POST+PUT, 16 clients, ${DUR}s) into $who"
                 perf_start small "$who"
+                cpu_start "$who"
                 js=$(wrk_run "$url" 16 16 small-push.lua "$BENCH_DIR/small" bench/small)
+                cpu_stop "$who"
                 perf_stop
                 log "$js"
                 printf -v "R_$who" '%s' "$js"
         done
         result "small-object push (512 B, 16 clients)" "objects/s" "$(jget "$R_P" .pushes_per_s)" "$(jget "$R_D" .pushes_per_s)" "≥ 5×"
         result "small-object push (512 B, 16 clients)" "p99 ms per request" "$(jget "$R_P" .p99_ms)" "$(jget "$R_D" .p99_ms)" ""
+        result "small-object push (512 B, 16 clients)" "server CPU µs/object" "$(per_unit "$CPU_P" "$(jget "$R_P" .pushed)" 1e6)" \
+                "$(per_unit "$CPU_D" "$(jget "$R_D" .pushed)" 1e6)" ""
         [ "$(jget "$R_P" .failed)$(jget "$R_D" .failed)" = 00 ] || \
                 result "small-object push (512 B, 16 clients)" "failed pushes" "$(jget "$R_P" .failed)" "$(jget "$R_D" .failed)" "0"
 fi
@@ -284,7 +326,7 @@ print("|---|---|---:|---:|---:|---|")
 for w, m, p, d, t in rows:
     try:
         pf, df = float(p), float(d)
-        lower_better = "ms" in m or "error" in m or "failed" in m
+        lower_better = "ms" in m or "error" in m or "failed" in m or "CPU" in m
         if lower_better:
             ratio = ("%.2f× lower" % (df / pf) if pf <= df else "%.2f× higher" % (pf / df)) if pf > 0 and df > 0 else "-"
         else:
