@@ -39,6 +39,9 @@ check "v-prefixed semver is immutable too (v1.2.3)" [ "$(put_manifest apps/searc
 check "v1.2.3 cannot move" [ "$(put_manifest apps/search v1.2.3 "$IMG_DIR/b.json")" = 403 ]
 check "build metadata with _ (1.0.1_ab3c9f1) is immutable" [ "$(put_manifest apps/search 1.0.1_ab3c9f1 "$IMG_DIR/b.json")" = 201 ]
 check "1.0.1_ab3c9f1 cannot move" [ "$(put_manifest apps/search 1.0.1_ab3c9f1 "$IMG_DIR/a.json")" = 403 ]
+check "calendar version with a 6-hex git sha, as the release practice writes it (2024.12.26_ab3c9f), is immutable" \
+        [ "$(put_manifest apps/search 2024.12.26_ab3c9f "$IMG_DIR/a.json")" = 201 ]
+check "2024.12.26_ab3c9f cannot move" [ "$(put_manifest apps/search 2024.12.26_ab3c9f "$IMG_DIR/b.json")" = 403 ]
 check "'+' is not a legal OCI tag character (1.0.1+ab3c9f1 refused by the grammar)" \
         [ "$(put_manifest apps/search '1.0.1+ab3c9f1' "$IMG_DIR/b.json")" -ge 400 ]
 
