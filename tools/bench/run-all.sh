@@ -139,9 +139,11 @@ machine() {
         echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
         echo "- RAM: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
         echo "- disk for data: $(df -h --output=source,fstype "$BENCH_DIR" | tail -n1 | tr -s ' ')"
+        echo "- load average (1/5/15 min) at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg) — other jobs on the machine skew every number"
         echo "- plura $("$PLURA" --version 2>/dev/null | cut -d' ' -f2) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), Distribution $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null), wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null), skopeo $(skopeo --version | cut -d' ' -f3)"
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 start_plura
 start_distribution
 log "plura on $P_URL, Distribution on $D_URL, data in $BENCH_DIR"
