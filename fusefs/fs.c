@@ -1512,11 +1512,13 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino) {
         Node n;
         if (!resolve_ino(req, ino, &p, &n))
                 return;
-        if (!n.link)
+        Fusefs *f = F(req); /* a reply frees req */
+        _cleanup_free_ char *link = steal_pointer(&n.link);
+        node_done(f, &n);
+        if (!link)
                 fuse_reply_err(req, EINVAL);
         else
-                fuse_reply_readlink(req, n.link);
-        node_done(F(req), &n);
+                fuse_reply_readlink(req, link);
 }
 
 typedef struct DirHandle {
