@@ -9,7 +9,8 @@
 # Distribution with its stock filesystem driver (which never fsyncs) and the in-memory
 # blob descriptor cache of Debian's default config.
 #
-# Environment: PLURA (binary, default build/plura), BENCH_DIR, BENCH_DURATION (seconds per
+# Environment: PLURA (binary, default build/plura), BENCH_PLURA_FSYNC=false (plura without
+# fsync, to see what durability costs), BENCH_DIR, BENCH_DURATION (seconds per
 # wrk run, default 10), BENCH_REPOS / BENCH_TAGS (1000 / 10), BENCH_BLOBS (64 MiB blobs per
 # push workload, default 8), BENCH_IMAGE_SIZE (skopeo image, default 500M), BENCH_ONLY
 # (space-separated subset of: seed read push pull small skopeo), BENCH_KEEP=1 keeps data,
@@ -57,7 +58,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 start_plura() {
         cat >"$BENCH_DIR/plura.json" <<EOF
-{ "log_level": "warning", "access_log": false }
+{ "log_level": "warning", "access_log": false, "storage": { "fsync": ${BENCH_PLURA_FSYNC:-true} } }
 EOF
         rm -f "$BENCH_DIR/plura.ready"
         "$PLURA" serve -c "$BENCH_DIR/plura.json" --listen 127.0.0.1:0 --data "$BENCH_DIR/plura" \
@@ -135,10 +136,25 @@ wrk_run() { # URL CONNS THREADS SCRIPT ARGS... -> JSON
         wrk -t"$t" -c"$c" -d"${DUR}s" --timeout 10s -s "$B/$s" "$url" -- "$@" 2>&1 | tee -a "$BENCH_DIR/wrk.log" | bench_json
 }
 
+fsync_ms() {
+        python3 - "$BENCH_DIR" <<'PY'
+import os, sys, time
+p = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+ts = []
+for i in range(50):
+    os.pwrite(fd, os.urandom(4096), i * 4096)
+    t = time.monotonic(); os.fdatasync(fd); ts.append(time.monotonic() - t)
+os.close(fd); os.unlink(p)
+print("%.2f" % (sorted(ts)[25] * 1e3))
+PY
+}
+
 machine() {
         echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores"
         echo "- RAM: $(free -g | awk '/^Mem:/ {print $2}') GiB; kernel $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
         echo "- disk for data: $(df -h --output=source,fstype "$BENCH_DIR" | tail -n1 | tr -s ' ')"
+        echo "- fsync latency of the data disk (4 KiB write + fdatasync, median of 50): $(fsync_ms) ms; plura storage.fsync=${BENCH_PLURA_FSYNC:-true}"
         echo "- load average (1/5/15 min) at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg) — other jobs on the machine skew every number"
         echo "- plura $("$PLURA" --version 2>/dev/null | cut -d' ' -f2) (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')), Distribution $(dpkg-query -W -f='${Version}' docker-registry 2>/dev/null), wrk $(dpkg-query -W -f='${Version}' wrk 2>/dev/null), skopeo $(skopeo --version | cut -d' ' -f3)"
 }
