@@ -116,7 +116,13 @@ echo "crash/big one $(jq -r .refs.big.digest "$L.json")" >>"$ACKED"
 # ---- 2. kill -9 at a random point of a skopeo push ------------------------------------
 "${SKOPEO[@]}" copy -q --dest-tls-verify=false "oci:$L2:big" "docker://$R/big2:one" >/dev/null 2>&1 &
 sk=$!
-sleep "$(printf '0.%03d' $((RANDOM % 280 + 20)))"
+if is_plura; then
+        # aim at the layer uploads: wait for an upload session file, then a random moment
+        for _ in $(seq 250); do [ -n "$(ls -A "$DATA/uploads" 2>/dev/null)" ] && break; sleep 0.02; done
+        sleep "$(printf '0.%03d' $((RANDOM % 120)))"
+else
+        sleep "$(printf '0.%03d' $((RANDOM % 280 + 20)))"
+fi
 crash "skopeo push in flight"
 wait "$sk" && note "(the push had finished before the kill)" || true
 after_crash "mid skopeo push"
