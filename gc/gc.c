@@ -505,6 +505,27 @@ static bool manifest_linked_anywhere(Run *r, const char *digest) {
         return false;
 }
 
+/* Under the manifest's digest lock: was it pushed again since the mark snapshot? A manifest PUT
+ * rewrites (touches) the blob records of an image's children in the same batch as its link, so
+ * comparing the first child's record with the snapshot's answers that with two reads instead of
+ * one lookup per repository. Indexes (children are manifests) take the per-repository check. */
+static bool manifest_pushed_again(Run *r, IndexSnapshot *snap, uint32_t id, const char *digest) {
+        uint32_t mi = *digest_table_manifest(r->g.digests, id);
+        if (mi != DT_NONE && r->g.manifests[mi].n_children == 0 && r->g.manifests[mi].n_edges > 0) {
+                char child[DIGEST_MAX_LEN];
+                digest_table_name(r->g.digests, r->g.manifests[mi].edges[0], child);
+                _cleanup_free_ char *then = NULL, *now = NULL;
+                size_t tl = 0, nl = 0;
+                int a = store_kv_get(r->s, snap, INDEX_BLOB, child, strlen(child), &then, &tl);
+                int b = store_kv_get(r->s, NULL, INDEX_BLOB, child, strlen(child), &now, &nl);
+                if (a >= 0 && b >= 0)
+                        return tl != nl || memcmp(then, now, tl) != 0;
+                if (a >= 0 && b == -ENOENT)
+                        return false; /* its blob is gone: no PUT can have succeeded since */
+        }
+        return manifest_linked_anywhere(r, digest);
+}
+
 static bool manifest_had_link(Run *r, uint32_t id) {
         /* whether the plan saw a link of it (a manifest the retention deleted) */
         char d[DIGEST_MAX_LEN];
@@ -575,7 +596,7 @@ static int remove_manifest(Run *r, size_t i, void *ctx) {
         test_delay(r);
         store_digest_lock(r->s, digest);
         /* a manifest PUT holds this lock while it writes record + link */
-        bool linked = manifest_linked_anywhere(r, digest);
+        bool linked = manifest_pushed_again(r, ((ManifestSweep *) ctx)->snap, id, digest);
         int q = linked ? 0 : store_manifest_remove(r->s, digest);
         store_digest_unlock(r->s, digest);
         if (linked) {
@@ -688,14 +709,23 @@ static void account_blob_locked(Run *r, uint32_t id, uint64_t logical, uint64_t 
 
 typedef struct BlobCandidate {
         uint32_t id;
+        uint32_t first_key, n_keys; /* its repository links (SweepCtx.keys) */
         BlobInfo bi;
 } BlobCandidate;
+
+typedef struct LinkKey {
+        uint32_t cand;
+        uint32_t klen;
+        char *key;
+} LinkKey;
 
 typedef struct SweepCtx {
         Run *r;
         bool scoped;
         BlobCandidate *v;
         size_t n, allocated;
+        LinkKey *keys;
+        size_t n_keys, allocated_keys;
 } SweepCtx;
 
 static int sweep_blob_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
@@ -745,8 +775,69 @@ static int sweep_blob_cb(void *userdata, const char *key, size_t klen, const cha
         return 0;
 }
 
+static int cmp_candidate(const void *a, const void *b) {
+        uint32_t x = ((const BlobCandidate *) a)->id, y = ((const BlobCandidate *) b)->id;
+        return x < y ? -1 : x > y;
+}
+
+static int cmp_link_key(const void *a, const void *b) {
+        uint32_t x = ((const LinkKey *) a)->cand, y = ((const LinkKey *) b)->cand;
+        return x < y ? -1 : x > y;
+}
+
+/* Collects the repo_blob links of every candidate, so that one synced batch removes a blob's
+ * record together with its links. */
+static int candidate_links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        SweepCtx *c = userdata;
+        const char *sep = memchr(key, 0, klen);
+        if (!sep)
+                return 0;
+        char digest[DIGEST_MAX_LEN];
+        size_t dl = klen - (size_t) (sep - key) - 1;
+        if (dl >= sizeof digest)
+                return 0;
+        memcpy(digest, sep + 1, dl);
+        digest[dl] = 0;
+        uint32_t id = digest_table_find(c->r->g.digests, digest);
+        if (id == DT_NONE)
+                return 0;
+        BlobCandidate probe = { .id = id };
+        BlobCandidate *bc = bsearch(&probe, c->v, c->n, sizeof(BlobCandidate), cmp_candidate);
+        if (!bc)
+                return 0;
+        if (c->n_keys >= c->allocated_keys) {
+                size_t na = c->allocated_keys ? c->allocated_keys * 2 : 1024;
+                LinkKey *n = realloc(c->keys, na * sizeof(LinkKey));
+                if (!n)
+                        return -ENOMEM;
+                c->keys = n;
+                c->allocated_keys = na;
+        }
+        char *k = malloc(klen);
+        if (!k)
+                return -ENOMEM;
+        memcpy(k, key, klen);
+        c->keys[c->n_keys++] = (LinkKey) { .cand = (uint32_t) (bc - c->v), .klen = (uint32_t) klen, .key = k };
+        return 0;
+}
+
+static int collect_candidate_links(SweepCtx *c, IndexSnapshot *snap) {
+        qsort(c->v, c->n, sizeof(BlobCandidate), cmp_candidate);
+        int q = store_kv_iterate(c->r->s, snap, INDEX_REPO_BLOB, NULL, 0, NULL, 0, candidate_links_cb, c);
+        if (q < 0)
+                return q;
+        qsort(c->keys, c->n_keys, sizeof(LinkKey), cmp_link_key);
+        for (size_t i = 0; i < c->n_keys; i++) {
+                BlobCandidate *bc = &c->v[c->keys[i].cand];
+                if (bc->n_keys++ == 0)
+                        bc->first_key = (uint32_t) i;
+        }
+        return 0;
+}
+
 static int remove_blob(Run *r, size_t i, void *ctx) {
-        const BlobCandidate *bc = &((SweepCtx *) ctx)->v[i];
+        SweepCtx *c = ctx;
+        const BlobCandidate *bc = &c->v[i];
         char digest[DIGEST_MAX_LEN];
         digest_table_name(r->g.digests, bc->id, digest);
         uint64_t disk = bc->bi.stored_size;
@@ -763,8 +854,25 @@ static int remove_blob(Run *r, size_t i, void *ctx) {
                 note_raced(r, "blob", NULL, digest, "referenced during GC");
                 return 0;
         }
-        if (q >= 0)
-                q = store_blob_remove(r->s, digest, &disk);
+        if (q >= 0) {
+                /* as store_blob_remove(), plus the repository links in the same synced batch: the
+                 * records first, then the file (a crash leaves at worst an orphan file, see gc/sweep) */
+                _cleanup_free_ char *path = store_blob_path(r->s, digest);
+                _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
+                if (!path || !b)
+                        q = -ENOMEM;
+                else {
+                        struct stat st;
+                        if (stat(path, &st) == 0)
+                                disk = (uint64_t) st.st_size;
+                        index_batch_delete(b, INDEX_BLOB, digest, strlen(digest));
+                        for (uint32_t k = 0; k < bc->n_keys; k++)
+                                index_batch_delete(b, INDEX_REPO_BLOB, c->keys[bc->first_key + k].key, c->keys[bc->first_key + k].klen);
+                        q = store_batch_commit(r->s, b);
+                        if (q >= 0 && unlink(path) < 0 && errno != ENOENT)
+                                q = -errno;
+                }
+        }
         store_digest_unlock(r->s, digest);
         if (q == -ENOENT)
                 return 0;
@@ -775,86 +883,6 @@ static int remove_blob(Run *r, size_t i, void *ctx) {
         *digest_table_flags(r->g.digests, bc->id) |= DT_SWEPT;
         account_blob(r, bc->id, bc->bi.size, disk);
         return 0;
-}
-
-typedef struct KeyList {
-        char **v;
-        size_t *len;
-        size_t n, allocated;
-} KeyList;
-
-static int repo_blob_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        KeyList *l = userdata;
-        Run *r = (Run *) l->v[0]; /* slot 0 carries the run */
-        const char *sep = memchr(key, 0, klen);
-        if (!sep)
-                return 0;
-        char digest[DIGEST_MAX_LEN];
-        size_t dl = klen - (size_t) (sep - key) - 1;
-        if (dl >= sizeof digest)
-                return 0;
-        memcpy(digest, sep + 1, dl);
-        digest[dl] = 0;
-        uint32_t id = digest_table_find(r->g.digests, digest);
-        if (id == DT_NONE || !(*digest_table_flags(r->g.digests, id) & DT_SWEPT))
-                return 0;
-        if (l->n >= l->allocated) {
-                size_t na = l->allocated * 2;
-                char **nv = realloc(l->v, na * sizeof(char *));
-                if (!nv)
-                        return -ENOMEM;
-                l->v = nv;
-                size_t *nl = realloc(l->len, na * sizeof(size_t));
-                if (!nl)
-                        return -ENOMEM;
-                l->len = nl;
-                l->allocated = na;
-        }
-        l->v[l->n] = malloc(klen + 1);
-        if (!l->v[l->n])
-                return -ENOMEM;
-        memcpy(l->v[l->n], key, klen);
-        l->v[l->n][klen] = 0;
-        l->len[l->n++] = klen;
-        return 0;
-}
-
-static int remove_repo_blob(Run *r, size_t i, void *ctx) {
-        KeyList *l = ctx;
-        const char *key = l->v[i + 1];
-        size_t klen = l->len[i + 1];
-        const char *digest = key + strlen(key) + 1;
-        /* the blob is gone: drop its repository links too, unless it was pushed again */
-        store_digest_lock(r->s, digest);
-        BlobInfo bi;
-        if (store_blob_info(r->s, digest, &bi) == -ENOENT) {
-                int q = store_kv_delete(r->s, INDEX_REPO_BLOB, key, klen);
-                if (q < 0)
-                        run_error(r, "remove repository blob link", digest, q);
-        }
-        store_digest_unlock(r->s, digest);
-        return 0;
-}
-
-static int sweep_repo_blobs(Run *r, IndexSnapshot *snap) {
-        KeyList l = { .allocated = 1024 };
-        l.v = calloc(l.allocated, sizeof(char *));
-        l.len = calloc(l.allocated, sizeof(size_t));
-        if (!l.v || !l.len) {
-                free(l.v);
-                free(l.len);
-                return -ENOMEM;
-        }
-        l.v[0] = (char *) r;
-        l.n = 1;
-        int q = store_kv_iterate(r->s, snap, INDEX_REPO_BLOB, NULL, 0, NULL, 0, repo_blob_cb, &l);
-        if (q >= 0)
-                q = parallel_for(r, l.n - 1, remove_repo_blob, &l);
-        for (size_t i = 1; i < l.n; i++)
-                free(l.v[i]);
-        free(l.v);
-        free(l.len);
-        return q;
 }
 
 /* ---------------------------------------------------------------- reconcile */
@@ -1332,16 +1360,16 @@ static int run_phases(Run *r) {
                 return q;
         SweepCtx sc = { .r = r, .scoped = r->o->repo && *r->o->repo };
         q = store_kv_iterate(r->s, msnap, INDEX_BLOB, NULL, 0, NULL, 0, sweep_blob_cb, &sc);
+        if (q >= 0 && sc.n > 0)
+                q = collect_candidate_links(&sc, msnap);
         if (q >= 0)
                 q = parallel_for(r, sc.n, remove_blob, &sc);
+        for (size_t i = 0; i < sc.n_keys; i++)
+                free(sc.keys[i].key);
+        free(sc.keys);
         free(sc.v);
         if (q < 0)
                 return log_error_errno(q, "gc: sweep failed: %m");
-        if (!r->o->dry_run) {
-                q = sweep_repo_blobs(r, msnap);
-                if (q < 0)
-                        run_error(r, "scan repository blob links", NULL, q);
-        }
         r->t_sweep = since(t0);
 
         /* 5. reconcile (whole store only) */

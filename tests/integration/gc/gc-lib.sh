@@ -38,7 +38,7 @@ put_manifest() {
 # re-uploads and retries, as a registry client must. Prints the manifest digest.
 push_image() {
         local repo=$1 tag=$2 dir=$3 shared=${4:-} try code
-        for try in $(seq 30); do
+        for try in $(seq 100); do
                 push_blob "$repo" "$dir/config.json" >/dev/null || return 1
                 push_blob "$repo" "$dir/layer" >/dev/null || return 1
                 [ -n "$shared" ] && { push_blob "$repo" "$shared" >/dev/null || return 1; }

@@ -26,7 +26,7 @@ touch "$TEST_TMP/gc.running"
         while [ -e "$TEST_TMP/gc.running" ]; do
                 "$PLURA" reg gc --json --url "$URL" >"$TEST_TMP/gc.$((n % 50)).json" 2>>"$TEST_TMP/gc.err" || true
                 n=$((n + 1))
-                sleep 0.1
+                sleep 0.25
         done
         echo "$n" >"$TEST_TMP/gc.count"
 ) &
@@ -58,7 +58,7 @@ if command -v skopeo >/dev/null && [ -f "$PLURA_SOURCE_ROOT/tests/e2e/make-oci-l
                 for s in 1 2 3; do
                         for ref in base app; do
                                 ok=0
-                                for try in $(seq 30); do
+                                for try in $(seq 100); do
                                         if skopeo --insecure-policy copy -q --dest-tls-verify=false \
                                                 "oci:$TEST_TMP/layout$s:$ref" "docker://$HOSTPORT/race/skopeo:$ref-$s" 2>>"$TEST_TMP/skopeo.err"; then
                                                 ok=1; break

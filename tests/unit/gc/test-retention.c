@@ -518,6 +518,13 @@ TEST(test_dry_run_bytes_match_disk) {
         ASSERT_EQ(total(dry, "tags_deleted"), 4);
         ASSERT_EQ(total(real, "orphans_deleted"), 1);
         ASSERT_FALSE(has_blob(loose));
+        {
+                /* its repository link went in the same batch */
+                size_t kl;
+                char *k = index_key_join(&kl, "apps/shared", loose, NULL);
+                ASSERT_EQ(store_kv_get(store, NULL, INDEX_REPO_BLOB, k, kl, NULL, NULL), -ENOENT);
+                free(k);
+        }
         ASSERT_TRUE(access(path, F_OK) < 0);
         /* the shared layer is still referenced by kept images */
         char sd[DIGEST_MAX_LEN];

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# GC benchmark (issue 3), recorded in docs/BENCHMARKS.md "Garbage collection".
+#
+#  A. 10k blobs, side by side with CNCF Distribution: the same images pushed to both over HTTP
+#     (tools/bench/bench-gc-push.py), half of the manifests deleted through the API, then
+#     Distribution's `docker-registry garbage-collect` (server stopped, as it requires) against
+#     plura's online `plura reg gc` (server serving; manifest GET p99 measured with wrk before
+#     and during the GC).
+#  B. Scale: 1M blobs / 100k manifests generated through the storage layer
+#     (bench-gc-populate, 10% of the manifests untagged and old), then an online GC with wrk
+#     on a manifest during it; peak RSS of the server from /usr/bin/time -v.
+#
+#   tools/bench/bench-gc.sh                 both parts
+#   BENCH_GC_ONLY="a" / "b"                 one part
+#   BENCH_GC_MANIFESTS=20000                scale of part B (default 100000; blobs = 10 x that)
+#   BENCH_GC_IMAGES=2500                    images of part A (4 blobs each: 10k blobs)
+#   BENCH_GC_DATA=DIR                       reuse a part-B store made earlier (it is collected by the run!)
+# Environment: PLURA (binary, default build/plura), POPULATE (default next to PLURA:
+# tools/bench/bench-gc-populate), BENCH_DIR.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PLURA=${PLURA:-$ROOT/build/plura}
+[ -x "$PLURA" ] || PLURA=$ROOT/build/tools/plura
+POPULATE=${POPULATE:-$(dirname "$PLURA")/bench/bench-gc-populate}
+ONLY=${BENCH_GC_ONLY:-a b}
+IMAGES=${BENCH_GC_IMAGES:-2500}
+MANIFESTS=${BENCH_GC_MANIFESTS:-100000}
+DUR=${BENCH_DURATION:-10}
+BENCH_DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/plura-bench-gc.XXXXXX)}
+mkdir -p "$BENCH_DIR"
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+for tool in wrk docker-registry python3 curl; do
+        command -v "$tool" >/dev/null || { echo "bench-gc.sh: $tool missing" >&2; exit 1; }
+done
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+wait_http() { for _ in $(seq 400); do curl -sf -o /dev/null "$1/v2/" && return 0; sleep 0.05; done; echo "server at $1 did not come up" >&2; return 1; }
+
+# start_plura DATA CONFIG [time-v-output]: sets URL, PPID_SERVER
+start_plura() {
+        local port; port=$(free_port)
+        if [ -n "${3:-}" ]; then
+                /usr/bin/time -v -o "$3" "$PLURA" serve -c "$2" --listen "127.0.0.1:$port" --data "$1" >>"$BENCH_DIR/plura.log" 2>&1 &
+        else
+                "$PLURA" serve -c "$2" --listen "127.0.0.1:$port" --data "$1" >>"$BENCH_DIR/plura.log" 2>&1 &
+        fi
+        PPID_SERVER=$!
+        PIDS+=("$PPID_SERVER")
+        URL="http://127.0.0.1:$port"
+        wait_http "$URL"
+}
+stop_plura() {
+        # time -v wraps the server: signal the server itself, then wait for both
+        local child; child=$(pgrep -P "$PPID_SERVER" plura || true)
+        kill -TERM "${child:-$PPID_SERVER}" 2>/dev/null || true
+        wait "$PPID_SERVER" 2>/dev/null || true
+}
+
+# wrk_p99 URL PATH SECONDS -> prints p99 in ms (manifest GET with the OCI Accept header)
+wrk_p99() {
+        local out
+        out=$(wrk -t2 -c16 -d"${3}s" --latency -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$1$2" 2>&1)
+        echo "$out" >>"$BENCH_DIR/wrk.log"
+        awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' <<<"$out"
+}
+wrk_rps() { awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk.log" | tail -n1; }
+
+RESULTS="$BENCH_DIR/results-gc.md"
+: >"$RESULTS"
+row() { echo "$*" | tee -a "$RESULTS"; }
+
+if want a; then
+        echo "== A: $IMAGES images x 4 blobs, half of the manifests deleted; plura online GC vs docker-registry garbage-collect"
+        # Distribution
+        DD="$BENCH_DIR/dist"; mkdir -p "$DD"; port=$(free_port)
+        cat >"$BENCH_DIR/dist.yml" <<YML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $DD
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YML
+        docker-registry serve "$BENCH_DIR/dist.yml" >>"$BENCH_DIR/dist.log" 2>&1 &
+        DPID=$!; PIDS+=("$DPID")
+        wait_http "http://127.0.0.1:$port"
+        python3 "$ROOT/tools/bench/bench-gc-push.py" "http://127.0.0.1:$port" --images "$IMAGES" --layers 3 | tee "$BENCH_DIR/dist-push.txt"
+        kill -TERM "$DPID"; wait "$DPID" 2>/dev/null || true
+        dist_before=$(find "$DD" -path '*/blobs/*' -name data | wc -l)
+        t0=$(now)
+        docker-registry garbage-collect "$BENCH_DIR/dist.yml" >"$BENCH_DIR/dist-gc.log" 2>&1
+        t1=$(now)
+        dist_after=$(find "$DD" -path '*/blobs/*' -name data | wc -l)
+        dist_s=$(echo "$t1 - $t0" | bc -l)
+
+        # plura (grace 0: everything pushed is old enough for this run)
+        PD="$BENCH_DIR/plura-a"
+        echo '{ "access_log": false, "log_level": "warning", "gc": { "grace": "0", "untagged_grace": "0" } }' >"$BENCH_DIR/plura-a.json"
+        start_plura "$PD" "$BENCH_DIR/plura-a.json"
+        python3 "$ROOT/tools/bench/bench-gc-push.py" "$URL" --images "$IMAGES" --layers 3 | tee "$BENCH_DIR/plura-push.txt"
+        plura_before=$(find "$PD/blobs" -type f | wc -l)
+        # a kept manifest for the latency probe
+        probe=/v2/bench/r1/manifests/t1
+        curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" || probe=/v2/bench/r3/manifests/t3
+        idle_p99=$(wrk_p99 "$URL" "$probe" "$DUR")
+        wrk -t2 -c16 -d"${DUR}s" --latency -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" >"$BENCH_DIR/wrk-during-a.txt" 2>&1 &
+        WPID=$!
+        sleep 1
+        t0=$(now)
+        "$PLURA" reg gc --url "$URL" --json >"$BENCH_DIR/plura-gc-a.json"
+        t1=$(now)
+        wait "$WPID" || true
+        plura_s=$(echo "$t1 - $t0" | bc -l)
+        during_p99=$(awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$BENCH_DIR/wrk-during-a.txt")
+        plura_after=$(find "$PD/blobs" -type f | wc -l)
+        stop_plura
+        ratio=$(echo "$plura_s / $dist_s" | bc -l)
+        row ""
+        row "| A: ${IMAGES} images, $((IMAGES * 4)) blobs, 50% of manifests deleted | Distribution (offline) | plura (online) |"
+        row "|---|---|---|"
+        row "| GC wall time | $(printf %.2f "$dist_s") s | $(printf %.2f "$plura_s") s (ratio $(printf %.3f "$ratio")) |"
+        row "| blob files before / after | $dist_before / $dist_after | $plura_before / $plura_after |"
+        row "| registry serving during GC | no (must be stopped) | yes: manifest GET p99 $idle_p99 ms idle, $during_p99 ms during GC (wrk, overlapping the run) |"
+fi
+
+if want b; then
+        echo "== B: $MANIFESTS manifests, ~$((MANIFESTS * 10)) blobs through the storage layer; online GC"
+        BD=${BENCH_GC_DATA:-$BENCH_DIR/plura-b}
+        if [ ! -d "$BD/index" ]; then
+                t0=$(now)
+                "$POPULATE" --data "$BD" --manifests "$MANIFESTS" --layers 11 --repos 1000 --threads 8 2>"$BENCH_DIR/populate.err"
+                echo "populated in $(printf %.0f "$(echo "$(now) - $t0" | bc -l)") s"
+        fi
+        blobs_before=$(find "$BD/blobs" -type f | wc -l)
+        echo '{ "access_log": false, "log_level": "warning", "gc": { "grace": "1h", "untagged_grace": "24h" } }' >"$BENCH_DIR/plura-b.json"
+        start_plura "$BD" "$BENCH_DIR/plura-b.json" "$BENCH_DIR/time-v-b.txt"
+        probe=/v2/bench/r1/manifests/v1.0.1
+        curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" || { echo "probe $probe missing" >&2; exit 1; }
+        idle_p99=$(wrk_p99 "$URL" "$probe" "$DUR")
+        idle_rps=$(wrk_rps)
+        # wrk runs for the whole GC: start it, run the GC, stop wrk right after
+        wrk -t2 -c16 -d600s --latency -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" >"$BENCH_DIR/wrk-during-b.txt" 2>&1 &
+        WPID=$!
+        sleep 1
+        t0=$(now)
+        "$PLURA" reg gc --url "$URL" --json >"$BENCH_DIR/plura-gc-b.json"
+        t1=$(now)
+        kill -INT "$WPID" 2>/dev/null || true
+        wait "$WPID" || true
+        gc_s=$(echo "$t1 - $t0" | bc -l)
+        during_p99=$(awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$BENCH_DIR/wrk-during-b.txt")
+        during_rps=$(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk-during-b.txt")
+        stop_plura
+        rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$BENCH_DIR/time-v-b.txt")
+        blobs_after=$(find "$BD/blobs" -type f | wc -l)
+        phases=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); p=r["phases"]; t=r["totals"]; print("plan %.1f, apply %.1f, mark %.1f, sweep %.1f, reconcile %.1f s; %d manifests, %d blobs deleted of %d" % (p["plan"],p["apply"],p["mark"],p["sweep"],p["reconcile"],t["manifests_deleted"],t["blobs_deleted"],t["blobs_scanned"]))' "$BENCH_DIR/plura-gc-b.json")
+        row ""
+        row "| B: $MANIFESTS manifests, $blobs_before blob files | plura (online) |"
+        row "|---|---|"
+        row "| GC wall time (plura reg gc) | $(printf %.1f "$gc_s") s ($phases) |"
+        row "| blob files after | $blobs_after |"
+        row "| manifest GET p99 (wrk, 16 conns) | $idle_p99 ms idle ($idle_rps req/s), $during_p99 ms during GC ($during_rps req/s) |"
+        row "| peak RSS of the server (/usr/bin/time -v) | $((rss_kb / 1024)) MiB |"
+fi
+echo "results: $RESULTS"
