@@ -204,6 +204,7 @@ struct Fusefs {
         pthread_t loop_thread;
         LayerCache *layers;
         RootfsCache *rootfs;
+        RepoSet *repos;
         InoTable inos;
         int64_t start_ns;
         uid_t uid;
@@ -328,8 +329,10 @@ static bool has_prefix(Fusefs *f, IndexColumn c, const char *prefix, size_t plen
         return r.found;
 }
 
-/* A repository is visible when it has a manifest; a namespace when some repository is below. */
-static bool repo_exists(Fusefs *f, const char *repo) {
+/* A repository is visible when it has a manifest; a namespace when some repository is below.
+ * Names the cached set knows are answered from it; others (a push since its last build) from
+ * the index. */
+static bool index_repo_exists(Fusefs *f, const char *repo) {
         size_t l = strlen(repo);
         _cleanup_free_ char *p = malloc(l + 1);
         if (!p)
@@ -338,9 +341,23 @@ static bool repo_exists(Fusefs *f, const char *repo) {
         return has_prefix(f, INDEX_REPO_MANIFEST, p, l + 1);
 }
 
-static bool namespace_exists(Fusefs *f, const char *prefix) {
+static bool index_namespace_exists(Fusefs *f, const char *prefix) {
         _cleanup_free_ char *p = strdup_printf("%s/", prefix);
         return p && has_prefix(f, INDEX_REPO_MANIFEST, p, strlen(p));
+}
+
+static bool repo_exists(Fusefs *f, const char *repo) {
+        bool is_repo, is_ns;
+        if (repo_set_query(f->repos, repo, &is_repo, &is_ns) > 0)
+                return is_repo;
+        return index_repo_exists(f, repo);
+}
+
+static bool namespace_exists(Fusefs *f, const char *prefix) {
+        bool is_repo, is_ns;
+        if (repo_set_query(f->repos, prefix, &is_repo, &is_ns) > 0)
+                return is_ns;
+        return index_namespace_exists(f, prefix);
 }
 
 static int repo_manifest_pushed(Fusefs *f, const char *repo, const char *digest, int64_t *ret) {
@@ -670,6 +687,26 @@ static int manifests_cb(void *userdata, const char *key, size_t klen, const char
         fill(m->f, n, K_MANIFEST, S_IFDIR, 0, info.pushed);
         n->immutable = true;
         return 0;
+}
+
+typedef struct TagScan {
+        Fusefs *f;
+        DirList *l;
+        size_t plen;
+} TagScan;
+
+static int tags_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        TagScan *t = userdata;
+        _cleanup_free_ char *tag = strndup(key + t->plen, klen - t->plen);
+        if (!tag)
+                return -ENOMEM;
+        TagInfo ti;
+        if (tag_info_decode(val, vlen, &ti) < 0 || !tag_is_valid(tag))
+                return 0;
+        Node *n = dirlist_add(t->l, tag);
+        if (!n)
+                return -ENOMEM;
+        return fill_link(t->f, n, K_TAG, strdup_printf("../_manifests/%s", ti.digest), ti.updated);
 }
 
 typedef struct BlobScan {
@@ -1197,28 +1234,13 @@ static int list_dir(Fusefs *f, const char *path, Node *dir, DirList *l) {
                 return r;
         }
         case K_TAGS: {
-                char **tags = NULL;
-                bool more = false;
-                r = store_tags_list(f->store, dir->repo, NULL, 0, &tags, &more);
-                if (r == -ENOENT)
-                        return 0;
-                if (r < 0)
-                        return r;
-                for (char **t = tags; t && *t; t++) {
-                        TagInfo ti;
-                        if (store_tag_get(f->store, dir->repo, *t, &ti) < 0)
-                                continue;
-                        Node *n = dirlist_add(l, *t);
-                        if (!n) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        r = fill_link(f, n, K_TAG, strdup_printf("../_manifests/%s", ti.digest), ti.updated);
-                        if (r < 0)
-                                break;
-                }
-                strv_free(tags);
-                return r;
+                /* one scan of the repository's tag records (not a list, then a get per tag) */
+                size_t pl;
+                _cleanup_free_ char *p = index_key_join(&pl, dir->repo, "", NULL);
+                if (!p)
+                        return -ENOMEM;
+                TagScan t = { .f = f, .l = l, .plen = pl };
+                return store_kv_iterate(f->store, NULL, INDEX_TAG, p, pl, NULL, 0, tags_cb, &t);
         }
         case K_MANIFESTS: {
                 size_t pl;
@@ -1245,19 +1267,39 @@ static int list_dir(Fusefs *f, const char *path, Node *dir, DirList *l) {
                 names[nn++] = "referrers";
                 if (manifest_kind_is_index(m->kind))
                         names[nn++] = "platforms";
-                for (size_t i = 0; i < nn && r >= 0; i++) {
-                        if (streq(names[i], "rootfs")) {
-                                /* do not build the layer indexes just to list the manifest */
-                                Node *n = dirlist_add(l, "rootfs");
-                                if (!n)
-                                        return -ENOMEM;
-                                fill(f, n, K_ROOTFS, S_IFDIR, 0, dir->st.st_mtim.tv_sec * 1000000000LL);
-                                n->immutable = true;
-                                continue;
-                        }
-                        r = list_resolve(f, path, l, names[i]);
+                /* filled from the parsed manifest (what resolve_manifest() gives for each name),
+                 * without re-resolving and re-parsing it per entry */
+                int64_t pushed = dir->st.st_mtim.tv_sec * 1000000000LL + dir->st.st_mtim.tv_nsec;
+                for (size_t i = 0; i < nn; i++) {
+                        uint64_t size = 0;
+                        Kind k;
+                        mode_t type = S_IFDIR;
+                        if (streq(names[i], "manifest.json")) {
+                                _cleanup_(stored_manifest_freep) StoredManifest *sm = NULL;
+                                if (store_manifest_get_by_digest(f->store, dir->digest, &sm) < 0)
+                                        continue;
+                                size = sm->size;
+                                k = K_MANIFEST_JSON;
+                                type = S_IFREG;
+                        } else if (streq(names[i], "config.json")) {
+                                BlobInfo bi;
+                                if (store_blob_info(f->store, m->config.digest, &bi) < 0)
+                                        continue;
+                                size = bi.size;
+                                k = K_CONFIG_JSON;
+                                type = S_IFREG;
+                        } else
+                                k = streq(names[i], "layers")    ? K_LAYERS
+                                    : streq(names[i], "rootfs")  ? K_ROOTFS /* no layer index built to list it */
+                                    : streq(names[i], "referrers") ? K_REFERRERS
+                                                                   : K_PLATFORMS;
+                        Node *n = dirlist_add(l, names[i]);
+                        if (!n)
+                                return -ENOMEM;
+                        fill(f, n, k, type, size, pushed);
+                        n->immutable = k != K_REFERRERS; /* new referrers may arrive */
                 }
-                return r;
+                return 0;
         }
         case K_LAYERS: {
                 _cleanup_(manifest_freep) Manifest *m = NULL;
@@ -1917,6 +1959,7 @@ static void *catch_up_main(void *userdata) {
                 int r = store_catch_up(f->store);
                 if (r < 0)
                         log_warning_errno(r, "fusefs: catching up with the primary failed: %m");
+                repo_set_invalidate(f->repos);
                 pthread_mutex_lock(&f->lock);
         }
         pthread_mutex_unlock(&f->lock);
@@ -1945,7 +1988,7 @@ int fusefs_mount(Store *s, const char *mountpoint, const FusefsOptions *o, Fusef
                 .span = f->o.gzip_span, .max_layer_bytes = f->o.max_layer_bytes, .zstd_cache_bytes = f->o.zstd_cache_bytes,
         };
         if (!f->mountpoint || ino_table_init(&f->inos) < 0 || layer_cache_new(s, &lo, &f->layers) < 0 ||
-            rootfs_cache_new(s, f->layers, 16, &f->rootfs) < 0) {
+            rootfs_cache_new(s, f->layers, 16, &f->rootfs) < 0 || repo_set_new(s, NULL, &f->repos) < 0) {
                 fusefs_free(f);
                 return -ENOMEM;
         }
@@ -2028,6 +2071,7 @@ Fusefs *fusefs_free(Fusefs *f) {
                 fuse_session_destroy(f->se);
         rootfs_cache_free(f->rootfs);
         layer_cache_free(f->layers);
+        repo_set_free(f->repos);
         if (f->inos.buckets)
                 ino_table_done(&f->inos);
         free(f->mountpoint);

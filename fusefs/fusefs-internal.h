@@ -94,3 +94,24 @@ RNode *rnode_child(RNode *dir, const char *name);
 /* The symlink target of a symlink node. */
 const char *rnode_link(Rootfs *r, RNode *n);
 const TarEntry *rnode_entry(Rootfs *r, RNode *n);
+
+/* ---- repository names (repo-set.c) */
+
+typedef struct RepoSet RepoSet;
+typedef struct RepoSetOptions {
+        int64_t ttl_ns;     /* rebuild when older (0 = 1 s; at least 10x the last build's duration) */
+        size_t max_names;   /* give up caching past this many repositories (0 = 1,000,000) */
+} RepoSetOptions;
+typedef struct RepoSetStats {
+        uint64_t builds, hits, misses;
+        size_t names, bytes;
+} RepoSetStats;
+
+int repo_set_new(Store *s, const RepoSetOptions *o, RepoSet **ret);
+RepoSet *repo_set_free(RepoSet *r);
+/* The index changed (a secondary caught up): the next question rebuilds the set. */
+void repo_set_invalidate(RepoSet *r);
+/* 1 and the answer if name is a known repository and/or namespace (a prefix of one at a '/');
+ * 0 if the set does not know the name (or is not available): ask the index. */
+int repo_set_query(RepoSet *r, const char *name, bool *ret_repo, bool *ret_namespace);
+void repo_set_stats(RepoSet *r, RepoSetStats *ret);
