@@ -1445,6 +1445,13 @@ static uint64_t node_ino(const char *path, const Node *n) {
                 uint64_t h = hash64(key, strlen(key), 1);
                 return h <= FUSE_ROOT_ID ? h + 2 : h;
         }
+        if (S_ISLNK(n->st.st_mode) && !n->immutable && n->link) {
+                /* A tag or channel pointer that moves gets another inode: the kernel caches a
+                 * symlink's target for as long as it keeps the inode (FUSE_CAP_CACHE_SYMLINKS,
+                 * no invalidation on attribute changes), so a moved pointer must not keep it. */
+                uint64_t h = hash64(n->link, strlen(n->link), ino_of_path(path));
+                return h <= FUSE_ROOT_ID ? h + 2 : h;
+        }
         return ino_of_path(path);
 }
 
@@ -1462,6 +1469,8 @@ static void make_entry(const char *path, Node *n, struct fuse_entry_param *e) {
         e->attr = n->st;
         e->attr.st_ino = e->ino;
         e->attr_timeout = e->entry_timeout = node_timeout(n);
+        if (n->kind == K_BLOB)
+                e->entry_timeout = TIMEOUT_MUTABLE; /* the bytes never change, but GC may remove the name */
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn) {
