@@ -14,11 +14,16 @@
  *                deletions). Roots: every remaining repository link (so every tag), channel
  *                history inside its window, holds that protect, blobs younger than grace.
  *                Index -> child manifests -> config, layers; nothing else.
- *  4. sweep      Unmarked manifest records are removed (store_manifest_remove) and unmarked
- *                blobs older than grace are removed under store_digest_lock, after
- *                re-reading the record: a blob touched at or after the mark started (a
- *                manifest PUT, mount or commit raced us) is kept. store_blob_remove deletes
- *                the record first, then the file: a crash leaves at worst an orphan file.
+ *  4. sweep      Unmarked manifest records are removed under the manifest's digest lock unless it
+ *                was pushed again since the mark (its first child's blob record changed, or, for
+ *                an index, a repository link exists). Unmarked blobs older than grace are removed
+ *                under store_digest_lock after re-reading the record: a record that differs from
+ *                the mark snapshot's (a manifest PUT, mount or commit touched it) or was touched at
+ *                or after the mark started is kept. The blob record and its repository links go in
+ *                one synced batch, then the file: a crash leaves at worst an orphan file. While a
+ *                sweep runs, meta "gc/sweep" = {mark_start} tells fsck that blob files without
+ *                record older than mark_start are the GC's (not a problem; the next run collects
+ *                them). Removals run on a pool of threads, each item under its own lock.
  *  5. reconcile  Files under <root>/blobs without an index record, older than grace, are
  *                orphans (a crashed sweep, a crashed commit) and are removed under the same
  *                lock; records whose file is missing are reported.

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* /v1/registry/gc handlers and the server's own GC schedule:
- *   POST /v1/registry/gc              {repo?, dry_run?}  -> the report (dry_run: the plan; nothing changes)
- *                                      409 GC_RUNNING when a GC is already running
+ *   POST /v1/registry/gc              {repo?, dry_run?, wait?}  -> the report (dry_run: the plan; nothing changes)
+ *                                      409 GC_RUNNING when a GC is already running. wait: false runs it in a
+ *                                      thread of its own and answers 202 at once: a long GC then does not pin
+ *                                      an HTTP worker thread (and the connections it serves); poll GET gc,
+ *                                      then GET gc/reports/last. `plura reg gc` does that for real runs.
  *   GET  /v1/registry/gc              {running, schedule, interval_seconds, next_run?, last?}
  *   GET  /v1/registry/gc/reports      ?limit=N (default 20): stored report summaries, newest first
  *   GET  /v1/registry/gc/reports/last the full last report; /reports/<id> a full report by id
@@ -10,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -70,6 +74,29 @@ static int run_error(V1Response *resp, int k) {
         return v1_error(resp, 500, "GC_FAILED", NULL, "garbage collection failed: %s", strerror(-k));
 }
 
+typedef struct AsyncRun {
+        GcState *st;
+        char *repo, *actor;
+        bool dry_run;
+        volatile bool done_early;
+} AsyncRun;
+
+static void *async_thread(void *userdata) {
+        AsyncRun *a = userdata;
+        GcOptions o = { .repo = a->repo, .dry_run = a->dry_run, .actor = a->actor, .trigger = "api" };
+        json_t *rep = NULL;
+        int k = gc_run(a->st->store, a->st->config, &o, &rep);
+        if (k < 0)
+                log_error_errno(k, "gc: background run failed: %m");
+        json_decref(rep);
+        a->done_early = true;
+        usleep(1100 * 1000); /* the handler may still be polling done_early */
+        free(a->repo);
+        free(a->actor);
+        free(a);
+        return NULL;
+}
+
 static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
         GcState *st = gc_state(r);
         if (!st->config)
@@ -91,12 +118,45 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
         if (v && !json_is_boolean(v))
                 return v1_error(resp, 400, "INVALID_REQUEST", NULL, "dry_run: expected true or false");
         o.dry_run = v ? json_is_true(v) : parse_bool(v1_request_query(req, "dry_run"));
+        v = b ? json_object_get(b, "wait") : NULL;
+        if (v && !json_is_boolean(v))
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "wait: expected true or false");
+        bool wait = !v || json_is_true(v);
         if (b) {
                 const char *k;
                 json_t *x;
                 json_object_foreach(b, k, x)
-                        if (!streq(k, "repo") && !streq(k, "dry_run"))
-                                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "unknown field \"%s\" (known: repo, dry_run)", k);
+                        if (!streq(k, "repo") && !streq(k, "dry_run") && !streq(k, "wait"))
+                                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "unknown field \"%s\" (known: repo, dry_run, wait)", k);
+        }
+        if (!wait) {
+                if (gc_is_running())
+                        return run_error(resp, -EBUSY);
+                AsyncRun *a = calloc(1, sizeof(AsyncRun));
+                if (!a)
+                        return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "out of memory");
+                a->st = st;
+                a->repo = o.repo ? strdup(o.repo) : NULL;
+                a->actor = strdup(req->actor ? req->actor : "gc");
+                a->dry_run = o.dry_run;
+                pthread_t t;
+                pthread_attr_t attr;
+                pthread_attr_init(&attr);
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                int k = pthread_create(&t, &attr, async_thread, a);
+                pthread_attr_destroy(&attr);
+                if (k != 0) {
+                        free(a->repo);
+                        free(a->actor);
+                        free(a);
+                        return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "cannot start the GC thread: %s", strerror(k));
+                }
+                /* wait until it has taken the GC lock, so that GET gc says running */
+                for (int i = 0; i < 200 && !gc_is_running() && !a->done_early; i++)
+                        usleep(5000);
+                resp->status = 202;
+                resp->body = json_pack("{s:s, s:s}", "status", "started", "poll", "/v1/registry/gc");
+                return 0;
         }
 
         json_t *rep = NULL;

@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -209,10 +210,31 @@ int reg_gc(int argc, char **argv) {
                 http_result_done(&res);
                 return 0;
         }
-        _cleanup_(json_decrefp) json_t *body = json_pack("{s:b}", "dry_run", o.dry_run);
+        /* real runs in the background on the server (202), so a long GC does not pin one of its
+         * HTTP worker threads; then poll and fetch the stored report. Dry runs answer at once. */
+        _cleanup_(json_decrefp) json_t *body = json_pack("{s:b, s:b}", "dry_run", o.dry_run, "wait", o.dry_run);
         if (o.repo)
                 json_object_set_new(body, "repo", json_string(o.repo));
         r = http_json_request(url, "POST", "/v1/registry/gc", body, o.actor, &res);
+        if (r >= 0 && res.status == 202) {
+                int64_t before = 0;
+                for (;;) {
+                        http_result_done(&res);
+                        res = (HttpResult) {};
+                        r = http_json_request(url, "GET", "/v1/registry/gc", NULL, o.actor, &res);
+                        if (r < 0 || res.status != 200)
+                                break;
+                        if (!json_is_true(json_object_get(res.body, "running")))
+                                break;
+                        (void) before;
+                        usleep(200 * 1000);
+                }
+                if (r >= 0 && res.status == 200) {
+                        http_result_done(&res);
+                        res = (HttpResult) {};
+                        r = http_json_request(url, "GET", "/v1/registry/gc/reports/last", NULL, o.actor, &res);
+                }
+        }
         if (r < 0 || res.status != 200 || !res.body) {
                 http_print_error("plura reg gc", &res);
                 http_result_done(&res);

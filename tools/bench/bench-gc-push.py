@@ -45,9 +45,15 @@ def main():
             descs = []
             for b in blobs:
                 d = "sha256:" + hashlib.sha256(b).hexdigest()
-                st, _ = req(c, "POST", "/v2/%s/blobs/uploads/?digest=%s" % (repo, d), b,
-                            {"Content-Type": "application/octet-stream", "Content-Length": str(len(b))})
-                if st != 201:
+                # POST + monolithic PUT (Distribution 2.8 has no single-POST upload)
+                c.request("POST", "/v2/%s/blobs/uploads/" % repo, body=b"", headers={"Content-Length": "0"})
+                r = c.getresponse()
+                r.read()
+                loc = r.getheader("Location") or ""
+                lu = urllib.parse.urlparse(loc)
+                path = lu.path + ("?" + lu.query + "&" if lu.query else "?") + "digest=" + d
+                st, _ = req(c, "PUT", path, b, {"Content-Type": "application/octet-stream", "Content-Length": str(len(b))})
+                if r.status != 202 or st != 201:
                     with lock:
                         state["errors"] += 1
                 descs.append({"digest": d, "size": len(b)})
