@@ -1777,7 +1777,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
         }
         size = (size_t) MIN((uint64_t) size, h->size - (uint64_t) off);
         if (h->content) {
-                fuse_reply_buf(req, h->content + off, size);
+                /* Reply from a copy: once the kernel has the reply, the reader may close the file
+                 * and a RELEASE on another thread frees h before fuse_reply_buf() returns (ASan's
+                 * writev interceptor checks the buffer after the syscall and reports that). */
+                _cleanup_free_ char *copy = malloc(MAX(size, 1));
+                if (!copy) {
+                        fuse_reply_err(req, ENOMEM);
+                        return;
+                }
+                memcpy(copy, h->content + off, size);
+                fuse_reply_buf(req, copy, size);
                 return;
         }
         if (h->fd >= 0) {

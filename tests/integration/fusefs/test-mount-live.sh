@@ -20,7 +20,8 @@ start_server "$DATA" "$TEST_TMP/config.json"
 MNT="$TEST_TMP/mnt"
 mkdir -p "$MNT"
 "$PLURA" mount --data "$DATA" "$MNT" >>"$TEST_TMP/mount.log" 2>&1 &
-TEST_PIDS+=("$!")
+MOUNT_PID=$!
+TEST_PIDS+=("$MOUNT_PID")
 TEST_MOUNTS+=("$MNT")
 for _ in $(seq 100); do [ -e "$MNT/README" ] && break; sleep 0.05; done
 check "mounted" test -e "$MNT/README"
@@ -182,5 +183,8 @@ check "the hold file names the digest, case and reason" test \
 api_hold=$(http GET "/v1/registry/holds?case_id=INC-4711" | jq -r '.. | objects | select(.reason? == "outage review") | .reason' | head -n1)
 check "the API agrees" test "$api_hold" = "outage review"
 check "an unknown case is absent" test ! -e "$MNT/holds/INC-0000"
+
+check "the mount process is still alive (no crash, e.g. under ASan)" kill -0 "$MOUNT_PID"
+check "no sanitizer report in the mount's log" bash -c "! grep -E 'Sanitizer|runtime error' '$TEST_TMP/mount.log'"
 
 done_testing
