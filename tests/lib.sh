@@ -14,11 +14,17 @@ TESTS_FAILED=0
 
 test_cleanup() {
         local rc=$?
-        for m in "${TEST_MOUNTS[@]:-}"; do
-                [ -n "$m" ] && mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; }
-        done
+        # Processes first (a mount process unmounts on SIGTERM), then whatever mount is left:
+        # a crashed FUSE process leaves a dead mount that `mountpoint -q` does not report, so
+        # look it up in /proc/mounts and detach it lazily.
         for p in "${TEST_PIDS[@]:-}"; do
                 [ -n "$p" ] && kill "$p" 2>/dev/null && { for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null || true; }
+        done
+        for m in "${TEST_MOUNTS[@]:-}"; do
+                [ -n "$m" ] || continue
+                if grep -qs " $(realpath -m "$m") " /proc/mounts; then
+                        fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+                fi
         done
         if [ "$rc" -eq 0 ] && [ -z "${KEEP_TMP:-}" ]; then rm -rf "$TEST_TMP"; else echo "# test files kept in $TEST_TMP" >&2; fi
         exit "$rc"
