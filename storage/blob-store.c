@@ -170,6 +170,50 @@ static int ensure_blob_dir(Store *s, const char *digest, char **ret_dir) {
         return 0;
 }
 
+static DirSync *dir_sync_for(Store *s, const char *digest) {
+        DigestAlgorithm a;
+        if (digest_parse(digest, &a) < 0)
+                return NULL;
+        uint8_t fan;
+        if (hex_decode(digest_hex(digest), 2, &fan) < 0)
+                return NULL;
+        return &s->dir_syncs[(unsigned) a * 256U + fan];
+}
+
+/* Makes every rename into dir done before the call durable. Concurrent commits into the same
+ * directory share fsyncs: whoever finds no fsync in flight runs one that covers every rename
+ * counted before it started; the others wait for it, or for the next one if theirs came later. */
+static int blob_dir_sync(Store *s, const char *digest, const char *dir) {
+        DirSync *d = dir_sync_for(s, digest);
+        if (!d)
+                return fsync_path(dir);
+        int r = 0;
+        pthread_mutex_lock(&d->lock);
+        uint64_t mine = ++d->renamed;
+        while (d->synced < mine) {
+                if (d->syncing) {
+                        pthread_cond_wait(&d->cond, &d->lock);
+                        continue;
+                }
+                d->syncing = true;
+                uint64_t upto = d->renamed;
+                pthread_mutex_unlock(&d->lock);
+                if (s->dir_sync_test_delay_us > 0)
+                        usleep(s->dir_sync_test_delay_us);
+                r = fsync_path(dir);
+                __atomic_add_fetch(&s->n_dir_fsyncs, 1, __ATOMIC_RELAXED);
+                pthread_mutex_lock(&d->lock);
+                d->syncing = false;
+                if (r >= 0 && upto > d->synced)
+                        d->synced = upto;
+                pthread_cond_broadcast(&d->cond);
+                if (r < 0)
+                        break; /* the waiters retry with an fsync of their own */
+        }
+        pthread_mutex_unlock(&d->lock);
+        return r;
+}
+
 int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_fd, const char *digest, uint64_t size,
                      const char *upload_uuid, StoreError *err) {
         _cleanup_free_ char *dir = NULL, *path = NULL, *zpath = NULL;
@@ -202,9 +246,10 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
                 zfd = zpath ? open(zpath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
                 if (zfd >= 0) {
                         r = compress_blob(src_fd, size, zfd, s->zstd_level, &stored);
-                        if (r > 0 && s->fsync && fsync(zfd) < 0)
-                                r = -errno;
+                        /* mode first, so the one fsync makes it durable too */
                         if (r > 0 && fchmod(zfd, 0444) < 0)
+                                r = -errno;
+                        if (r > 0 && s->fsync && fsync(zfd) < 0)
                                 r = -errno;
                         if (r > 0)
                                 enc = BLOB_ENCODING_ZSTD;
@@ -219,9 +264,9 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
         const char *commit_path = enc == BLOB_ENCODING_ZSTD ? zpath : src_path;
         if (enc == BLOB_ENCODING_RAW) {
                 r = 0;
-                if (s->fsync && fsync(src_fd) < 0)
+                if (fchmod(src_fd, 0444) < 0)
                         r = -errno;
-                if (r >= 0 && fchmod(src_fd, 0444) < 0)
+                if (r >= 0 && s->fsync && fsync(src_fd) < 0)
                         r = -errno;
                 if (r < 0) {
                         unlink(src_path);
@@ -242,7 +287,7 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
                 bi = (BlobInfo) { .size = size, .stored_size = stored, .encoding = enc, .created = now };
                 r = rename(commit_path, path) < 0 ? -errno : 0;
                 if (r >= 0 && s->fsync)
-                        r = fsync_path(dir);
+                        r = blob_dir_sync(s, digest, dir);
                 if (r < 0) {
                         store_digest_unlock(s, digest);
                         unlink(commit_path);

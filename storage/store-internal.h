@@ -17,6 +17,18 @@
 
 typedef struct PullEntry PullEntry;
 
+/* Group commit of the directory fsync that makes a blob's rename durable, one per fan-out
+ * directory (<algorithm>/<2 hex>): a commit counts its rename, then waits for an fsync of the
+ * directory that started after it was counted, running one itself when none is in flight. */
+typedef struct DirSync {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        uint64_t renamed; /* renames counted so far */
+        uint64_t synced;  /* renames 1..synced are durable */
+        bool syncing;
+} DirSync;
+#define DIR_SYNC_SLOTS (_DIGEST_ALGORITHM_MAX * 256U)
+
 struct Store {
         char *root;
         char *index_dir;
@@ -40,6 +52,10 @@ struct Store {
 
         pthread_mutex_t digest_locks[DIGEST_LOCK_STRIPES];
         pthread_mutex_t tag_locks[TAG_LOCK_STRIPES];
+
+        DirSync dir_syncs[DIR_SYNC_SLOTS];
+        uint64_t n_dir_fsyncs;         /* blob directory fsyncs done (atomic; for tests) */
+        unsigned dir_sync_test_delay_us; /* tests: widen each directory fsync to force batching */
 
         pthread_mutex_t seq_lock;
         uint64_t seq_next, seq_limit;
@@ -110,6 +126,9 @@ int blob_dir_for(Store *s, const char *digest, char **ret_dir);
 
 /* ---- upload.c */
 void uploads_free_all(Store *s);
+/* At open (primary): drops session records without file, upload files without record, and the
+ * blob file of a commit cut short between its rename and its index batch. */
+int uploads_reconcile(Store *s);
 
 /* ---- store.c pulls */
 int pulls_start(Store *s);

@@ -78,6 +78,10 @@ int store_open(const StoreOptions *o, Store **ret) {
                 pthread_mutex_init(&s->digest_locks[i], NULL);
         for (size_t i = 0; i < TAG_LOCK_STRIPES; i++)
                 pthread_mutex_init(&s->tag_locks[i], NULL);
+        for (size_t i = 0; i < DIR_SYNC_SLOTS; i++) {
+                pthread_mutex_init(&s->dir_syncs[i].lock, NULL);
+                pthread_cond_init(&s->dir_syncs[i].cond, NULL);
+        }
         pthread_mutex_init(&s->seq_lock, NULL);
         pthread_mutex_init(&s->uploads_lock, NULL);
         pthread_mutex_init(&s->pulls_lock, NULL);
@@ -142,6 +146,7 @@ int store_open(const StoreOptions *o, Store **ret) {
         }
         if (!s->read_only) {
                 store_tmp_clean(s);
+                (void) uploads_reconcile(s);
                 r = pulls_start(s);
                 if (r < 0) {
                         store_free(s);
@@ -162,6 +167,10 @@ Store *store_free(Store *s) {
                 pthread_mutex_destroy(&s->digest_locks[i]);
         for (size_t i = 0; i < TAG_LOCK_STRIPES; i++)
                 pthread_mutex_destroy(&s->tag_locks[i]);
+        for (size_t i = 0; i < DIR_SYNC_SLOTS; i++) {
+                pthread_mutex_destroy(&s->dir_syncs[i].lock);
+                pthread_cond_destroy(&s->dir_syncs[i].cond);
+        }
         pthread_mutex_destroy(&s->seq_lock);
         pthread_mutex_destroy(&s->uploads_lock);
         pthread_mutex_destroy(&s->pulls_lock);

@@ -2,6 +2,7 @@
 /* Upload sessions: streamed to <root>/uploads/<uuid> and hashed incrementally; an in-memory table
  * gives one request at a time exclusive use and keeps the open fd and the live hasher. After a
  * restart a session is resumed from the bytes on disk (re-hashed once). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -131,9 +132,13 @@ static int record_read(Store *s, const char *uuid, UploadRecord *ret) {
         return ret->repo ? 0 : -ENOMEM;
 }
 
-static int record_write(Store *s, const Upload *u, bool sync) {
-        json_t *j = json_pack("{s:s, s:I, s:I, s:I}", "repo", u->repo, "started", (json_int_t) u->started, "updated",
-                              (json_int_t) u->updated, "offset", (json_int_t) u->offset);
+/* Session records are written without syncing the WAL: they survive kill -9 (the WAL write is in
+ * the page cache) and a session lost to a power cut is simply unknown to its client, which gets
+ * BLOB_UPLOAD_UNKNOWN and starts over. The commit deletes the record in the same synced batch that
+ * writes the blob record. */
+static int record_write_full(Store *s, const Upload *u, const char *committing) {
+        json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:s?}", "repo", u->repo, "started", (json_int_t) u->started,
+                              "updated", (json_int_t) u->updated, "offset", (json_int_t) u->offset, "commit", committing);
         char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!v)
@@ -142,10 +147,22 @@ static int record_write(Store *s, const Upload *u, bool sync) {
         int r = -ENOMEM;
         if (b) {
                 index_batch_put(b, INDEX_UPLOAD, u->uuid, strlen(u->uuid), v, strlen(v));
-                r = index_batch_commit_full(s, b, sync);
+                r = index_batch_commit_full(s, b, false);
         }
         free(v);
         return r;
+}
+
+static int record_write(Store *s, const Upload *u) {
+        return record_write_full(s, u, NULL);
+}
+
+static int record_delete(Store *s, const char *uuid) {
+        _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
+        if (!b)
+                return -ENOMEM;
+        index_batch_delete(b, INDEX_UPLOAD, uuid, strlen(uuid));
+        return index_batch_commit_full(s, b, false);
 }
 
 int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]) {
@@ -175,7 +192,7 @@ int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]) {
                         r = -errno;
         }
         if (r >= 0) {
-                r = record_write(s, u, true);
+                r = record_write(s, u);
                 if (r < 0)
                         unlink(path);
         }
@@ -293,7 +310,7 @@ void store_upload_release(Store *s, Upload *u) {
         if (!u)
                 return;
         /* while still held, so a concurrent cancel cannot be undone by this write */
-        (void) record_write(s, u, false);
+        (void) record_write(s, u);
         slot_unclaim(s, u);
 }
 
@@ -301,7 +318,7 @@ static void upload_discard(Store *s, Upload *u) {
         _cleanup_free_ char *path = upload_path(s, u->uuid);
         if (path)
                 unlink(path);
-        (void) store_kv_delete(s, INDEX_UPLOAD, u->uuid, strlen(u->uuid));
+        (void) record_delete(s, u->uuid);
         slot_remove(s, u);
 }
 
@@ -339,9 +356,21 @@ int store_upload_commit(Store *s, Upload *u, const char *digest, StoreError *err
         pthread_mutex_lock(&s->uploads_lock);
         slot_unlink_locked(s, u);
         pthread_mutex_unlock(&s->uploads_lock);
+        /* The record names the digest being committed until the commit's batch deletes it: a crash
+         * between the rename into blobs/ and that batch leaves a file without index record, which
+         * the next open removes (uploads_reconcile). Unsynced like every session write: it is in
+         * the WAL before the rename, which is what kill -9 needs; after a power cut such a file is
+         * an orphan for GC's reconcile. */
+        r = record_write_full(s, u, digest);
+        if (r < 0) {
+                unlink(path);
+                (void) record_delete(s, u->uuid);
+                slot_free(u);
+                return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "index write failed");
+        }
         r = blob_commit_file(s, u->repo, path, u->fd, digest, u->offset, u->uuid, err);
         if (r < 0)
-                (void) store_kv_delete(s, INDEX_UPLOAD, u->uuid, strlen(u->uuid));
+                (void) record_delete(s, u->uuid);
         slot_free(u);
         return r;
 }
@@ -432,6 +461,87 @@ int store_upload_purge(Store *s, int64_t older_than_ns) {
         free(l.uuids);
         free(l.updated);
         return purged;
+}
+
+typedef struct ReconcileList {
+        char (*uuids)[37];
+        char **committing; /* digest or NULL */
+        size_t n, allocated;
+} ReconcileList;
+
+static int reconcile_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        ReconcileList *l = userdata;
+        if (klen != 36)
+                return 0;
+        if (l->n == l->allocated) {
+                size_t na = l->allocated ? l->allocated * 2 : 32;
+                void *a = realloc(l->uuids, na * 37), *b = realloc(l->committing, na * sizeof(char *));
+                if (a)
+                        l->uuids = a;
+                if (b)
+                        l->committing = b;
+                if (!a || !b)
+                        return -ENOMEM;
+                l->allocated = na;
+        }
+        json_t *j = json_loadb(val, vlen, 0, NULL);
+        const char *c = json_string_value(json_object_get(j, "commit"));
+        l->committing[l->n] = c ? strdup(c) : NULL;
+        json_decref(j);
+        memcpy(l->uuids[l->n], key, 36);
+        l->uuids[l->n][36] = 0;
+        l->n++;
+        return 0;
+}
+
+int uploads_reconcile(Store *s) {
+        ReconcileList l = {};
+        unsigned sessions = 0, files = 0, blobs = 0;
+        int r = store_kv_iterate(s, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, reconcile_collect_cb, &l);
+        for (size_t i = 0; r >= 0 && i < l.n; i++) {
+                _cleanup_free_ char *path = upload_path(s, l.uuids[i]);
+                if (!path) {
+                        r = -ENOMEM;
+                        break;
+                }
+                const char *digest = l.committing[i];
+                if (digest) {
+                        /* a commit cut short before its index batch: its file, if renamed into
+                         * blobs/ already, has no record and is visible nowhere */
+                        _cleanup_free_ char *blob = store_blob_path(s, digest);
+                        if (blob && store_blob_info(s, digest, NULL) == -ENOENT && unlink(blob) == 0)
+                                blobs++;
+                        (void) unlink(path);
+                } else if (access(path, F_OK) == 0)
+                        continue;
+                r = record_delete(s, l.uuids[i]);
+                sessions++;
+        }
+        for (size_t i = 0; i < l.n; i++)
+                free(l.committing[i]);
+        free(l.uuids);
+        free(l.committing);
+        if (r < 0)
+                return log_error_errno(r, "Cannot reconcile upload sessions: %m");
+
+        /* files whose session record never made it (created just before a crash) */
+        _cleanup_free_ char *dir = store_path(s, "uploads");
+        DIR *d = dir ? opendir(dir) : NULL;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                if (de->d_type != DT_REG || !uuid_is_valid(de->d_name) ||
+                    index_get(s, NULL, INDEX_UPLOAD, de->d_name, strlen(de->d_name), NULL, NULL) != -ENOENT)
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        files++;
+        }
+        if (d)
+                closedir(d);
+        if (sessions + files + blobs > 0)
+                log_info("Reconciled uploads after an unclean stop: %u session record(s) without file or with an "
+                         "interrupted commit, %u upload file(s) without record, %u uncommitted blob file(s) removed.",
+                         sessions, files, blobs);
+        return 0;
 }
 
 void uploads_free_all(Store *s) {

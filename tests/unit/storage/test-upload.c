@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "storage-test-helpers.h"
+#include "storage/store-internal.h" /* dir sync counters */
 
 static uint8_t *pattern(size_t n, unsigned seed, bool compressible) {
         uint8_t *p = malloc(n);
@@ -38,6 +39,11 @@ static size_t count_blob_files(const char *root) {
         }
         closedir(d);
         return n;
+}
+
+static int count_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        (*(size_t *) userdata)++;
+        return 0;
 }
 
 static void push_chunks(Store *s, const char *repo, const uint8_t *data, size_t len, size_t chunk, char uuid[37]) {
@@ -293,6 +299,171 @@ TEST(test_concurrent_commits) {
         rm_rf(dir);
 }
 
+/* Many concurrent commits renaming into one fan-out directory (blobs/sha256/5a/) share its
+ * fsyncs (group commit), and every one of them is committed, linked and readable. */
+enum { SAME_DIR_THREADS = 8, SAME_DIR_BLOBS = 24, SAME_DIR_SIZE = 512 };
+
+typedef struct SameDirBlob {
+        uint8_t data[SAME_DIR_SIZE];
+        char digest[DIGEST_MAX_LEN];
+} SameDirBlob;
+
+typedef struct SameDirWorker {
+        Store *s;
+        int id;
+        pthread_barrier_t *start;
+        SameDirBlob *blobs; /* SAME_DIR_BLOBS */
+} SameDirWorker;
+
+static void *same_dir_worker(void *userdata) {
+        SameDirWorker *w = userdata;
+        char repo[32];
+        snprintf(repo, sizeof repo, "small/t%d", w->id);
+        pthread_barrier_wait(w->start);
+        for (int i = 0; i < SAME_DIR_BLOBS; i++) {
+                SameDirBlob *b = w->blobs + i;
+                StoreError e = {};
+                if (i % 3 == 2) { /* the store_blob_put path commits the same way */
+                        char got[DIGEST_MAX_LEN];
+                        ASSERT_OK(store_blob_put(w->s, repo, b->data, SAME_DIR_SIZE, b->digest, got, &e));
+                        ASSERT_STREQ(got, b->digest);
+                        continue;
+                }
+                char uuid[37];
+                Upload *u = NULL;
+                ASSERT_OK(store_upload_begin(w->s, repo, uuid));
+                ASSERT_OK(store_upload_acquire(w->s, repo, uuid, &u));
+                ASSERT_OK(upload_write(u, b->data, SAME_DIR_SIZE));
+                ASSERT_OK(store_upload_commit(w->s, u, b->digest, &e));
+        }
+        return NULL;
+}
+
+TEST(test_group_commit_same_dir) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        /* a slow directory fsync, so commits pile up behind it as they would on a slow disk */
+        s->dir_sync_test_delay_us = 3000;
+        enum { N = SAME_DIR_THREADS * SAME_DIR_BLOBS };
+        _cleanup_free_ SameDirBlob *blobs = calloc(N, sizeof(SameDirBlob));
+        ASSERT_TRUE(blobs);
+        for (int i = 0; i < N; i++) { /* distinct contents whose sha256 starts with 5a */
+                for (uint32_t nonce = 0;; nonce++) {
+                        snprintf((char *) blobs[i].data, SAME_DIR_SIZE, "blob %d nonce %u", i, nonce);
+                        ASSERT_OK(digest_buffer(DIGEST_SHA256, blobs[i].data, SAME_DIR_SIZE, blobs[i].digest));
+                        if (startswith(blobs[i].digest, "sha256:5a"))
+                                break;
+                }
+        }
+        pthread_barrier_t start;
+        ASSERT_EQ(pthread_barrier_init(&start, NULL, SAME_DIR_THREADS), 0);
+        SameDirWorker w[SAME_DIR_THREADS];
+        pthread_t t[SAME_DIR_THREADS];
+        for (int i = 0; i < SAME_DIR_THREADS; i++) {
+                w[i] = (SameDirWorker) { .s = s, .id = i, .start = &start, .blobs = blobs + i * SAME_DIR_BLOBS };
+                ASSERT_EQ(pthread_create(&t[i], NULL, same_dir_worker, &w[i]), 0);
+        }
+        for (int i = 0; i < SAME_DIR_THREADS; i++)
+                pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&start);
+
+        uint64_t fsyncs = __atomic_load_n(&s->n_dir_fsyncs, __ATOMIC_RELAXED);
+        printf("# %d commits into one directory took %llu directory fsyncs\n", N, (unsigned long long) fsyncs);
+        ASSERT_TRUE(fsyncs > 0);
+        ASSERT_TRUE(fsyncs * 2 <= N); /* shared; one each without group commit */
+        ASSERT_EQ(count_blob_files(dir), N);
+        _cleanup_free_ uint8_t *buf = malloc(SAME_DIR_SIZE + 1);
+        for (int i = 0; i < N; i++) {
+                char repo[32];
+                snprintf(repo, sizeof repo, "small/t%d", i / SAME_DIR_BLOBS);
+                ASSERT_OK(store_repo_blob_info(s, repo, blobs[i].digest, NULL));
+                BlobReader *r = NULL;
+                ASSERT_OK(store_blob_open(s, blobs[i].digest, &r));
+                ASSERT_EQ(blob_reader_size(r), SAME_DIR_SIZE);
+                ASSERT_EQ(blob_reader_pread(r, buf, SAME_DIR_SIZE + 1, 0), SAME_DIR_SIZE);
+                ASSERT_TRUE(memcmp(buf, blobs[i].data, SAME_DIR_SIZE) == 0);
+                blob_reader_free(r);
+        }
+        FsckReport rep;
+        ASSERT_OK(store_fsck(s, false, &rep));
+        ASSERT_EQ(json_array_size(rep.problems), 0);
+        ASSERT_EQ(rep.blobs_checked, N);
+        fsck_report_done(&rep);
+        store_free(s);
+
+        /* and after a reopen (the records were synced, the sessions are gone) */
+        s = test_store_open(dir, false);
+        for (int i = 0; i < N; i++)
+                ASSERT_OK(store_blob_info(s, blobs[i].digest, NULL));
+        size_t sessions = 0;
+        ASSERT_OK(store_kv_iterate(s, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, count_cb, &sessions));
+        ASSERT_EQ(sessions, 0);
+        store_free(s);
+        rm_rf(dir);
+}
+
+/* The state a kill -9 can leave: a commit renamed its file into blobs/ but its index batch never
+ * ran (the session record still names the digest being committed), a session record whose file
+ * is gone, an upload file whose record never made it. The next open removes all three; the blob
+ * stays invisible and fsck is clean. */
+TEST(test_reconcile_after_crash) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        static const char data[] = "a blob whose commit was cut short";
+        char digest[DIGEST_MAX_LEN], uuid[37], lost[37];
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, data, strlen(data), digest));
+        ASSERT_OK(store_upload_begin(s, "crash/r", uuid));
+        ASSERT_OK(store_upload_begin(s, "crash/r", lost));
+        store_free(s);
+
+        /* interrupted commit: record marked, file moved into blobs/, no blob record */
+        s = test_store_open(dir, false);
+        _cleanup_free_ char *rec = strdup_printf("{\"repo\":\"crash/r\",\"started\":1,\"updated\":1,\"offset\":%zu,"
+                                                 "\"commit\":\"%s\"}", strlen(data), digest);
+        ASSERT_OK(store_kv_put(s, INDEX_UPLOAD, uuid, 36, rec, strlen(rec)));
+        _cleanup_free_ char *up = strdup_printf("%s/uploads/%s", dir, uuid);
+        _cleanup_free_ char *blob = store_blob_path(s, digest);
+        _cleanup_free_ char *fan = strndup(blob, strrchr(blob, '/') - blob);
+        ASSERT_OK(mkdir_p(fan, 0755));
+        FILE *f = fopen(up, "w");
+        ASSERT_TRUE(f);
+        fputs(data, f);
+        fclose(f);
+        ASSERT_OK(rename(up, blob));
+        /* a session whose file is gone, an upload file without record */
+        _cleanup_free_ char *lost_path = strdup_printf("%s/uploads/%s", dir, lost);
+        ASSERT_OK(unlink(lost_path));
+        char orphan[37];
+        ASSERT_OK(uuid_random(orphan));
+        _cleanup_free_ char *orphan_path = strdup_printf("%s/uploads/%s", dir, orphan);
+        f = fopen(orphan_path, "w");
+        ASSERT_TRUE(f);
+        fclose(f);
+        store_free(s);
+
+        s = test_store_open(dir, false);
+        ASSERT_TRUE(access(blob, F_OK) < 0 && errno == ENOENT);
+        ASSERT_TRUE(access(orphan_path, F_OK) < 0 && errno == ENOENT);
+        size_t sessions = 0;
+        ASSERT_OK(store_kv_iterate(s, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, count_cb, &sessions));
+        ASSERT_EQ(sessions, 0);
+        ASSERT_EQ(store_blob_info(s, digest, NULL), -ENOENT);
+        Upload *u = NULL;
+        ASSERT_EQ(store_upload_acquire(s, "crash/r", uuid, &u), -ENOENT);
+        FsckReport rep;
+        ASSERT_OK(store_fsck(s, false, &rep));
+        ASSERT_EQ(json_array_size(rep.problems), 0);
+        fsck_report_done(&rep);
+
+        /* the client redoes the push */
+        StoreError e = {};
+        char got[DIGEST_MAX_LEN];
+        ASSERT_OK(store_blob_put(s, "crash/r", data, strlen(data), digest, got, &e));
+        ASSERT_OK(store_repo_blob_info(s, "crash/r", digest, NULL));
+        store_free(s);
+        rm_rf(dir);
+}
+
 TEST(test_zstd_at_rest) {
         _cleanup_free_ char *dir = test_tmpdir();
         Store *s = test_store_open(dir, true);
@@ -363,6 +534,8 @@ int main(void) {
         RUN(test_resume_after_restart);
         RUN(test_dedupe_and_mount);
         RUN(test_concurrent_commits);
+        RUN(test_group_commit_same_dir);
+        RUN(test_reconcile_after_crash);
         RUN(test_zstd_at_rest);
         return 0;
 }
