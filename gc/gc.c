@@ -287,7 +287,10 @@ static int apply_link(Run *r, size_t item, void *ctx) {
                 return 0;
         }
         StoreError err = {};
+        /* retention decided this; the /v2/ tag policy (e.g. read-only channels/) is not GC's */
+        store_maintenance_begin();
         q = store_manifest_delete(r->s, repo, digest, r->actor, &err);
+        store_maintenance_end();
         if (q < 0 && q != -ENOENT) {
                 char target[600];
                 snprintf(target, sizeof target, "%s@%s", repo, digest);
@@ -320,7 +323,9 @@ static int apply_plan(Run *r) {
                         continue;
                 }
                 StoreError err = {};
+                store_maintenance_begin();
                 q = store_tag_delete(r->s, repo, t->name, r->actor, &err);
+                store_maintenance_end();
                 if (q < 0 && q != -ENOENT) {
                         char target[512];
                         snprintf(target, sizeof target, "%s:%s", repo, t->name);

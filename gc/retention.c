@@ -628,7 +628,9 @@ static int chan_cb(void *userdata, const char *key, size_t klen, const char *val
                 c->entries = n;
                 c->allocated = na;
         }
-        c->entries[c->n].time = json_time_ns(json_object_get(j, "time"));
+        /* governance writes "time" as RFC 3339 text and "time_ns" as the integer */
+        json_t *t = json_object_get(j, "time_ns");
+        c->entries[c->n].time = json_time_ns(t ? t : json_object_get(j, "time"));
         snprintf(c->entries[c->n].digest, DIGEST_MAX_LEN, "%s", d);
         c->n++;
         return 0;

@@ -212,7 +212,8 @@ static int tag_policy_hook(void *userdata, const char *repo, const char *tag, co
                            const char *new_digest, const char *first_digest_in_history, StoreError *err) {
         Governance *g = userdata;
 
-        if (internal_write_depth > 0)
+        /* governance's own pointer moves, and GC deleting what retention decided */
+        if (internal_write_depth > 0 || store_in_maintenance())
                 return 0;
 
         if (repo_is_channel(repo))

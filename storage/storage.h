@@ -338,6 +338,13 @@ int store_tag_move_add(Store *s, IndexBatch *b, const char *repo, const char *ta
 int store_audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, const char *target,
                     const char *result, json_t *detail);
 
+/* Internal maintenance (GC) runs on this thread between begin and end: the tag policy is the
+ * policy of the /v2/ write paths, so its hook lets such deletions through (retention decides
+ * them, and a tag name stays in tag_history). Nests; per thread (storage/governance-index.c). */
+void store_maintenance_begin(void);
+void store_maintenance_end(void);
+bool store_in_maintenance(void);
+
 /* ---- locks shared by manifest PUT, mount, upload commit and the GC sweep */
 void store_digest_lock(Store *s, const char *digest);
 void store_digest_unlock(Store *s, const char *digest);
