@@ -683,26 +683,38 @@ static int process_holds(BuildCtx *b) {
                 const char *action;
                 _cleanup_free_ char *bundle = NULL;
                 char errbuf[128] = "";
+                bool forgotten = false;
                 if (active) {
                         protect = true;
                         action = "protected";
-                } else if (h->export_bundle) {
-                        action = "already_exported";
-                        bundle = strdup(h->export_bundle);
                 } else if (b->o->dry_run) {
-                        if (worm_configured)
+                        if (h->export_bundle) {
+                                action = "already_exported";
+                                bundle = strdup(h->export_bundle);
+                        } else if (worm_configured)
                                 action = "would_export";
                         else {
                                 protect = true;
                                 action = "kept_no_worm_target";
                         }
                 } else {
+                        /* also when the record names a bundle: this re-verifies it (and exports
+                         * again if it no longer verifies) instead of trusting the record */
                         int q = store_hold_ensure_exported(b->s, h, b->c->worm, &bundle);
                         if (q > 0)
                                 action = "exported";
                         else if (q == 0)
                                 action = "already_exported";
-                        else {
+                        if (q >= 0 && h->released != 0) {
+                                /* released and its export verified: the record has done its job.
+                                 * An expired but unreleased hold stays listed with its bundle
+                                 * for operators to see. */
+                                int k = store_hold_forget(b->s, h);
+                                if (k < 0)
+                                        plan_error(b->p, "cannot forget a released, exported hold", h->digest, k);
+                                else
+                                        forgotten = true;
+                        } else if (q < 0) {
                                 protect = true;
                                 action = "export_failed_kept";
                                 snprintf(errbuf, sizeof errbuf, "%s", strerror(-q));
@@ -720,6 +732,8 @@ static int process_holds(BuildCtx *b) {
                         json_object_set_new(e, "bundle", json_string(bundle));
                 if (*errbuf)
                         json_object_set_new(e, "error", json_string(errbuf));
+                if (forgotten)
+                        json_object_set_new(e, "forgotten", json_true());
                 json_array_append_new(b->p->holds, e);
         }
         for (size_t i = 0; i < hc.n; i++)

@@ -267,9 +267,27 @@ if [ "$GC" = 1 ]; then
         B3=$(ls -d "$WORM/INC-2"/* 2>/dev/null | head -n1)
         check "GC wrote a complete bundle that verifies" bash -c "[ -n '$B3' ] && '$PLURA' reg worm verify '$B3'"
         check "its audit.json has the hold and its release" bash -c "jq -e 'map(.action) | index(\"hold.add\") and index(\"hold.release\")' '$B3/audit.json' >/dev/null"
-        check "the hold records the bundle GC wrote" bash -c "curl -sfS '$URL/v1/registry/holds?case_id=INC-2' | jq -e '.holds[0].export_bundle==\"$B3\"' >/dev/null"
+        check "the report names the bundle GC wrote" bash -c "jq -e '[.. | objects | select(.digest? == \"$APP2\" and .bundle? == \"$B3\" and .forgotten? == true)] | length == 1' <<<'$report' >/dev/null"
+        check "GC forgot the released hold once its export verified" bash -c "curl -sfS '$URL/v1/registry/holds?case_id=INC-2' | jq -e '.holds|length==0' >/dev/null"
         gc_run
         check "then the content is swept" bash -c "! curl -sfS -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' '$URL/v2/test/app2/manifests/$APP2' && [ ! -e '$(blob_file "$APP_ONLY")' ]"
+fi
+
+# ---- a released hold whose recorded bundle no longer verifies: GC exports again, then forgets
+if [ "$GC" = 1 ]; then
+        http POST /v1/registry/holds -d "{\"digest\":\"$IDX\",\"case_id\":\"INC-4\",\"reason\":\"fourth\"}" >/dev/null
+        req POST /v1/registry/worm/export -d '{"case_id":"INC-4"}'
+        B4=$(jq -r '.bundles[0].bundle' <<<"$body")
+        check "INC-4 exported and recorded" bash -c "[ -n '$B4' ] && curl -sfS '$URL/v1/registry/holds?case_id=INC-4' | jq -e '.holds[0].export_bundle==\"$B4\"' >/dev/null"
+        chattr -R -i "$B4" 2>/dev/null || true; chmod -R u+w "$B4" 2>/dev/null || true
+        f4=$(cd "$B4" && find . -type f -path '*blobs*' | head -n1)
+        echo corrupt >>"$B4/$f4"
+        check "the recorded INC-4 bundle no longer verifies" bash -c "! '$PLURA' reg worm verify '$B4' >/dev/null 2>&1"
+        "$PLURA" reg hold release --url "$URL" --json INC-4 "$IDX" >/dev/null || true
+        gc_run
+        B4N=$(jq -r --arg d "$IDX" '[.. | objects | select(.case_id? == "INC-4" and .digest? == $d)][0].bundle // empty' <<<"$report")
+        check "GC re-verified the recorded bundle and exported again" bash -c "jq -e '[.. | objects | select(.case_id? == \"INC-4\" and .action? == \"exported\")] | length == 1' <<<'$report' >/dev/null && [ -n '$B4N' ] && [ '$B4N' != '$B4' ] && '$PLURA' reg worm verify '$B4N'"
+        check "and then forgot the released hold" bash -c "curl -sfS '$URL/v1/registry/holds?case_id=INC-4' | jq -e '.holds|length==0' >/dev/null"
 fi
 
 # ---- kill -9 mid-export: an incomplete-marked bundle; a retry writes a complete new one
