@@ -945,7 +945,10 @@ static int resolve_repos(Fusefs *f, Node *n, char **comps, size_t nc) {
         if (!prefix[0])
                 return -ENOENT;
         bool is_repo = repo_name_is_valid(prefix) && repo_exists(f, prefix);
-        snprintf(n->repo, sizeof(n->repo), "%s", prefix);
+        size_t pl = strlen(prefix);
+        if (pl >= sizeof(n->repo)) /* cannot happen given the check above; keeps -Wformat-truncation quiet too */
+                return -ENOENT;
+        memcpy(n->repo, prefix, pl + 1);
         if (i == nc) {
                 if (!is_repo && !namespace_exists(f, prefix))
                         return -ENOENT;
