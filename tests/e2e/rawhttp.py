@@ -17,6 +17,7 @@ chunk. The body is sent from --body-file, or --random-body N deterministic rando
 import argparse
 import os
 import random
+import select
 import socket
 import sys
 import time
@@ -61,12 +62,23 @@ def main():
     s = socket.create_connection((u.hostname, u.port or 80), timeout=a.timeout)
     status = "000"
     resp = b""
+    def send_watching(data):
+        # Sends in small pieces and stops once the server has answered: a server that refuses
+        # early (e.g. 431 for a huge header) closes with our unsent bytes unread, and the RST
+        # that follows can destroy its answer before we read it.
+        for i in range(0, len(data), 4096):
+            if select.select([s], [], [], 0)[0]:
+                return False
+            s.sendall(data[i:i + 4096])
+        return True
+
     try:
-        s.sendall(req)
+        answered_early = not send_watching(req)
         off = 0
-        while off < send:
+        while off < send and not answered_early:
             n = min(a.chunk, send - off)
-            s.sendall(body[off:off + n])
+            if not send_watching(body[off:off + n]):
+                break
             off += n
             if a.progress:
                 tmp = a.progress + ".tmp"
