@@ -12,6 +12,7 @@ BENCH_PACKAGES := docker-registry wrk hyperfine
 BUILD := build
 BUILD_ASAN := build-asan
 BUILD_FUZZ := build-fuzz
+PLURA_BIN := $(BUILD)/tools/plura
 MESON_FLAGS := $(if $(CI),--werror,)
 FUZZ_SECONDS ?= 10
 
@@ -50,10 +51,11 @@ build-fuzz: deps $(BUILD_FUZZ)/build.ninja
 
 run: build
 	mkdir -p data
-	./$(BUILD)/plura serve --listen 127.0.0.1:5000 --data ./data
+	./$(PLURA_BIN) serve --listen 127.0.0.1:5000 --data ./data
 
 # Every suite: plain build, the same suites under ASan+UBSan, then each fuzzer for FUZZ_SECONDS.
 test: build build-asan build-fuzz
+	@./$(PLURA_BIN) serve --help >/dev/null  # the binary `make run` starts
 	@rc=0; \
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 || rc=1; \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
