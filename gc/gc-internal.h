@@ -40,6 +40,10 @@ DigestTable *digest_table_new(void);
 DigestTable *digest_table_free(DigestTable *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(DigestTable *, digest_table_free);
 /* Returns the id, interning the digest if needed (DT_NONE for a malformed digest or OOM). */
+/* Splits a repo_manifest / repo_blob key "repo\0digest": the repository name's length and the
+ * digest, NUL-terminated. -EINVAL for a key of another shape (callers skip it). */
+int link_key_split(const char *key, size_t klen, size_t *ret_repo_len, char digest[DIGEST_MAX_LEN]);
+
 uint32_t digest_table_intern(DigestTable *t, const char *digest);
 /* DT_NONE if unknown. */
 uint32_t digest_table_find(DigestTable *t, const char *digest);

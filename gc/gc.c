@@ -437,16 +437,10 @@ static int mark_drain(MarkCtx *m) {
 static int mark_links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
         MarkCtx *m = userdata;
         Run *r = m->r;
-        const char *sep = memchr(key, 0, klen);
-        if (!sep)
-                return 0;
-        size_t rl = (size_t) (sep - key);
+        size_t rl;
         char digest[DIGEST_MAX_LEN];
-        size_t dl = klen - rl - 1;
-        if (dl >= sizeof digest)
+        if (link_key_split(key, klen, &rl, digest) < 0)
                 return 0;
-        memcpy(digest, sep + 1, dl);
-        digest[dl] = 0;
         uint32_t repo;
         int q = plan_add_repo(&r->p, r->c, r->o, key, rl, &repo); /* the sweep re-checks every repository */
         if (q < 0)
@@ -866,15 +860,10 @@ static int cmp_link_key(const void *a, const void *b) {
  * record together with its links. */
 static int candidate_links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
         SweepCtx *c = userdata;
-        const char *sep = memchr(key, 0, klen);
-        if (!sep)
-                return 0;
+        size_t rl;
         char digest[DIGEST_MAX_LEN];
-        size_t dl = klen - (size_t) (sep - key) - 1;
-        if (dl >= sizeof digest)
+        if (link_key_split(key, klen, &rl, digest) < 0)
                 return 0;
-        memcpy(digest, sep + 1, dl);
-        digest[dl] = 0;
         uint32_t id = digest_table_find(c->r->g.digests, digest);
         if (id == DT_NONE)
                 return 0;

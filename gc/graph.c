@@ -272,6 +272,19 @@ void digest_table_name(DigestTable *t, uint32_t id, char out[DIGEST_MAX_LEN]) {
 
 /* ---------------------------------------------------------------- Graph */
 
+int link_key_split(const char *key, size_t klen, size_t *ret_repo_len, char digest[DIGEST_MAX_LEN]) {
+        const char *sep = memchr(key, 0, klen);
+        if (!sep)
+                return -EINVAL;
+        size_t rl = (size_t) (sep - key), dl = klen - rl - 1;
+        if (dl >= DIGEST_MAX_LEN)
+                return -EINVAL;
+        memcpy(digest, sep + 1, dl);
+        digest[dl] = 0;
+        *ret_repo_len = rl;
+        return 0;
+}
+
 int graph_init(Graph *g) {
         *g = (Graph) {};
         g->digests = digest_table_new();

@@ -395,16 +395,10 @@ typedef struct BuildCtx {
 static int links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
         BuildCtx *b = userdata;
         Plan *p = b->p;
-        const char *sep = memchr(key, 0, klen);
-        if (!sep)
-                return 0;
-        size_t rl = (size_t) (sep - key);
+        size_t rl;
         char digest[DIGEST_MAX_LEN];
-        size_t dl = klen - rl - 1;
-        if (dl >= sizeof digest)
+        if (link_key_split(key, klen, &rl, digest) < 0)
                 return 0;
-        memcpy(digest, sep + 1, dl);
-        digest[dl] = 0;
         uint32_t repo;
         int r = plan_add_repo(p, b->c, b->o, key, rl, &repo);
         if (r < 0)
