@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -558,11 +559,17 @@ static int id_list_push(IdList *l, uint32_t id) {
         return 0;
 }
 
+typedef struct Groups {
+        size_t *bounds;
+        size_t n;
+} Groups;
+
 typedef struct ManifestSweep {
         Run *r;
         IndexSnapshot *snap;
         bool scoped;
-        IdList candidates;
+        IdList candidates; /* in the manifest records' key order, i.e. sorted by digest */
+        Groups groups;
 } ManifestSweep;
 
 static int sweep_manifest_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
@@ -607,7 +614,6 @@ typedef struct Group {
         const char **ptrs;
         uint8_t *state;
         int *error;
-        uint64_t *disk;
 } Group;
 
 static void group_done(Group *g) {
@@ -615,7 +621,6 @@ static void group_done(Group *g) {
         free(g->ptrs);
         free(g->state);
         free(g->error);
-        free(g->disk);
 }
 
 static int group_init(Group *g, Run *r, const uint32_t *ids, size_t stride, size_t n) {
@@ -624,8 +629,7 @@ static int group_init(Group *g, Run *r, const uint32_t *ids, size_t stride, size
         g->ptrs = malloc(n * sizeof *g->ptrs);
         g->state = calloc(n, sizeof *g->state);
         g->error = calloc(n, sizeof *g->error);
-        g->disk = calloc(n, sizeof *g->disk);
-        if (!g->names || !g->ptrs || !g->state || !g->error || !g->disk) {
+        if (!g->names || !g->ptrs || !g->state || !g->error) {
                 group_done(g);
                 return -ENOMEM;
         }
@@ -636,9 +640,35 @@ static int group_init(Group *g, Run *r, const uint32_t *ids, size_t stride, size
         return 0;
 }
 
+/* Cuts n candidates (sorted by digest; their ids every stride bytes from ids) into groups of at
+ * least GC_SWEEP_GROUP, each ending where the digest lock stripe changes, so that the groups
+ * the sweep threads hold at once never share a stripe and never wait for each other.
+ * bounds[k]..bounds[k+1] is group k. */
+static int groups_by_stripe(Run *r, const uint32_t *ids, size_t stride, size_t n, Groups *ret) {
+        *ret = (Groups) {};
+        ret->bounds = malloc((n / GC_SWEEP_GROUP + 2) * sizeof(size_t) + sizeof(size_t));
+        if (!ret->bounds)
+                return -ENOMEM;
+        ret->bounds[0] = 0;
+        size_t start = 0, prev = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+                char d[DIGEST_MAX_LEN];
+                digest_table_name(r->g.digests, *(const uint32_t *) ((const char *) ids + i * stride), d);
+                size_t stripe = store_digest_stripe(d);
+                if (i - start >= GC_SWEEP_GROUP && stripe != prev) {
+                        ret->bounds[++ret->n] = i;
+                        start = i;
+                }
+                prev = stripe;
+        }
+        if (n > 0)
+                ret->bounds[++ret->n] = n;
+        return 0;
+}
+
 static int remove_manifest_group(Run *r, size_t gi, void *ctx) {
         ManifestSweep *c = ctx;
-        size_t start = gi * GC_SWEEP_GROUP, n = MIN((size_t) GC_SWEEP_GROUP, c->candidates.n - start);
+        size_t start = c->groups.bounds[gi], n = c->groups.bounds[gi + 1] - start;
         const uint32_t *ids = c->candidates.v + start;
         Group g;
         _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
@@ -671,16 +701,15 @@ static int remove_manifest_group(Run *r, size_t gi, void *ctx) {
         return 0;
 }
 
-static size_t n_groups(size_t n) {
-        return (n + GC_SWEEP_GROUP - 1) / GC_SWEEP_GROUP;
-}
-
 static int sweep_manifests(Run *r, IndexSnapshot *snap) {
         ManifestSweep c = { .r = r, .snap = snap, .scoped = r->o->repo && *r->o->repo };
         int q = store_kv_iterate(r->s, snap, INDEX_MANIFEST, NULL, 0, NULL, 0, sweep_manifest_cb, &c);
         if (q >= 0)
-                q = parallel_for(r, n_groups(c.candidates.n), GC_SWEEP_THREADS, remove_manifest_group, &c);
+                q = groups_by_stripe(r, c.candidates.v, sizeof(uint32_t), c.candidates.n, &c.groups);
+        if (q >= 0)
+                q = parallel_for(r, c.groups.n, GC_SWEEP_THREADS, remove_manifest_group, &c);
         free(c.candidates.v);
+        free(c.groups.bounds);
         if (q < 0)
                 return q;
         /* whatever manifest stays (skipped, failed, out of scope) keeps its blobs: never a stored
@@ -786,11 +815,14 @@ typedef struct LinkKey {
 typedef struct SweepCtx {
         Run *r;
         bool scoped;
-        BlobCandidate *v;
+        BlobCandidate *v; /* in the blob records' key order, i.e. sorted by digest */
         size_t n, allocated;
+        uint32_t *cand_of_id; /* digest table id -> index into v, UINT32_MAX if none */
+        Groups groups;
+        size_t n_ids;
         LinkKey *keys;
         size_t n_keys, allocated_keys;
-        uint64_t ns_stat, ns_lock, ns_check, ns_commit, ns_unlink; /* removal threads, summed */
+        uint64_t ns_lock, ns_check, ns_commit, ns_unlink; /* removal threads, summed */
 } SweepCtx;
 
 static void add_ns(uint64_t *acc, uint64_t *t0) {
@@ -846,11 +878,6 @@ static int sweep_blob_cb(void *userdata, const char *key, size_t klen, const cha
         return 0;
 }
 
-static int cmp_candidate(const void *a, const void *b) {
-        uint32_t x = ((const BlobCandidate *) a)->id, y = ((const BlobCandidate *) b)->id;
-        return x < y ? -1 : x > y;
-}
-
 static int cmp_link_key(const void *a, const void *b) {
         uint32_t x = ((const LinkKey *) a)->cand, y = ((const LinkKey *) b)->cand;
         return x < y ? -1 : x > y;
@@ -865,11 +892,7 @@ static int candidate_links_cb(void *userdata, const char *key, size_t klen, cons
         if (link_key_split(key, klen, &rl, digest) < 0)
                 return 0;
         uint32_t id = digest_table_find(c->r->g.digests, digest);
-        if (id == DT_NONE)
-                return 0;
-        BlobCandidate probe = { .id = id };
-        BlobCandidate *bc = bsearch(&probe, c->v, c->n, sizeof(BlobCandidate), cmp_candidate);
-        if (!bc)
+        if (id == DT_NONE || id >= c->n_ids || c->cand_of_id[id] == UINT32_MAX)
                 return 0;
         if (c->n_keys >= c->allocated_keys) {
                 size_t na = c->allocated_keys ? c->allocated_keys * 2 : 1024;
@@ -883,12 +906,18 @@ static int candidate_links_cb(void *userdata, const char *key, size_t klen, cons
         if (!k)
                 return -ENOMEM;
         memcpy(k, key, klen);
-        c->keys[c->n_keys++] = (LinkKey) { .cand = (uint32_t) (bc - c->v), .klen = (uint32_t) klen, .key = k };
+        c->keys[c->n_keys++] = (LinkKey) { .cand = c->cand_of_id[id], .klen = (uint32_t) klen, .key = k };
         return 0;
 }
 
 static int collect_candidate_links(SweepCtx *c, IndexSnapshot *snap) {
-        qsort(c->v, c->n, sizeof(BlobCandidate), cmp_candidate);
+        c->n_ids = digest_table_size(c->r->g.digests);
+        c->cand_of_id = malloc(MAX(c->n_ids, (size_t) 1) * sizeof(uint32_t));
+        if (!c->cand_of_id)
+                return -ENOMEM;
+        memset(c->cand_of_id, 0xff, c->n_ids * sizeof(uint32_t));
+        for (size_t i = 0; i < c->n; i++)
+                c->cand_of_id[c->v[i].id] = (uint32_t) i;
         int q = store_kv_iterate(c->r->s, snap, INDEX_REPO_BLOB, NULL, 0, NULL, 0, candidate_links_cb, c);
         if (q < 0)
                 return q;
@@ -901,28 +930,22 @@ static int collect_candidate_links(SweepCtx *c, IndexSnapshot *snap) {
         return 0;
 }
 
-/* Removes a group of candidates: re-checks each under the group's digest locks (any manifest
- * PUT, mount or commit since the mark snapshot rewrote its record under that lock), deletes the
- * records of the unchanged ones and their repository links in one synced batch, then their files,
- * still under the locks (a commit of the same digest in between would otherwise lose its file to
- * our unlink). Records first: a crash leaves at worst orphan files, see gc/sweep. */
+/* Removes a group of consecutive candidates (sorted by digest, so they share a few lock stripes
+ * that the groups of other threads do not hold). Under the group's digest locks: re-checks each
+ * (any manifest PUT, mount or commit since the mark snapshot rewrote its record under that lock),
+ * deletes the records of the unchanged ones and their repository links in one synced batch, then
+ * their files. Records first: a crash leaves at worst orphan files, see gc/sweep. The files go
+ * while the locks are still held, or a commit of the same digest in between would lose its
+ * file to our unlink. */
 static int remove_blob_group(Run *r, size_t gi, void *ctx) {
         SweepCtx *c = ctx;
-        size_t start = gi * GC_SWEEP_GROUP, n = MIN((size_t) GC_SWEEP_GROUP, c->n - start);
+        size_t start = c->groups.bounds[gi], n = c->groups.bounds[gi + 1] - start;
         const BlobCandidate *v = c->v + start;
         Group g;
         _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
         if (!b || group_init(&g, r, &v[0].id, sizeof(BlobCandidate), n) < 0)
                 return -ENOMEM;
         uint64_t t0 = clock_monotonic_ns();
-        /* Before the locks: the files' sizes for the report, and their inodes and directory
-         * entries into the cache, so the unlinks under the locks do not wait for the disk. */
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *path = store_blob_path(r->s, g.names[i]);
-                struct stat st;
-                g.disk[i] = path && stat(path, &st) == 0 ? (uint64_t) st.st_size : v[i].bi.stored_size;
-        }
-        add_ns(&c->ns_stat, &t0);
         store_digests_lock(r->s, g.ptrs, n);
         add_ns(&c->ns_lock, &t0);
         size_t n_remove = 0;
@@ -952,32 +975,20 @@ static int remove_blob_group(Run *r, size_t gi, void *ctx) {
         }
         add_ns(&c->ns_check, &t0);
         int q = n_remove > 0 ? store_batch_commit(r->s, b) : 0;
-        store_digests_unlock(r->s, g.ptrs, n);
         add_ns(&c->ns_commit, &t0);
         if (q >= 0 && n_remove > 0) {
                 test_delay(r); /* tests: a crash between records and files */
-                /* The files, each under its own lock (unlinking slow on a busy disk, holding the
-                 * whole group's stripes meanwhile would serialize the threads and stall pushes):
-                 * only if no commit brought the record back since, or we would unlink its file. */
                 for (size_t i = 0; i < n; i++) {
                         if (g.state[i] != GROUP_REMOVE)
                                 continue;
                         _cleanup_free_ char *path = store_blob_path(r->s, g.names[i]);
-                        if (!path) {
+                        if (!path)
                                 g.state[i] = GROUP_FAILED, g.error[i] = -ENOMEM;
-                                continue;
-                        }
-                        store_digest_lock(r->s, g.names[i]);
-                        int k = store_blob_info(r->s, g.names[i], NULL);
-                        if (k >= 0)
-                                g.state[i] = GROUP_RACED;
-                        else if (k != -ENOENT)
-                                g.state[i] = GROUP_FAILED, g.error[i] = k;
                         else if (unlink(path) < 0 && errno != ENOENT)
                                 g.state[i] = GROUP_FAILED, g.error[i] = -errno;
-                        store_digest_unlock(r->s, g.names[i]);
                 }
         }
+        store_digests_unlock(r->s, g.ptrs, n);
         add_ns(&c->ns_unlink, &t0);
         for (size_t i = 0; i < n; i++) {
                 if (g.state[i] == GROUP_RACED)
@@ -988,7 +999,7 @@ static int remove_blob_group(Run *r, size_t gi, void *ctx) {
                         run_error(r, "remove blob", g.names[i], q);
                 else if (g.state[i] == GROUP_REMOVE) {
                         *digest_table_flags(r->g.digests, v[i].id) |= DT_SWEPT;
-                        account_blob(r, v[i].id, v[i].bi.size, g.disk[i]);
+                        account_blob(r, v[i].id, v[i].bi.size, v[i].bi.stored_size);
                 }
         }
         group_done(&g);
@@ -1402,6 +1413,12 @@ static void run_done(Run *r) {
         json_decref(r->errors);
 }
 
+/* The process's peak RSS so far, for the phase log lines (sizing a GC run is about memory). */
+static long peak_rss_mib(void) {
+        struct rusage ru;
+        return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024 : -1;
+}
+
 static int run_phases(Run *r) {
         int q;
         uint64_t t0 = clock_monotonic_ns();
@@ -1428,7 +1445,7 @@ static int run_phases(Run *r) {
         r->t_apply = since(t0);
 
         /* 3. mark */
-        log_info("gc: phase mark");
+        log_info("gc: phase mark (plan %.2f s, apply %.2f s; peak RSS %ld MiB)", r->t_plan, since(t0), peak_rss_mib());
         t0 = clock_monotonic_ns();
         IndexSnapshot *msnap = r->snap1;
         if (!r->o->dry_run) {
@@ -1445,7 +1462,7 @@ static int run_phases(Run *r) {
         r->t_mark = since(t0);
 
         /* 4. sweep */
-        log_info("gc: phase sweep");
+        log_info("gc: phase sweep (mark %.2f s; peak RSS %ld MiB)", since(t0), peak_rss_mib());
         t0 = clock_monotonic_ns();
         r->link_bytes = calloc(MAX(r->p.n_links, (size_t) 1), sizeof(LinkBytes));
         r->n_repo_acc = r->p.n_repos;
@@ -1486,15 +1503,18 @@ static int run_phases(Run *r) {
                 q = collect_candidate_links(&sc, msnap);
         double t_links = since(t0);
         if (q >= 0)
-                q = parallel_for(r, n_groups(sc.n), GC_SWEEP_THREADS, remove_blob_group, &sc);
+                q = groups_by_stripe(r, sc.v ? &sc.v[0].id : NULL, sizeof(BlobCandidate), sc.n, &sc.groups);
+        if (q >= 0)
+                q = parallel_for(r, sc.groups.n, GC_SWEEP_THREADS, remove_blob_group, &sc);
         log_info("gc: sweep: manifests %.2f s, blob scan %.2f s, links %.2f s, removal %.2f s "
-                 "(thread time: stat %.2f, lock wait %.2f, check %.2f, commit %.2f, unlink %.2f s)",
-                 t_manifests, t_scan - t_manifests, t_links - t_scan, since(t0) - t_links, sc.ns_stat / 1e9,
-                 sc.ns_lock / 1e9, sc.ns_check / 1e9, sc.ns_commit / 1e9, sc.ns_unlink / 1e9);
+                 "(thread time: lock wait %.2f, check %.2f, commit %.2f, unlink %.2f s); peak RSS %ld MiB",
+                 t_manifests, t_scan - t_manifests, t_links - t_scan, since(t0) - t_links, sc.ns_lock / 1e9, sc.ns_check / 1e9, sc.ns_commit / 1e9, sc.ns_unlink / 1e9, peak_rss_mib());
         for (size_t i = 0; i < sc.n_keys; i++)
                 free(sc.keys[i].key);
         free(sc.keys);
         free(sc.v);
+        free(sc.cand_of_id);
+        free(sc.groups.bounds);
         if (q < 0)
                 return log_error_errno(q, "gc: sweep failed: %m");
         r->t_sweep = since(t0);

@@ -10,3 +10,7 @@ void store_digests_lock(Store *s, const char *const *digests, size_t n) {
 void store_digests_unlock(Store *s, const char *const *digests, size_t n) {
         unlock_digests(s, digests, n);
 }
+
+size_t store_digest_stripe(const char *digest) {
+        return digest_stripe(digest);
+}

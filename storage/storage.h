@@ -352,6 +352,10 @@ void store_digest_unlock(Store *s, const char *digest);
  * lockers); the GC sweep removes a group of blobs in one synced batch under them. */
 void store_digests_lock(Store *s, const char *const *digests, size_t n);
 void store_digests_unlock(Store *s, const char *const *digests, size_t n);
+/* The lock stripe of a digest: digests in sorted order map to non-decreasing stripes, so a
+ * caller that locks runs of sorted digests cut at stripe changes never shares a stripe with the
+ * neighbouring run (and never waits for it). */
+size_t store_digest_stripe(const char *digest);
 
 /* ---- raw index access for the gc, governance, WORM and fusefs modules */
 

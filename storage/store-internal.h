@@ -110,6 +110,7 @@ int audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, co
 /* ---- store.c */
 void lock_digests(Store *s, const char *const *digests, size_t n);
 void unlock_digests(Store *s, const char *const *digests, size_t n);
+size_t digest_stripe(const char *digest);
 int store_dirs_make(Store *s);
 char *store_path(Store *s, const char *sub);
 

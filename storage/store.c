@@ -215,7 +215,21 @@ int store_check_ready(Store *s) {
 
 /* ---- locks */
 
-static size_t digest_stripe(const char *digest) {
+static int hex_nibble(char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The stripe of a digest is the first three hex digits of its value (uniform already), so
+ * digests that sort together share few stripes: the GC sweep locks a group of consecutive
+ * candidates without colliding with the groups other threads hold. Anything else is hashed. */
+size_t digest_stripe(const char *digest) {
+        _Static_assert(DIGEST_LOCK_STRIPES == 4096, "stripes are three hex digits");
+        const char *colon = strchr(digest, ':');
+        if (colon) {
+                int a = hex_nibble(colon[1]), b = a >= 0 ? hex_nibble(colon[2]) : -1, c = b >= 0 ? hex_nibble(colon[3]) : -1;
+                if (c >= 0)
+                        return (size_t) (a << 8 | b << 4 | c);
+        }
         return hash_bytes(digest, strlen(digest), HASH_INIT) % DIGEST_LOCK_STRIPES;
 }
 

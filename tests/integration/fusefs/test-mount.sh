@@ -139,7 +139,7 @@ grep -q "not a valid tar" "$TEST_TMP/mount.log" && logged=yes || logged=no
 check "a log line names the broken layer" test "$logged" = yes
 
 # ---- concurrent readers from several processes
-big=$(find "$MB/rootfs" -type f -size +10k | head -n1)
+big=$(find "$MB/rootfs" -type f -size +10k -print -quit)
 want=$(sha256_of "$big")
 pids=()
 for i in $(seq 8); do

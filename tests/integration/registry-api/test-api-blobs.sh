@@ -52,7 +52,7 @@ check "GET blob bytes identical" cmp -s "$TEST_TMP/a" "$TEST_TMP/a.out"
 http GET "/v2/$R/blobs/$DA" -H 'Range: bytes=10-19' >"$TEST_TMP/r.out"
 check "Range 206" [ "$HTTP_STATUS" = 206 ]
 check "Content-Range" [ "$(header Content-Range)" = "bytes 10-19/100000" ]
-check "Range bytes" cmp -s "$TEST_TMP/r.out" <(tail -c +11 "$TEST_TMP/a" | head -c 10)
+check "Range bytes" cmp -s "$TEST_TMP/r.out" <(head -c 20 "$TEST_TMP/a" | tail -c 10)
 http GET "/v2/$R/blobs/$DA" -H 'Range: bytes=-7' >"$TEST_TMP/r.out"
 check "suffix Range 206" [ "$HTTP_STATUS" = 206 -a "$(header Content-Range)" = "bytes 99993-99999/100000" ]
 check "suffix Range bytes" cmp -s "$TEST_TMP/r.out" <(tail -c 7 "$TEST_TMP/a")
@@ -77,7 +77,8 @@ check "single POST content" cmp -s "$TEST_TMP/b" "$TEST_TMP/b.out"
 mkblob "$TEST_TMP/c" 30000
 DC=$(dig "$TEST_TMP/c")
 head -c 10000 "$TEST_TMP/c" >"$TEST_TMP/c1"
-tail -c +10001 "$TEST_TMP/c" | head -c 10000 >"$TEST_TMP/c2"
+# head, then tail: tail -c | head -c dies of SIGPIPE under pipefail when head stops reading
+head -c 20000 "$TEST_TMP/c" | tail -c 10000 >"$TEST_TMP/c2"
 tail -c +20001 "$TEST_TMP/c" >"$TEST_TMP/c3"
 http POST "/v2/$R/blobs/uploads/" >/dev/null
 U=$(rel "$(header Location)")
@@ -294,7 +295,7 @@ check "zstd: GET identical bytes" cmp -s "$TEST_TMP/z" "$TEST_TMP/z.out"
 check "zstd: Content-Length is the logical size" [ "$(header Content-Length)" = "$SZ" ]
 http GET "/v2/$R/blobs/$DZ" -H "Range: bytes=1048000-1049999" >"$TEST_TMP/z.out"
 check "zstd: Range across a frame boundary 206" [ "$HTTP_STATUS" = 206 ]
-check "zstd: Range bytes" cmp -s "$TEST_TMP/z.out" <(tail -c +1048001 "$TEST_TMP/z" | head -c 2000)
+check "zstd: Range bytes" cmp -s "$TEST_TMP/z.out" <(head -c 1050000 "$TEST_TMP/z" | tail -c 2000)
 http HEAD "/v2/$R/blobs/$DZ" -I >/dev/null
 check "zstd: HEAD Content-Length" [ "$(header Content-Length)" = "$SZ" ]
 

@@ -280,7 +280,7 @@ if [ "$GC" = 1 ]; then
         B4=$(jq -r '.bundles[0].bundle' <<<"$body")
         check "INC-4 exported and recorded" bash -c "[ -n '$B4' ] && curl -sfS '$URL/v1/registry/holds?case_id=INC-4' | jq -e '.holds[0].export_bundle==\"$B4\"' >/dev/null"
         chattr -R -i "$B4" 2>/dev/null || true; chmod -R u+w "$B4" 2>/dev/null || true
-        f4=$(cd "$B4" && find . -type f -path '*blobs*' | head -n1)
+        f4=$(cd "$B4" && find . -type f -path '*blobs*' -print -quit)
         echo corrupt >>"$B4/$f4"
         check "the recorded INC-4 bundle no longer verifies" bash -c "! '$PLURA' reg worm verify '$B4' >/dev/null 2>&1"
         "$PLURA" reg hold release --url "$URL" --json INC-4 "$IDX" >/dev/null || true

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* RocksDB index: key encoding, round trips, prefix iteration, snapshots, batches, sequences,
  * schema version, secondary (read-only) instances. Real RocksDB files in a temporary dir. */
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include "storage-test-helpers.h"
 
 TEST(test_key_join) {
@@ -249,11 +252,52 @@ TEST(test_secondary) {
         rm_rf(sec);
 }
 
+/* A clean close leaves everything in SST files: no write-ahead log to replay (and hold in
+ * memtables) on the next start. */
+TEST(test_close_flushes_memtables) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        for (int i = 0; i < 3000; i++) {
+                char k[32];
+                int kl = snprintf(k, sizeof k, "key-%06d", i);
+                ASSERT_OK(store_kv_put(s, i % 2 ? INDEX_BLOCK : INDEX_HOLD, k, (size_t) kl, "v", 1));
+        }
+        store_free(s);
+
+        _cleanup_free_ char *idx = strdup_printf("%s/index", dir);
+        DIR *d = opendir(idx);
+        ASSERT_TRUE(d);
+        size_t n_sst = 0, wal_bytes = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                struct stat st;
+                ASSERT_OK(fstatat(dirfd(d), de->d_name, &st, 0));
+                if (l > 4 && streq(de->d_name + l - 4, ".sst"))
+                        n_sst++;
+                else if (l > 4 && streq(de->d_name + l - 4, ".log"))
+                        wal_bytes += (size_t) st.st_size;
+        }
+        closedir(d);
+        ASSERT_TRUE(n_sst >= 2);
+        ASSERT_EQ(wal_bytes, 0);
+
+        s = test_store_open(dir, false);
+        for (int i = 0; i < 3000; i += 7) {
+                char k[32];
+                int kl = snprintf(k, sizeof k, "key-%06d", i);
+                ASSERT_OK(store_kv_get(s, NULL, i % 2 ? INDEX_BLOCK : INDEX_HOLD, k, (size_t) kl, NULL, NULL));
+        }
+        store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_key_join);
         RUN(test_round_trip_and_iteration);
         RUN(test_snapshot_and_batch);
         RUN(test_seq_and_schema);
         RUN(test_secondary);
+        RUN(test_close_flushes_memtables);
         return 0;
 }

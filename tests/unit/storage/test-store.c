@@ -427,6 +427,27 @@ TEST(test_note_pull) {
         rm_rf(dir);
 }
 
+/* Lock stripes follow the digest's sort order, so the GC's groups of consecutive digests do
+ * not share stripes with their neighbours (gc/gc.c groups_by_stripe). */
+TEST(test_digest_stripes) {
+        char d[DIGEST_MAX_LEN];
+        size_t prev = 0;
+        for (unsigned i = 0; i < 4096; i += 3) {
+                snprintf(d, sizeof d, "sha256:%03x%061d", i, 0);
+                size_t st = store_digest_stripe(d);
+                ASSERT_EQ(st, i);
+                ASSERT_TRUE(st >= prev);
+                prev = st;
+        }
+        ASSERT_EQ(store_digest_stripe("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), 0xe3b);
+        ASSERT_EQ(store_digest_stripe("sha512:00f"), 0x00f);
+        /* anything else still maps to a valid stripe */
+        ASSERT_TRUE(store_digest_stripe("") < 4096);
+        ASSERT_TRUE(store_digest_stripe("sha256:") < 4096);
+        ASSERT_TRUE(store_digest_stripe("sha256:XYZ") < 4096);
+        ASSERT_TRUE(store_digest_stripe("no-colon-at-all") < 4096);
+}
+
 int main(void) {
         RUN(test_manifest_put_get_delete);
         RUN(test_manifest_errors);
@@ -434,5 +455,6 @@ int main(void) {
         RUN(test_listing);
         RUN(test_tag_policy);
         RUN(test_note_pull);
+        RUN(test_digest_stripes);
         return 0;
 }
