@@ -252,6 +252,7 @@ static int apply_link(Run *r, size_t item, void *ctx) {
                 note_raced(r, "manifest", repo, digest, "referenced by a manifest pushed during GC");
                 return 0;
         }
+        test_delay(r); /* tests: a crash between unsynced deletions */
         /* re-check against the live index: re-tagged or pulled since the plan? */
         size_t pl;
         _cleanup_free_ char *prefix = index_key_join(&pl, repo, "", NULL);
@@ -290,7 +291,9 @@ static int apply_link(Run *r, size_t item, void *ctx) {
         StoreError err = {};
         /* retention decided this; the /v2/ tag policy (e.g. read-only channels/) is not GC's */
         store_maintenance_begin();
+        store_deferred_sync_begin(); /* apply_plan() syncs the WAL once at the end */
         q = store_manifest_delete(r->s, repo, digest, r->actor, &err);
+        store_deferred_sync_end();
         store_maintenance_end();
         if (q < 0 && q != -ENOENT) {
                 char target[600];
@@ -325,7 +328,9 @@ static int apply_plan(Run *r) {
                 }
                 StoreError err = {};
                 store_maintenance_begin();
+                store_deferred_sync_begin();
                 q = store_tag_delete(r->s, repo, t->name, r->actor, &err);
+                store_deferred_sync_end();
                 store_maintenance_end();
                 if (q < 0 && q != -ENOENT) {
                         char target[512];
@@ -355,6 +360,12 @@ static int apply_plan(Run *r) {
                 if (!p->links[i].live)
                         dead[n_dead++] = (uint32_t) i;
         int q = parallel_for(r, n_dead, n_dead / 16 + 1, apply_link, dead);
+        /* The deletions above went to the WAL unsynced (one sync each made the apply phase
+         * fsync-bound: 1.6 to 9 s for 10k links at 1M blobs). One sync makes them all durable
+         * before the mark; a crash before it loses only deletions the next run redoes. */
+        int k = store_sync_wal(r->s);
+        if (k < 0)
+                return log_error_errno(k, "gc: cannot sync the index after applying the plan: %m");
         if (q < 0)
                 return q;
         for (size_t t = 0; t < p->n_tags; t++) /* tags of a deleted link went with it */
@@ -1038,12 +1049,11 @@ static int reconcile(Run *r) {
                                 if (fe->d_name[0] == '.')
                                         continue;
                                 char digest[DIGEST_MAX_LEN];
-                                if (snprintf(digest, sizeof digest, "%s:%s", ae->d_name, fe->d_name) >= (int) sizeof digest ||
-                                    digest_parse(digest, NULL) < 0)
-                                        continue; /* not a blob name: leave it to fsck */
-                                uint32_t id = digest_table_intern(r->g.digests, digest);
-                                if (id == DT_NONE)
+                                if (snprintf(digest, sizeof digest, "%s:%s", ae->d_name, fe->d_name) >= (int) sizeof digest)
                                         continue;
+                                uint32_t id = digest_table_intern(r->g.digests, digest); /* validates */
+                                if (id == DT_NONE)
+                                        continue; /* not a blob name (or no memory): leave it to fsck */
                                 uint16_t *f = digest_table_flags(r->g.digests, id);
                                 *f |= DT_FILE;
                                 if (*f & DT_BLOB)
@@ -1438,6 +1448,7 @@ static int run_phases(Run *r) {
         /* 2. apply */
         t0 = clock_monotonic_ns();
         if (!r->o->dry_run) {
+                log_info("gc: phase apply (plan %.2f s)", r->t_plan);
                 q = apply_plan(r);
                 if (q < 0)
                         return q;

@@ -670,8 +670,29 @@ int index_batch_commit_full(Store *s, IndexBatch *b, bool sync) {
         return take_error(e, "write batch");
 }
 
+static _Thread_local unsigned deferred_sync_depth = 0;
+
+void store_deferred_sync_begin(void) {
+        deferred_sync_depth++;
+}
+
+void store_deferred_sync_end(void) {
+        if (deferred_sync_depth > 0)
+                deferred_sync_depth--;
+}
+
+int store_sync_wal(Store *s) {
+        if (s->read_only)
+                return -EROFS;
+        if (!s->fsync)
+                return 0;
+        char *e = NULL;
+        rocksdb_flush_wal(s->db, 1, &e);
+        return take_error(e, "sync the write-ahead log");
+}
+
 int store_batch_commit(Store *s, IndexBatch *b) {
-        return index_batch_commit_full(s, b, true);
+        return index_batch_commit_full(s, b, deferred_sync_depth == 0);
 }
 
 /* ---- sequence */

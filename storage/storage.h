@@ -424,7 +424,15 @@ typedef struct IndexBatch IndexBatch;
 IndexBatch *index_batch_new(void);
 void index_batch_put(IndexBatch *b, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen);
 void index_batch_delete(IndexBatch *b, IndexColumn c, const void *key, size_t klen);
-int store_batch_commit(Store *s, IndexBatch *b); /* synced WAL */
+int store_batch_commit(Store *s, IndexBatch *b); /* synced WAL (unless deferred, below) */
+/* Bulk maintenance on this thread between begin and end (nests): store_batch_commit() and the
+ * store_* writes built on it (manifest and tag deletes) go to the WAL without a sync each;
+ * store_sync_wal() then makes everything written so far durable with one sync. Only for writes
+ * whose loss in a crash is harmless, because the next run redoes them: the GC's retention
+ * deletions (any later synced write, such as the sweep's, also makes them durable first). */
+void store_deferred_sync_begin(void);
+void store_deferred_sync_end(void);
+int store_sync_wal(Store *s);
 IndexBatch *index_batch_free(IndexBatch *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(IndexBatch *, index_batch_free);
 

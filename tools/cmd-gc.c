@@ -217,7 +217,8 @@ int reg_gc(int argc, char **argv) {
                 json_object_set_new(body, "repo", json_string(o.repo));
         r = http_json_request(url, "POST", "/v1/registry/gc", body, o.actor, &res);
         if (r >= 0 && res.status == 202) {
-                int64_t before = 0;
+                /* short first: a small store's run takes tens of milliseconds */
+                unsigned wait_ms = 5;
                 for (;;) {
                         http_result_done(&res);
                         res = (HttpResult) {};
@@ -226,8 +227,8 @@ int reg_gc(int argc, char **argv) {
                                 break;
                         if (!json_is_true(json_object_get(res.body, "running")))
                                 break;
-                        (void) before;
-                        usleep(200 * 1000);
+                        usleep(wait_ms * 1000);
+                        wait_ms = MIN(wait_ms * 2, 250U);
                 }
                 if (r >= 0 && res.status == 200) {
                         http_result_done(&res);

@@ -111,6 +111,12 @@ YML
         start_plura "$PD" "$BENCH_DIR/plura-a.json"
         python3 "$ROOT/tools/bench/bench-gc-push.py" "$URL" --images "$IMAGES" --layers 3 | tee "$BENCH_DIR/plura-push.txt"
         plura_before=$(find "$PD/blobs" -type f | wc -l)
+        # two copies of the same store: one collected by a server with no load, one offline
+        stop_plura
+        rm -rf "$PD-idle" "$PD-offline"
+        cp -a "$PD" "$PD-idle"
+        cp -a "$PD" "$PD-offline"
+        start_plura "$PD" "$BENCH_DIR/plura-a.json"
         # a kept manifest for the latency probe
         probe=/v2/bench/r1/manifests/t1
         curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" || probe=/v2/bench/r3/manifests/t3
@@ -127,10 +133,23 @@ YML
         plura_after=$(find "$PD/blobs" -type f | wc -l)
         stop_plura
         ratio=$(echo "$plura_s / $dist_s" | bc -l)
+        start_plura "$PD-idle" "$BENCH_DIR/plura-a.json"
+        t0=$(now)
+        "$PLURA" reg gc --url "$URL" --json >"$BENCH_DIR/plura-gc-a-idle.json"
+        t1=$(now)
+        stop_plura
+        idle_s=$(echo "$t1 - $t0" | bc -l)
+        t0=$(now)
+        "$PLURA" gc -c "$BENCH_DIR/plura-a.json" --data "$PD-offline" --json >"$BENCH_DIR/plura-gc-a-offline.json"
+        t1=$(now)
+        offline_s=$(echo "$t1 - $t0" | bc -l)
+        gc_of() { python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["duration_seconds"])' "$1"; }
         row ""
         row "| A: ${IMAGES} images, $((IMAGES * 4)) blobs, 50% of manifests deleted | Distribution (offline) | plura (online) |"
         row "|---|---|---|"
-        row "| GC wall time | $(printf %.2f "$dist_s") s | $(printf %.2f "$plura_s") s (ratio $(printf %.3f "$ratio")) |"
+        row "| GC wall time, plura serving wrk's load (both cores busy) | $(printf %.2f "$dist_s") s | $(printf %.3f "$plura_s") s (ratio $(printf %.3f "$ratio"); the run itself $(gc_of "$BENCH_DIR/plura-gc-a.json") s) |"
+        row "| GC wall time, plura serving, no load | | $(printf %.3f "$idle_s") s (ratio $(printf %.3f "$(echo "$idle_s / $dist_s" | bc -l)"); the run itself $(gc_of "$BENCH_DIR/plura-gc-a-idle.json") s) |"
+        row "| GC wall time, plura offline (plura gc, process start to exit) | | $(printf %.3f "$offline_s") s (ratio $(printf %.3f "$(echo "$offline_s / $dist_s" | bc -l)")) |"
         row "| blob files before / after | $dist_before / $dist_after | $plura_before / $plura_after |"
         row "| registry serving during GC | no (must be stopped) | yes: manifest GET p99 $idle_p99 ms idle, $during_p99 ms during GC (wrk, overlapping the run) |"
 fi
