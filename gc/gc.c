@@ -1576,7 +1576,8 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
         uint64_t mono0 = clock_monotonic_ns();
         r.now = started;
         r.cutoff = started - c->grace_ns;
-        log_info("gc: %s started%s%s", o->dry_run ? "dry run" : "run", o->repo ? " for " : "", strempty(o->repo));
+        log_info("gc: %s started%s%s (peak RSS so far %ld MiB)", o->dry_run ? "dry run" : "run", o->repo ? " for " : "",
+                 strempty(o->repo), peak_rss_mib());
 
         int q = graph_init(&r.g);
         if (q >= 0)

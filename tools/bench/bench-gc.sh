@@ -99,6 +99,7 @@ YML
         python3 "$ROOT/tools/bench/bench-gc-push.py" "http://127.0.0.1:$port" --images "$IMAGES" --layers 3 | tee "$BENCH_DIR/dist-push.txt"
         kill -TERM "$DPID"; wait "$DPID" 2>/dev/null || true
         dist_before=$(find "$DD" -path '*/blobs/*' -name data | wc -l)
+        sync # each timed GC starts with no writeback of earlier set-up in flight
         t0=$(now)
         docker-registry garbage-collect "$BENCH_DIR/dist.yml" >"$BENCH_DIR/dist-gc.log" 2>&1
         t1=$(now)
@@ -116,6 +117,7 @@ YML
         rm -rf "$PD-idle" "$PD-offline"
         cp -a "$PD" "$PD-idle"
         cp -a "$PD" "$PD-offline"
+        sync
         start_plura "$PD" "$BENCH_DIR/plura-a.json"
         # a kept manifest for the latency probe
         probe=/v2/bench/r1/manifests/t1
