@@ -15,6 +15,8 @@
 #   BENCH_GC_MANIFESTS=20000                scale of part B (default 100000; blobs = 10 x that)
 #   BENCH_GC_IMAGES=2500                    images of part A (4 blobs each: 10k blobs)
 #   BENCH_GC_DATA=DIR                       reuse a part-B store made earlier (it is collected by the run!)
+#   BENCH_GC_LOAD=wrk|rate                  part B's latency probe: wrk saturating the CPUs (default), or
+#                                           tools/bench/loadgen.c at a fixed BENCH_GC_RATE req/s (default 2000)
 # Environment: PLURA (binary, default build/plura), POPULATE (default next to PLURA:
 # tools/bench/bench-gc-populate), BENCH_DIR.
 set -euo pipefail
@@ -27,6 +29,8 @@ ONLY=${BENCH_GC_ONLY:-a b}
 IMAGES=${BENCH_GC_IMAGES:-2500}
 MANIFESTS=${BENCH_GC_MANIFESTS:-100000}
 DUR=${BENCH_DURATION:-10}
+LOAD=${BENCH_GC_LOAD:-wrk}
+RATE=${BENCH_GC_RATE:-2000}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/plura-bench-gc.XXXXXX)}
 mkdir -p "$BENCH_DIR"
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -157,6 +161,9 @@ YML
 fi
 
 if want b; then
+        if [ "$LOAD" = rate ]; then
+                cc -O2 -pthread -o "$BENCH_DIR/loadgen" "$ROOT/tools/bench/loadgen.c"
+        fi
         echo "== B: $MANIFESTS manifests, ~$((MANIFESTS * 10)) blobs through the storage layer; online GC"
         BD=${BENCH_GC_DATA:-$BENCH_DIR/plura-b}
         if [ ! -d "$BD/index" ]; then
@@ -169,10 +176,23 @@ if want b; then
         start_plura "$BD" "$BENCH_DIR/plura-b.json" "$BENCH_DIR/time-v-b.txt"
         probe=/v2/bench/r1/manifests/v1.0.1
         curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" || { echo "probe $probe missing" >&2; exit 1; }
-        idle_p99=$(wrk_p99 "$URL" "$probe" "$DUR")
-        idle_rps=$(wrk_rps)
-        # wrk runs for the whole GC: start it, run the GC, stop wrk right after
-        wrk -t2 -c16 -d600s --latency -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" >"$BENCH_DIR/wrk-during-b.txt" 2>&1 &
+        hp=${URL#http://}
+        if [ "$LOAD" = rate ]; then
+                # fixed rate, open loop: latency of a load the server sustains, GC or not
+                echo "$probe" >"$BENCH_DIR/probe-paths"
+                lg() { LOADGEN_RATE=$RATE "$BENCH_DIR/loadgen" "${hp%:*}" "${hp##*:}" 8 "$1" GET "$BENCH_DIR/probe-paths" \
+                        'Accept: application/vnd.oci.image.manifest.v1+json'; }
+                lg_get() { python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().split("BENCH_JSON ",1)[1]); print(d[sys.argv[2]] if sys.argv[2] != "errors" else sum(d["errors"].values()))' "$@"; }
+                lg "$DUR" >"$BENCH_DIR/loadgen-idle-b.txt"
+                idle_p99=$(lg_get "$BENCH_DIR/loadgen-idle-b.txt" p99_ms)
+                idle_rps=$(lg_get "$BENCH_DIR/loadgen-idle-b.txt" rps)
+                lg 600 >"$BENCH_DIR/loadgen-during-b.txt" &
+        else
+                idle_p99=$(wrk_p99 "$URL" "$probe" "$DUR")
+                idle_rps=$(wrk_rps)
+                # wrk runs for the whole GC: start it, run the GC, stop wrk right after
+                wrk -t2 -c16 -d600s --latency -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" >"$BENCH_DIR/wrk-during-b.txt" 2>&1 &
+        fi
         WPID=$!
         sleep 1
         t0=$(now)
@@ -181,8 +201,16 @@ if want b; then
         kill -INT "$WPID" 2>/dev/null || true
         wait "$WPID" || true
         gc_s=$(echo "$t1 - $t0" | bc -l)
-        during_p99=$(awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$BENCH_DIR/wrk-during-b.txt")
-        during_rps=$(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk-during-b.txt")
+        if [ "$LOAD" = rate ]; then
+                during_p99=$(lg_get "$BENCH_DIR/loadgen-during-b.txt" p99_ms)
+                during_rps=$(lg_get "$BENCH_DIR/loadgen-during-b.txt" rps)
+                load_errors=$(( $(lg_get "$BENCH_DIR/loadgen-idle-b.txt" errors) + $(lg_get "$BENCH_DIR/loadgen-during-b.txt" errors) ))
+                load_desc="loadgen at a fixed $RATE req/s, 8 conns, open loop; $load_errors errors"
+        else
+                during_p99=$(awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$BENCH_DIR/wrk-during-b.txt")
+                during_rps=$(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk-during-b.txt")
+                load_desc="wrk, 16 conns, saturating both cores"
+        fi
         stop_plura
         rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}' "$BENCH_DIR/time-v-b.txt")
         blobs_after=$(find "$BD/blobs" -type f | wc -l)
@@ -192,7 +220,7 @@ if want b; then
         row "|---|---|"
         row "| GC wall time (plura reg gc) | $(printf %.1f "$gc_s") s ($phases) |"
         row "| blob files after | $blobs_after |"
-        row "| manifest GET p99 (wrk, 16 conns) | $idle_p99 ms idle ($idle_rps req/s), $during_p99 ms during GC ($during_rps req/s) |"
+        row "| manifest GET p99 ($load_desc) | $idle_p99 ms idle ($idle_rps req/s), $during_p99 ms during GC ($during_rps req/s): $(printf %.2f "$(echo "$during_p99 / $idle_p99" | bc -l)")x |"
         row "| peak RSS of the server (/usr/bin/time -v) | $((rss_kb / 1024)) MiB |"
 fi
 echo "results: $RESULTS"

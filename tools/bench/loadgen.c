@@ -7,12 +7,20 @@
  * One thread per connection (keep-alive), each request picks a random line of PATHFILE.
  * Responses are read up to the end of the headers, then Content-Length body bytes unless
  * the method is HEAD. Prints one line "BENCH_JSON {...}" in the format of report.lua.
- * Built by tools/bench/run-all.sh with `cc -O2 -pthread`. */
+ * Built by tools/bench/run-all.sh with `cc -O2 -pthread`.
+ *
+ * LOADGEN_RATE=N (total requests per second) makes it open-loop: each connection sends on a
+ * fixed schedule and a latency is counted from the request's scheduled time, so a stall is
+ * not hidden by the requests it kept from being sent (coordinated omission). That measures
+ * what a background job (GC) does to the latency of a load the server can sustain, which a
+ * saturating closed loop cannot separate from queueing for the CPU. SIGINT or SIGTERM ends
+ * the run early (and still prints the result). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +31,11 @@
 #include <unistd.h>
 
 static const char *host, *method, *header;
-static int port, seconds;
+static int port, seconds, conns;
 static char **paths;
 static size_t n_paths;
-static volatile int stop;
+static volatile sig_atomic_t stop;
+static uint64_t interval_us; /* per connection, 0 = closed loop */
 
 typedef struct Worker {
         pthread_t t;
@@ -93,17 +102,32 @@ static int exchange(int fd, const char *path, Worker *w) {
         return status;
 }
 
+static void sleep_until(uint64_t t) {
+        for (uint64_t now = now_us(); now < t && !stop; now = now_us())
+                usleep((useconds_t) (t - now));
+}
+
 static void *run(void *arg) {
         Worker *w = arg;
         int fd = connect_to();
+        /* connections spread over the interval instead of firing together */
+        uint64_t next = now_us() + interval_us * ((w->seed - 1234u) % (unsigned) conns) / (unsigned) conns;
         while (!stop) {
+                uint64_t scheduled = 0;
+                if (interval_us) {
+                        sleep_until(next);
+                        if (stop)
+                                break;
+                        scheduled = next;
+                        next += interval_us;
+                }
                 if (fd < 0 && (fd = connect_to()) < 0) {
                         w->errors_io++;
                         usleep(1000);
                         continue;
                 }
                 const char *path = paths[rand_r(&w->seed) % n_paths];
-                uint64_t t0 = now_us();
+                uint64_t t0 = scheduled ? scheduled : now_us();
                 int st = exchange(fd, path, w);
                 uint64_t dt = now_us() - t0;
                 if (st == 0) {
@@ -126,6 +150,11 @@ static void *run(void *arg) {
         return NULL;
 }
 
+static void on_signal(int sig) {
+        (void) sig;
+        stop = 1;
+}
+
 static int cmp_u32(const void *a, const void *b) {
         uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
         return x < y ? -1 : x > y;
@@ -138,7 +167,7 @@ int main(int argc, char **argv) {
         }
         host = argv[1];
         port = atoi(argv[2]);
-        int conns = atoi(argv[3]);
+        conns = atoi(argv[3]);
         seconds = atoi(argv[4]);
         method = argv[5];
         header = argc > 7 ? argv[7] : NULL;
@@ -161,13 +190,22 @@ int main(int argc, char **argv) {
         if (n_paths == 0)
                 return 1;
 
+        const char *rate = getenv("LOADGEN_RATE");
+        if (rate && atof(rate) > 0)
+                interval_us = (uint64_t) ((double) conns * 1e6 / atof(rate));
+        struct sigaction sa = { .sa_handler = on_signal };
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+
         Worker *ws = calloc((size_t) conns, sizeof(Worker));
         uint64_t t0 = now_us();
         for (int i = 0; i < conns; i++) {
                 ws[i].seed = 1234u + (unsigned) i;
                 pthread_create(&ws[i].t, NULL, run, &ws[i]);
         }
-        sleep((unsigned) seconds);
+        /* whichever thread takes the signal, the main thread sees stop within 0.1 s */
+        while (!stop && now_us() - t0 < (uint64_t) seconds * 1000000u)
+                usleep(100000);
         stop = 1;
         uint64_t req = 0, bytes = 0, est = 0, eio = 0;
         size_t n = 0;
