@@ -186,7 +186,9 @@ if want b; then
                 lg "$DUR" >"$BENCH_DIR/loadgen-idle-b.txt"
                 idle_p99=$(lg_get "$BENCH_DIR/loadgen-idle-b.txt" p99_ms)
                 idle_rps=$(lg_get "$BENCH_DIR/loadgen-idle-b.txt" rps)
-                lg 600 >"$BENCH_DIR/loadgen-during-b.txt" &
+                # not through lg(): $! must be loadgen itself, which the SIGINT below stops
+                LOADGEN_RATE=$RATE "$BENCH_DIR/loadgen" "${hp%:*}" "${hp##*:}" 8 600 GET "$BENCH_DIR/probe-paths" \
+                        'Accept: application/vnd.oci.image.manifest.v1+json' >"$BENCH_DIR/loadgen-during-b.txt" &
         else
                 idle_p99=$(wrk_p99 "$URL" "$probe" "$DUR")
                 idle_rps=$(wrk_rps)
