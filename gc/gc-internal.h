@@ -109,6 +109,7 @@ struct GcConfig {
         int64_t grace_ns;
         int64_t untagged_grace_ns;
         unsigned reports_kept;
+        int cpu_nice;           /* nice value of the GC's threads, 0..19 */
         int64_t schedule_ns;    /* 0 = off */
         char *schedule;
         GcRuleSet *rules;

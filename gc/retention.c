@@ -218,12 +218,12 @@ int gc_config_new(Config *cfg, GcConfig **ret, char *err, size_t errlen) {
         const char *k;
         json_t *v;
         json_object_foreach(gc, k, v) {
-                static const char *const known[] = { "grace", "schedule", "untagged_grace", "reports_kept", "retention" };
+                static const char *const known[] = { "grace", "schedule", "untagged_grace", "reports_kept", "cpu_nice", "retention" };
                 bool ok = false;
                 for (size_t i = 0; i < ELEMENTSOF(known); i++)
                         ok = ok || streq(k, known[i]);
                 if (!ok) {
-                        snprintf(err, errlen, "gc: unknown key \"%s\" (known: grace, schedule, untagged_grace, reports_kept, retention)", k);
+                        snprintf(err, errlen, "gc: unknown key \"%s\" (known: grace, schedule, untagged_grace, reports_kept, cpu_nice, retention)", k);
                         return -EINVAL;
                 }
         }
@@ -243,6 +243,15 @@ int gc_config_new(Config *cfg, GcConfig **ret, char *err, size_t errlen) {
                         return -EINVAL;
                 }
                 c->reports_kept = (unsigned) json_integer_value(v);
+        }
+        c->cpu_nice = 10;
+        v = json_object_get(gc, "cpu_nice");
+        if (v) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 19) {
+                        snprintf(err, errlen, "gc.cpu_nice: expected an integer 0..19 (0: the GC competes with requests as an equal)");
+                        return -EINVAL;
+                }
+                c->cpu_nice = (int) json_integer_value(v);
         }
         v = json_object_get(gc, "schedule");
         if (v && !json_is_string(v)) {

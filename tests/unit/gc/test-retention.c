@@ -3,7 +3,9 @@
  * through the storage API with a fake clock. Each rule alone, then together. */
 #include <dirent.h>
 #include <ftw.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -570,6 +572,26 @@ TEST(test_grace_and_reports_kept) {
         teardown();
 }
 
+/* The run's threads are niced to gc.cpu_nice (default 10) so that request threads come first;
+ * the caller's thread keeps its priority (it may be an HTTP worker). */
+TEST(test_cpu_nice) {
+        errno = 0;
+        int own = getpriority(PRIO_PROCESS, (id_t) gettid());
+        ASSERT_EQ(errno, 0);
+        setup(NULL);
+        json_t *rep = run_gc(T0, false, NULL);
+        if (own <= 10)
+                ASSERT_EQ(json_integer_value(json_object_get(rep, "cpu_nice")), 10);
+        json_decref(rep);
+        ASSERT_EQ(getpriority(PRIO_PROCESS, (id_t) gettid()), own);
+        teardown();
+        setup("\"cpu_nice\": 0");
+        rep = run_gc(T0, false, NULL);
+        ASSERT_EQ(json_integer_value(json_object_get(rep, "cpu_nice")), own);
+        json_decref(rep);
+        teardown();
+}
+
 TEST(test_repo_scope) {
         setup("\"retention\": [{\"repos\": \"**\", \"keep_last\": 0, \"idle_days\": 1}]");
         char a[DIGEST_MAX_LEN], b[DIGEST_MAX_LEN];
@@ -595,6 +617,15 @@ TEST(test_config_errors) {
         ASSERT_TRUE(strstr(err, "gc.schedule") != NULL);
         config_free(cfg);
         int64_t ns;
+        const char *bad_nice[] = { "-1", "20", "\"10\"", "1.5" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_nice); i++) {
+                char j[128];
+                snprintf(j, sizeof j, "{\"gc\": {\"cpu_nice\": %s}}", bad_nice[i]);
+                ASSERT_OK(config_load_string(j, &cfg, err, sizeof err));
+                ASSERT_TRUE(gc_config_new(cfg, &g, err, sizeof err) < 0);
+                ASSERT_TRUE(strstr(err, "gc.cpu_nice") != NULL);
+                config_free(cfg);
+        }
         ASSERT_OK(gc_parse_schedule("weekly", &ns));
         ASSERT_EQ(ns, 7 * DAY);
         ASSERT_OK(gc_parse_schedule("6h", &ns));
@@ -645,6 +676,7 @@ int main(void) {
         RUN(test_holds);
         RUN(test_dry_run_bytes_match_disk);
         RUN(test_grace_and_reports_kept);
+        RUN(test_cpu_nice);
         RUN(test_repo_scope);
         RUN(test_interrupted_sweep_orphan);
         return 0;
