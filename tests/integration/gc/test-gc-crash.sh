@@ -18,6 +18,18 @@ start_slow() { export PLURA_GC_TEST_DELAY_MS=$1; start_server "$DATA" "$TEST_TMP
 # wait_log PATTERN COUNT_BEFORE: until PATTERN appears more often than before in server.log
 wait_log() { for _ in $(seq 200); do [ "$(grep -c "$1" "$TEST_TMP/server.log" || true)" -gt "$2" ] && return 0; sleep 0.05; done; return 1; }
 
+# kill9_during PHASE SECONDS: starts a GC, waits for "gc: phase PHASE", kills the server
+# SECONDS later with SIGKILL
+kill9_during() {
+        local n
+        n=$(grep -c "gc: phase $1" "$TEST_TMP/server.log" || true)
+        curl -sS -o /dev/null -X POST "$URL/v1/registry/gc" -d '{}' &
+        check "GC reached the $1 phase" wait_log "gc: phase $1" "$n"
+        sleep "$2"
+        kill9_server
+        wait || true
+}
+
 push_round() {
         local round=$1 i
         for i in $(seq "$N_KEEP"); do
@@ -41,12 +53,7 @@ blob_files() { find "$DATA/blobs" -type f | wc -l; }
 # ---- round 1: kill -9 during the mark
 start_slow 100
 push_round 1
-n=$(grep -c "gc: phase mark" "$TEST_TMP/server.log" || true)
-curl -sS -o /dev/null -X POST "$URL/v1/registry/gc" -d '{}' &
-check "GC reached the mark phase" wait_log "gc: phase mark" "$n"
-sleep 0.3
-kill9_server
-wait || true
+kill9_during mark 0.3
 check "the sweep had not started" [ "$(grep -c "gc: phase sweep" "$TEST_TMP/server.log" || true)" = 0 ]
 check "fsck clean after kill -9 during mark" "$PLURA" fsck --data "$DATA"
 start_server "$DATA" "$TEST_TMP/config.json"
@@ -62,12 +69,7 @@ check "fsck clean" "$PLURA" fsck --data "$DATA"
 # ---- round 2: kill -9 during the sweep
 start_slow 150
 push_round 2
-n=$(grep -c "gc: phase sweep" "$TEST_TMP/server.log" || true)
-curl -sS -o /dev/null -X POST "$URL/v1/registry/gc" -d '{}' &
-check "GC reached the sweep phase" wait_log "gc: phase sweep" "$n"
-sleep 1
-kill9_server
-wait || true
+kill9_during sweep 1
 left=$(blob_files)
 note "blob files after the kill: $left (kept $((4 * N_KEEP)) + not yet swept)"
 check "the kill interrupted the sweep midway" [ "$left" -gt $((4 * N_KEEP)) ]
@@ -88,13 +90,8 @@ check "fsck clean after round 2" "$PLURA" fsck --data "$DATA"
 # redone by the next run
 start_slow 200
 push_round 3
-n=$(grep -c "gc: phase apply" "$TEST_TMP/server.log" || true)
 m=$(grep -c "gc: phase mark" "$TEST_TMP/server.log" || true)
-curl -sS -o /dev/null -X POST "$URL/v1/registry/gc" -d '{}' &
-check "GC reached the apply phase" wait_log "gc: phase apply" "$n"
-sleep 1
-kill9_server
-wait || true
+kill9_during apply 1
 check "the mark had not started" [ "$(grep -c "gc: phase mark" "$TEST_TMP/server.log" || true)" = "$m" ]
 check "fsck clean after kill -9 during apply" "$PLURA" fsck --data "$DATA"
 start_server "$DATA" "$TEST_TMP/config.json"
