@@ -105,11 +105,14 @@ typedef struct GcEffective {
         const GcRuleSet *windows_from;
 } GcEffective;
 
+#define GC_SCHED_IDLE_DEFAULT false
+
 struct GcConfig {
         int64_t grace_ns;
         int64_t untagged_grace_ns;
         unsigned reports_kept;
         int cpu_nice;           /* nice value of the GC's threads, 0..19 */
+        bool sched_idle;        /* run the GC's threads under SCHED_IDLE */
         int64_t schedule_ns;    /* 0 = off */
         char *schedule;
         GcRuleSet *rules;

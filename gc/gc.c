@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ typedef struct Run {
         json_t *orphan_list, *missing_list, *raced_list, *errors;
         double t_plan, t_apply, t_mark, t_sweep, t_reconcile;
         int cpu_nice;           /* of the thread that ran the phases (report) */
+        bool cpu_idle;          /* that thread ran under SCHED_IDLE (report) */
         bool intent_written;
         pthread_mutex_t lock;   /* reports and accounting, from the removal threads */
 } Run;
@@ -141,13 +143,18 @@ static void *parallel_thread(void *userdata) {
         return NULL;
 }
 
+static void *parallel_worker(void *userdata) {
+        (void) pthread_setname_np(pthread_self(), "plura-gc-work"); /* top -H, ps -L */
+        return parallel_thread(userdata);
+}
+
 static int parallel_for(Run *r, size_t n, size_t max_threads, ItemFn fn, void *ctx) {
         Parallel p = { .r = r, .n = n, .fn = fn, .ctx = ctx, .lock = PTHREAD_MUTEX_INITIALIZER };
         size_t nt = MIN(MIN(max_threads, (size_t) GC_APPLY_THREADS), n);
         pthread_t t[GC_APPLY_THREADS];
         size_t started = 0;
         for (size_t i = 1; i < nt; i++)
-                if (pthread_create(&t[started], NULL, parallel_thread, &p) == 0)
+                if (pthread_create(&t[started], NULL, parallel_worker, &p) == 0)
                         started++;
         parallel_thread(&p);
         for (size_t i = 0; i < started; i++)
@@ -1232,6 +1239,7 @@ static json_t *build_report(Run *r, int64_t started, int64_t ended) {
                                 json_incref(r->missing_list), "skipped", json_incref(r->raced_list), "errors", errors);
         if (rep)
                 json_object_set_new(rep, "cpu_nice", json_integer(r->cpu_nice));
+        json_object_set_new(rep, "cpu_policy", json_string(r->cpu_idle ? "idle" : "normal"));
         return rep;
 }
 
@@ -1553,38 +1561,48 @@ static int run_phases(Run *r) {
 typedef struct RunThread {
         Run *r;
         int nice;
+        bool idle;
         int result;
 } RunThread;
 
-/* The run's own thread, at gc.cpu_nice: it and the sweep threads it starts (which inherit the
- * nice value) yield the CPU to request threads. Measured at 250k blobs with a fixed 2,000 req/s
- * of manifest GETs on 2 cores: p99 during GC 4.6-4.8 ms at nice 0, 2.2 ms at nice 10, GC time
- * the same; a CPU saturated by requests leaves such a GC little (1M blobs: 14-18 s at nice 0,
- * 73 s at nice 10). A thread of its own because nice cannot be raised back without privilege,
- * and the caller may be an HTTP worker. */
+static void note_own_priority(Run *r) {
+        errno = 0;
+        int cur = getpriority(PRIO_PROCESS, (id_t) gettid());
+        r->cpu_nice = errno == 0 ? cur : -1;
+        r->cpu_idle = sched_getscheduler(0) == SCHED_IDLE;
+}
+
+/* The run's own thread, at gc.cpu_nice or under SCHED_IDLE (gc.sched_idle): it and the sweep
+ * threads it starts (which inherit both) yield the CPU to request threads. Measured at 250k
+ * blobs with a fixed 2,000 req/s of manifest GETs on 2 cores: p99 during GC 4.6-4.8 ms at
+ * nice 0, 2.2 ms at nice 10, GC time the same; a CPU saturated by requests leaves such a GC
+ * little (1M blobs: 14-18 s at nice 0, 36 s at nice 10). SCHED_IDLE goes further: a waking
+ * request thread preempts a GC thread at once instead of when the GC's slice is used up. A
+ * thread of its own because neither can be undone without privilege, and the caller may be an
+ * HTTP worker. */
 static void *run_thread(void *userdata) {
         RunThread *t = userdata;
-        if (setpriority(PRIO_PROCESS, (id_t) gettid(), t->nice) < 0)
+        (void) pthread_setname_np(pthread_self(), "plura-gc");
+        if (t->nice > 0 && setpriority(PRIO_PROCESS, (id_t) gettid(), t->nice) < 0)
                 log_warning_errno(errno, "gc: cannot lower the GC threads' CPU priority: %m");
-        errno = 0;
-        int applied = getpriority(PRIO_PROCESS, (id_t) gettid());
-        t->r->cpu_nice = errno == 0 ? applied : -1;
+        if (t->idle && sched_setscheduler(0, SCHED_IDLE, &(struct sched_param) { .sched_priority = 0 }) < 0)
+                log_warning_errno(errno, "gc: cannot run the GC threads under SCHED_IDLE, at nice %d instead: %m", t->nice);
+        note_own_priority(t->r);
         t->result = run_phases(t->r);
         return NULL;
 }
 
-static int run_phases_niced(Run *r, int nice) {
-        if (nice <= 0) {
-                errno = 0;
-                int cur = getpriority(PRIO_PROCESS, (id_t) gettid());
-                r->cpu_nice = errno == 0 ? cur : -1;
+static int run_phases_deprioritized(Run *r, int nice, bool idle) {
+        if (nice <= 0 && !idle) {
+                note_own_priority(r);
                 return run_phases(r);
         }
-        RunThread t = { .r = r, .nice = nice };
+        RunThread t = { .r = r, .nice = nice, .idle = idle };
         pthread_t th;
         int k = pthread_create(&th, NULL, run_thread, &t);
         if (k != 0) {
                 log_warning_errno(k, "gc: cannot start the GC thread, running at normal priority: %m");
+                note_own_priority(r);
                 return run_phases(r);
         }
         pthread_join(th, NULL);
@@ -1631,7 +1649,7 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
 
         int q = graph_init(&r.g);
         if (q >= 0)
-                q = run_phases_niced(&r, c->cpu_nice);
+                q = run_phases_deprioritized(&r, c->cpu_nice, c->sched_idle);
         json_t *rep = NULL;
         if (q >= 0) {
                 /* durations from the monotonic clock, times from the (injectable) wall clock */

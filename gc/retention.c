@@ -218,12 +218,12 @@ int gc_config_new(Config *cfg, GcConfig **ret, char *err, size_t errlen) {
         const char *k;
         json_t *v;
         json_object_foreach(gc, k, v) {
-                static const char *const known[] = { "grace", "schedule", "untagged_grace", "reports_kept", "cpu_nice", "retention" };
+                static const char *const known[] = { "grace", "schedule", "untagged_grace", "reports_kept", "cpu_nice", "sched_idle", "retention" };
                 bool ok = false;
                 for (size_t i = 0; i < ELEMENTSOF(known); i++)
                         ok = ok || streq(k, known[i]);
                 if (!ok) {
-                        snprintf(err, errlen, "gc: unknown key \"%s\" (known: grace, schedule, untagged_grace, reports_kept, cpu_nice, retention)", k);
+                        snprintf(err, errlen, "gc: unknown key \"%s\" (known: grace, schedule, untagged_grace, reports_kept, cpu_nice, sched_idle, retention)", k);
                         return -EINVAL;
                 }
         }
@@ -252,6 +252,15 @@ int gc_config_new(Config *cfg, GcConfig **ret, char *err, size_t errlen) {
                         return -EINVAL;
                 }
                 c->cpu_nice = (int) json_integer_value(v);
+        }
+        c->sched_idle = GC_SCHED_IDLE_DEFAULT;
+        v = json_object_get(gc, "sched_idle");
+        if (v) {
+                if (!json_is_boolean(v)) {
+                        snprintf(err, errlen, "gc.sched_idle: expected true or false (true: the GC's threads run only on CPU time no request wants)");
+                        return -EINVAL;
+                }
+                c->sched_idle = json_is_true(v);
         }
         v = json_object_get(gc, "schedule");
         if (v && !json_is_string(v)) {

@@ -15,8 +15,13 @@
 #   BENCH_GC_MANIFESTS=20000                scale of part B (default 100000; blobs = 10 x that)
 #   BENCH_GC_IMAGES=2500                    images of part A (4 blobs each: 10k blobs)
 #   BENCH_GC_DATA=DIR                       reuse a part-B store made earlier (it is collected by the run!)
+#   BENCH_GC_SEED=DIR                       copy a part-B store made earlier (cp -a, then sync) and collect the copy
+#   BENCH_GC_FS=ext4                        put the stores of both registries on a fresh ext4 in a loop-mounted
+#                                           image (mkfs and mount defaults: journal, no discard mount option,
+#                                           as a Debian install formats a disk); BENCH_GC_FS_SIZE (default 16G)
 #   BENCH_GC_LOAD=wrk|rate                  part B's latency probe: wrk saturating the CPUs (default), or
 #                                           tools/bench/loadgen.c at a fixed BENCH_GC_RATE req/s (default 2000)
+#   BENCH_GC_EXTRA='"sched_idle": true'   more keys for the gc section of plura's config (both parts)
 # Environment: PLURA (binary, default build/plura), POPULATE (default next to PLURA:
 # tools/bench/bench-gc-populate), BENCH_DIR.
 set -euo pipefail
@@ -33,14 +38,38 @@ LOAD=${BENCH_GC_LOAD:-wrk}
 RATE=${BENCH_GC_RATE:-2000}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/plura-bench-gc.XXXXXX)}
 mkdir -p "$BENCH_DIR"
+# where the registries' stores live: BENCH_DIR, or the loop-mounted ext4 of BENCH_GC_FS=ext4
+STORE_DIR=$BENCH_DIR
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 for tool in wrk docker-registry python3 curl; do
         command -v "$tool" >/dev/null || { echo "bench-gc.sh: $tool missing" >&2; exit 1; }
 done
 
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+MOUNTED=
+cleanup() {
+        for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+        if [ -n "$MOUNTED" ]; then
+                for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+                umount "$MOUNTED" && rm -f "$BENCH_DIR/fs.img"
+        fi
+}
 trap cleanup EXIT
+
+case "${BENCH_GC_FS:-}" in
+"") ;;
+ext4)
+        truncate -s "${BENCH_GC_FS_SIZE:-16G}" "$BENCH_DIR/fs.img"
+        mkfs.ext4 -q -F "$BENCH_DIR/fs.img"
+        mkdir -p "$BENCH_DIR/fs"
+        mount -o loop "$BENCH_DIR/fs.img" "$BENCH_DIR/fs"
+        MOUNTED=$BENCH_DIR/fs
+        STORE_DIR=$BENCH_DIR/fs
+        echo "stores on $(findmnt -no SOURCE,FSTYPE,OPTIONS "$STORE_DIR")"
+        ;;
+*) echo "bench-gc.sh: BENCH_GC_FS=$BENCH_GC_FS: only ext4 is known" >&2; exit 1 ;;
+esac
+echo "stores in $STORE_DIR: $(findmnt -no FSTYPE,OPTIONS -T "$STORE_DIR")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
@@ -75,6 +104,35 @@ wrk_p99() {
 }
 wrk_rps() { awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk.log" | tail -n1; }
 
+# thread_cpu PID: CPU seconds (user+sys) per thread name of a process, "name seconds" lines;
+# an exited thread's time is in the process's total, not here
+thread_cpu() {
+        python3 - "$1" <<'PY'
+import os, sys, collections
+tck = os.sysconf("SC_CLK_TCK"); acc = collections.Counter()
+d = "/proc/%s/task" % sys.argv[1]
+for t in os.listdir(d):
+    try:
+        s = open("%s/%s/stat" % (d, t)).read()
+    except OSError:
+        continue
+    name = s[s.index("(") + 1:s.rindex(")")]; f = s[s.rindex(")") + 2:].split()
+    acc[name] += (int(f[11]) + int(f[12])) / tck
+for k, v in sorted(acc.items()):
+    print(k.replace(" ", "_"), "%.2f" % v)
+f = open("/proc/%s/stat" % sys.argv[1]).read(); f = f[f.rindex(")") + 2:].split()
+print("=total", "%.2f" % ((int(f[11]) + int(f[12])) / tck))
+PY
+}
+# cpu_delta BEFORE AFTER: "name seconds" for the names that used CPU in between; threads that
+# exited in between (the GC's workers) are the process's total less the live threads'
+cpu_delta() {
+        awk 'NR==FNR { b[$1]=$2; next }
+             $1 == "=total" { total=$2-b[$1]; next }
+             { d=$2-b[$1]; live+=d; if (d >= 0.05) printf "%s %.2f s, ", $1, d }
+             END { printf "exited threads %.2f s; process %.2f s", total-live, total }' "$1" "$2"
+}
+
 RESULTS="$BENCH_DIR/results-gc.md"
 : >"$RESULTS"
 row() { echo "$*" | tee -a "$RESULTS"; }
@@ -82,7 +140,7 @@ row() { echo "$*" | tee -a "$RESULTS"; }
 if want a; then
         echo "== A: $IMAGES images x 4 blobs, half of the manifests deleted; plura online GC vs docker-registry garbage-collect"
         # Distribution
-        DD="$BENCH_DIR/dist"; mkdir -p "$DD"; port=$(free_port)
+        DD="$STORE_DIR/dist"; mkdir -p "$DD"; port=$(free_port)
         cat >"$BENCH_DIR/dist.yml" <<YML
 version: 0.1
 log:
@@ -111,8 +169,8 @@ YML
         dist_s=$(echo "$t1 - $t0" | bc -l)
 
         # plura (grace 0: everything pushed is old enough for this run)
-        PD="$BENCH_DIR/plura-a"
-        echo '{ "access_log": false, "log_level": "warning", "gc": { "grace": "0", "untagged_grace": "0" } }' >"$BENCH_DIR/plura-a.json"
+        PD="$STORE_DIR/plura-a"
+        echo "{ \"access_log\": false, \"log_level\": \"warning\", \"gc\": { \"grace\": \"0\", \"untagged_grace\": \"0\"${BENCH_GC_EXTRA:+, $BENCH_GC_EXTRA} } }" >"$BENCH_DIR/plura-a.json"
         start_plura "$PD" "$BENCH_DIR/plura-a.json"
         python3 "$ROOT/tools/bench/bench-gc-push.py" "$URL" --images "$IMAGES" --layers 3 | tee "$BENCH_DIR/plura-push.txt"
         plura_before=$(find "$PD/blobs" -type f | wc -l)
@@ -165,14 +223,22 @@ if want b; then
                 cc -O2 -pthread -o "$BENCH_DIR/loadgen" "$ROOT/tools/bench/loadgen.c"
         fi
         echo "== B: $MANIFESTS manifests, ~$((MANIFESTS * 10)) blobs through the storage layer; online GC"
-        BD=${BENCH_GC_DATA:-$BENCH_DIR/plura-b}
+        BD=${BENCH_GC_DATA:-$STORE_DIR/plura-b}
+        if [ -n "${BENCH_GC_SEED:-}" ]; then
+                [ -d "$BENCH_GC_SEED/index" ] || { echo "BENCH_GC_SEED=$BENCH_GC_SEED: not a plura store" >&2; exit 1; }
+                rm -rf "$BD"
+                t0=$(now)
+                cp -a "$BENCH_GC_SEED" "$BD"
+                echo "copied $BENCH_GC_SEED in $(printf %.0f "$(echo "$(now) - $t0" | bc -l)") s"
+        fi
         if [ ! -d "$BD/index" ]; then
                 t0=$(now)
                 "$POPULATE" --data "$BD" --manifests "$MANIFESTS" --layers 11 --repos 1000 --threads 8 2>"$BENCH_DIR/populate.err"
                 echo "populated in $(printf %.0f "$(echo "$(now) - $t0" | bc -l)") s"
         fi
         blobs_before=$(find "$BD/blobs" -type f | wc -l)
-        echo '{ "access_log": false, "log_level": "warning", "gc": { "grace": "1h", "untagged_grace": "24h" } }' >"$BENCH_DIR/plura-b.json"
+        sync # the files the GC removes have blocks on disk (delayed allocation frees nothing)
+        echo "{ \"access_log\": false, \"log_level\": \"warning\", \"gc\": { \"grace\": \"1h\", \"untagged_grace\": \"24h\"${BENCH_GC_EXTRA:+, $BENCH_GC_EXTRA} } }" >"$BENCH_DIR/plura-b.json"
         start_plura "$BD" "$BENCH_DIR/plura-b.json" "$BENCH_DIR/time-v-b.txt"
         probe=/v2/bench/r1/manifests/v1.0.1
         curl -sf -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$URL$probe" || { echo "probe $probe missing" >&2; exit 1; }
@@ -197,9 +263,12 @@ if want b; then
         fi
         WPID=$!
         sleep 1
+        SPID=$(pgrep -P "$PPID_SERVER" plura || echo "$PPID_SERVER")
+        thread_cpu "$SPID" >"$BENCH_DIR/cpu-before-b.txt"
         t0=$(now)
         "$PLURA" reg gc --url "$URL" --json >"$BENCH_DIR/plura-gc-b.json"
         t1=$(now)
+        thread_cpu "$SPID" >"$BENCH_DIR/cpu-after-b.txt"
         kill -INT "$WPID" 2>/dev/null || true
         wait "$WPID" || true
         gc_s=$(echo "$t1 - $t0" | bc -l)
@@ -224,5 +293,6 @@ if want b; then
         row "| blob files after | $blobs_after |"
         row "| manifest GET p99 ($load_desc) | $idle_p99 ms idle ($idle_rps req/s), $during_p99 ms during GC ($during_rps req/s): $(printf %.2f "$(echo "$during_p99 / $idle_p99" | bc -l)")x |"
         row "| peak RSS of the server (/usr/bin/time -v) | $((rss_kb / 1024)) MiB |"
+        row "| server CPU during the GC, by thread name | $(cpu_delta "$BENCH_DIR/cpu-before-b.txt" "$BENCH_DIR/cpu-after-b.txt") |"
 fi
 echo "results: $RESULTS"

@@ -3,6 +3,7 @@
  * through the storage API with a fake clock. Each rule alone, then together. */
 #include <dirent.h>
 #include <ftw.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "gc/gc.h"
+#include "gc/gc-internal.h"
 #include "storage/storage.h"
 #include "tests/unit/tests.h"
 
@@ -592,6 +594,29 @@ TEST(test_cpu_nice) {
         teardown();
 }
 
+/* gc.sched_idle runs the run's threads under SCHED_IDLE (the report says which policy ran);
+ * the caller's thread keeps its own. */
+TEST(test_sched_idle) {
+        int own = sched_getscheduler(0);
+        ASSERT_TRUE(own >= 0);
+        setup("\"sched_idle\": true");
+        json_t *rep = run_gc(T0, false, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(rep, "cpu_policy")), "idle");
+        json_decref(rep);
+        ASSERT_EQ(sched_getscheduler(0), own);
+        teardown();
+        setup("\"sched_idle\": false, \"cpu_nice\": 0");
+        rep = run_gc(T0, false, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(rep, "cpu_policy")), own == SCHED_IDLE ? "idle" : "normal");
+        json_decref(rep);
+        teardown();
+        setup(NULL);
+        rep = run_gc(T0, false, NULL);
+        ASSERT_STREQ(json_string_value(json_object_get(rep, "cpu_policy")), GC_SCHED_IDLE_DEFAULT ? "idle" : "normal");
+        json_decref(rep);
+        teardown();
+}
+
 TEST(test_repo_scope) {
         setup("\"retention\": [{\"repos\": \"**\", \"keep_last\": 0, \"idle_days\": 1}]");
         char a[DIGEST_MAX_LEN], b[DIGEST_MAX_LEN];
@@ -624,6 +649,15 @@ TEST(test_config_errors) {
                 ASSERT_OK(config_load_string(j, &cfg, err, sizeof err));
                 ASSERT_TRUE(gc_config_new(cfg, &g, err, sizeof err) < 0);
                 ASSERT_TRUE(strstr(err, "gc.cpu_nice") != NULL);
+                config_free(cfg);
+        }
+        const char *bad_idle[] = { "1", "\"yes\"", "null" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_idle); i++) {
+                char j[128];
+                snprintf(j, sizeof j, "{\"gc\": {\"sched_idle\": %s}}", bad_idle[i]);
+                ASSERT_OK(config_load_string(j, &cfg, err, sizeof err));
+                ASSERT_TRUE(gc_config_new(cfg, &g, err, sizeof err) < 0);
+                ASSERT_TRUE(strstr(err, "gc.sched_idle") != NULL);
                 config_free(cfg);
         }
         ASSERT_OK(gc_parse_schedule("weekly", &ns));
@@ -677,6 +711,7 @@ int main(void) {
         RUN(test_dry_run_bytes_match_disk);
         RUN(test_grace_and_reports_kept);
         RUN(test_cpu_nice);
+        RUN(test_sched_idle);
         RUN(test_repo_scope);
         RUN(test_interrupted_sweep_orphan);
         return 0;
