@@ -25,6 +25,7 @@ const char config_default_json[] =
 "    \"untagged_grace\": \"24h\",\n"
 "    \"reports_kept\": 100,\n"
 "    \"cpu_nice\": 10,\n"
+"    \"sched_idle\": false,\n"
 "    \"retention\": [\n"
 "      { \"repos\": \"**\",\n"
 "        \"keep_forever\": [\"^v?[0-9]+\\\\.[0-9]+\\\\.[0-9]+(-[0-9A-Za-z.-]+)?(_[0-9a-fA-F]{6,40})?$\", \"^latest$\", \"^dev$\", \"^stable$\", \"^candidate$\"],\n"

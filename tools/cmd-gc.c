@@ -217,8 +217,10 @@ int reg_gc(int argc, char **argv) {
                 json_object_set_new(body, "repo", json_string(o.repo));
         r = http_json_request(url, "POST", "/v1/registry/gc", body, o.actor, &res);
         if (r >= 0 && res.status == 202) {
-                /* short first: a small store's run takes tens of milliseconds */
-                unsigned wait_ms = 5;
+                /* every 10 ms for the first 2 s (a small store's run takes tens of milliseconds,
+                 * and doubling from 5 ms added up to half the run again to 10k-blob runs), then
+                 * backing off to 250 ms */
+                unsigned wait_ms = 10, waited_ms = 0;
                 for (;;) {
                         http_result_done(&res);
                         res = (HttpResult) {};
@@ -228,7 +230,9 @@ int reg_gc(int argc, char **argv) {
                         if (!json_is_true(json_object_get(res.body, "running")))
                                 break;
                         usleep(wait_ms * 1000);
-                        wait_ms = MIN(wait_ms * 2, 250U);
+                        waited_ms += wait_ms;
+                        if (waited_ms >= 2000)
+                                wait_ms = MIN(wait_ms * 2, 250U);
                 }
                 if (r >= 0 && res.status == 200) {
                         http_result_done(&res);

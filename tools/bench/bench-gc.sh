@@ -253,8 +253,9 @@ if want b; then
                 idle_p99=$(lg_get "$BENCH_DIR/loadgen-idle-b.txt" p99_ms)
                 idle_rps=$(lg_get "$BENCH_DIR/loadgen-idle-b.txt" rps)
                 # not through lg(): $! must be loadgen itself, which the SIGINT below stops
-                LOADGEN_RATE=$RATE "$BENCH_DIR/loadgen" "${hp%:*}" "${hp##*:}" 8 600 GET "$BENCH_DIR/probe-paths" \
-                        'Accept: application/vnd.oci.image.manifest.v1+json' >"$BENCH_DIR/loadgen-during-b.txt" &
+                tl0=$(now)
+                LOADGEN_TRACE=$BENCH_DIR/trace-during-b.txt LOADGEN_RATE=$RATE "$BENCH_DIR/loadgen" "${hp%:*}" "${hp##*:}" 8 600 GET \
+                        "$BENCH_DIR/probe-paths" 'Accept: application/vnd.oci.image.manifest.v1+json' >"$BENCH_DIR/loadgen-during-b.txt" &
         else
                 idle_p99=$(wrk_p99 "$URL" "$probe" "$DUR")
                 idle_rps=$(wrk_rps)
@@ -277,6 +278,21 @@ if want b; then
                 during_rps=$(lg_get "$BENCH_DIR/loadgen-during-b.txt" rps)
                 load_errors=$(( $(lg_get "$BENCH_DIR/loadgen-idle-b.txt" errors) + $(lg_get "$BENCH_DIR/loadgen-during-b.txt" errors) ))
                 load_desc="loadgen at a fixed $RATE req/s, 8 conns, open loop; $load_errors errors"
+                # p99 of the requests sent in each phase's window (phases run in report order)
+                by_phase=$(python3 - "$BENCH_DIR/plura-gc-b.json" "$BENCH_DIR/trace-during-b.txt" "$(echo "($t0 - $tl0) * 1000" | bc -l)" <<'PY'
+import json, sys
+ph = json.load(open(sys.argv[1]))["phases"]; off = float(sys.argv[3])
+tr = [tuple(map(int, l.split())) for l in open(sys.argv[2])]
+out, t = [], off
+for name in ("plan", "apply", "mark", "sweep", "reconcile"):
+    end = t + ph[name] * 1000
+    lat = sorted(l for s, l in tr if t <= s < end)
+    if lat:
+        out.append("%s %.2f ms (%d req)" % (name, lat[int((len(lat) - 1) * 0.99)] / 1000, len(lat)))
+    t = end
+print(", ".join(out))
+PY
+)
         else
                 during_p99=$(awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$BENCH_DIR/wrk-during-b.txt")
                 during_rps=$(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk-during-b.txt")
@@ -293,6 +309,7 @@ if want b; then
         row "| blob files after | $blobs_after |"
         row "| manifest GET p99 ($load_desc) | $idle_p99 ms idle ($idle_rps req/s), $during_p99 ms during GC ($during_rps req/s): $(printf %.2f "$(echo "$during_p99 / $idle_p99" | bc -l)")x |"
         row "| peak RSS of the server (/usr/bin/time -v) | $((rss_kb / 1024)) MiB |"
+        [ -n "${by_phase:-}" ] && row "| p99 by GC phase (requests sent in the phase) | $by_phase |"
         row "| server CPU during the GC, by thread name | $(cpu_delta "$BENCH_DIR/cpu-before-b.txt" "$BENCH_DIR/cpu-after-b.txt") |"
 fi
 echo "results: $RESULTS"

@@ -14,7 +14,10 @@
  * not hidden by the requests it kept from being sent (coordinated omission). That measures
  * what a background job (GC) does to the latency of a load the server can sustain, which a
  * saturating closed loop cannot separate from queueing for the CPU. SIGINT or SIGTERM ends
- * the run early (and still prints the result). */
+ * the run early (and still prints the result).
+ *
+ * LOADGEN_TRACE=FILE writes every request as "start_ms latency_us" (start relative to the
+ * run's start, CLOCK_MONOTONIC), to see when in a run the slow requests were. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,12 +39,15 @@ static char **paths;
 static size_t n_paths;
 static volatile sig_atomic_t stop;
 static uint64_t interval_us; /* per connection, 0 = closed loop */
+static uint64_t run_start_us;
+static const char *trace_path;
 
 typedef struct Worker {
         pthread_t t;
         unsigned seed;
         uint64_t requests, bytes, errors_status, errors_io;
         uint32_t *lat_us;
+        uint32_t *start_ms; /* LOADGEN_TRACE only */
         size_t n_lat, cap_lat;
 } Worker;
 
@@ -142,7 +148,11 @@ static void *run(void *arg) {
                 if (w->n_lat == w->cap_lat) {
                         w->cap_lat = w->cap_lat ? w->cap_lat * 2 : 65536;
                         w->lat_us = realloc(w->lat_us, w->cap_lat * sizeof(uint32_t));
+                        if (trace_path)
+                                w->start_ms = realloc(w->start_ms, w->cap_lat * sizeof(uint32_t));
                 }
+                if (trace_path)
+                        w->start_ms[w->n_lat] = (uint32_t) ((t0 - run_start_us) / 1000u);
                 w->lat_us[w->n_lat++] = (uint32_t) dt;
         }
         if (fd >= 0)
@@ -197,8 +207,10 @@ int main(int argc, char **argv) {
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
 
+        trace_path = getenv("LOADGEN_TRACE");
         Worker *ws = calloc((size_t) conns, sizeof(Worker));
         uint64_t t0 = now_us();
+        run_start_us = t0;
         for (int i = 0; i < conns; i++) {
                 ws[i].seed = 1234u + (unsigned) i;
                 pthread_create(&ws[i].t, NULL, run, &ws[i]);
@@ -223,6 +235,16 @@ int main(int argc, char **argv) {
         for (int i = 0; i < conns; i++) {
                 memcpy(all + k, ws[i].lat_us, ws[i].n_lat * sizeof(uint32_t));
                 k += ws[i].n_lat;
+        }
+        if (trace_path) {
+                FILE *tf = fopen(trace_path, "we");
+                if (!tf)
+                        perror(trace_path);
+                for (int i = 0; tf && i < conns; i++)
+                        for (size_t j = 0; j < ws[i].n_lat; j++)
+                                fprintf(tf, "%u %u\n", ws[i].start_ms[j], ws[i].lat_us[j]);
+                if (tf)
+                        fclose(tf);
         }
         qsort(all, n, sizeof(uint32_t), cmp_u32);
 #define PCT(p) (n ? all[(size_t) ((double) (n - 1) * (p))] / 1e3 : 0.0)
