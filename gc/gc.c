@@ -1237,9 +1237,10 @@ static json_t *build_report(Run *r, int64_t started, int64_t ended) {
                                 "kept", kept, "plan", "tags", tags, "manifests", links, "holds", p->holds, "channel_windows",
                                 p->windows, "orphans", json_incref(r->orphan_list), "records_without_file",
                                 json_incref(r->missing_list), "skipped", json_incref(r->raced_list), "errors", errors);
-        if (rep)
+        if (rep) {
                 json_object_set_new(rep, "cpu_nice", json_integer(r->cpu_nice));
-        json_object_set_new(rep, "cpu_policy", json_string(r->cpu_idle ? "idle" : "normal"));
+                json_object_set_new(rep, "cpu_policy", json_string(r->cpu_idle ? "idle" : "normal"));
+        }
         return rep;
 }
 

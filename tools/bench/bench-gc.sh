@@ -65,7 +65,6 @@ ext4)
         mount -o loop "$BENCH_DIR/fs.img" "$BENCH_DIR/fs"
         MOUNTED=$BENCH_DIR/fs
         STORE_DIR=$BENCH_DIR/fs
-        echo "stores on $(findmnt -no SOURCE,FSTYPE,OPTIONS "$STORE_DIR")"
         ;;
 *) echo "bench-gc.sh: BENCH_GC_FS=$BENCH_GC_FS: only ext4 is known" >&2; exit 1 ;;
 esac
@@ -95,12 +94,14 @@ stop_plura() {
         wait "$PPID_SERVER" 2>/dev/null || true
 }
 
+# p99_of_wrk [FILE]: the p99 of a wrk --latency output, in ms
+p99_of_wrk() { awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$@"; }
 # wrk_p99 URL PATH SECONDS -> prints p99 in ms (manifest GET with the OCI Accept header)
 wrk_p99() {
         local out
         out=$(wrk -t2 -c16 -d"${3}s" --latency -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$1$2" 2>&1)
         echo "$out" >>"$BENCH_DIR/wrk.log"
-        awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' <<<"$out"
+        p99_of_wrk <<<"$out"
 }
 wrk_rps() { awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk.log" | tail -n1; }
 
@@ -193,7 +194,7 @@ YML
         t1=$(now)
         wait "$WPID" || true
         plura_s=$(echo "$t1 - $t0" | bc -l)
-        during_p99=$(awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$BENCH_DIR/wrk-during-a.txt")
+        during_p99=$(p99_of_wrk "$BENCH_DIR/wrk-during-a.txt")
         plura_after=$(find "$PD/blobs" -type f | wc -l)
         stop_plura
         ratio=$(echo "$plura_s / $dist_s" | bc -l)
@@ -294,7 +295,7 @@ print(", ".join(out))
 PY
 )
         else
-                during_p99=$(awk '/^ +99%/ { v=$2; if (v ~ /us$/) { sub(/us$/,"",v); v=v/1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v=v*1000 } printf "%.2f\n", v }' "$BENCH_DIR/wrk-during-b.txt")
+                during_p99=$(p99_of_wrk "$BENCH_DIR/wrk-during-b.txt")
                 during_rps=$(awk '/Requests\/sec/ {print $2}' "$BENCH_DIR/wrk-during-b.txt")
                 load_desc="wrk, 16 conns, saturating both cores"
         fi
