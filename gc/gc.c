@@ -145,7 +145,10 @@ static void *parallel_thread(void *userdata) {
 
 static void *parallel_worker(void *userdata) {
         (void) pthread_setname_np(pthread_self(), "plura-gc-work"); /* top -H, ps -L */
-        return parallel_thread(userdata);
+        store_cold_reads_begin(); /* a thread's own: the GC's reads leave the block cache alone */
+        void *ret = parallel_thread(userdata);
+        store_cold_reads_end();
+        return ret;
 }
 
 static int parallel_for(Run *r, size_t n, size_t max_threads, ItemFn fn, void *ctx) {
@@ -1447,7 +1450,21 @@ static long peak_rss_mib(void) {
         return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024 : -1;
 }
 
+static int run_phases_cold(Run *r);
+
 static int run_phases(Run *r) {
+        store_cold_reads_begin();
+        int q = run_phases_cold(r);
+        store_cold_reads_end();
+        uint64_t cache, memtables;
+        if (store_index_memory(r->s, &cache, &memtables) >= 0)
+                log_info("gc: index block cache %" PRIu64 " MiB, memtables %" PRIu64 " MiB; peak RSS %ld MiB",
+                         cache >> 20, memtables >> 20, peak_rss_mib());
+        return q;
+}
+
+/* The phases, with the index reads of this thread not filling the block cache. */
+static int run_phases_cold(Run *r) {
         int q;
         uint64_t t0 = clock_monotonic_ns();
 

@@ -332,6 +332,8 @@ int index_open(Store *s) {
         rocksdb_writeoptions_set_sync(s->write_sync, s->fsync);
         s->write_async = rocksdb_writeoptions_create();
         s->read_options = rocksdb_readoptions_create();
+        s->read_cold = rocksdb_readoptions_create();
+        rocksdb_readoptions_set_fill_cache(s->read_cold, 0);
 
         uint64_t version;
         r = meta_read_u64(s, "schema_version", &version);
@@ -386,6 +388,8 @@ void index_close(Store *s) {
                 rocksdb_writeoptions_destroy(s->write_async);
         if (s->read_options)
                 rocksdb_readoptions_destroy(s->read_options);
+        if (s->read_cold)
+                rocksdb_readoptions_destroy(s->read_cold);
         if (s->cf_options)
                 rocksdb_options_destroy(s->cf_options);
         if (s->db_options)
@@ -411,6 +415,8 @@ int store_catch_up(Store *s) {
 
 /* ---- snapshots */
 
+static _Thread_local unsigned cold_reads_depth = 0;
+
 struct IndexSnapshot {
         Store *store;
         const rocksdb_snapshot_t *snap;
@@ -426,6 +432,8 @@ int store_snapshot_new(Store *s, IndexSnapshot **ret) {
          * reading it directly is a consistent view between catch-ups. */
         n->snap = s->read_only ? NULL : rocksdb_create_snapshot(s->db);
         n->ro = rocksdb_readoptions_create();
+        if (cold_reads_depth > 0)
+                rocksdb_readoptions_set_fill_cache(n->ro, 0);
         if (n->snap)
                 rocksdb_readoptions_set_snapshot(n->ro, n->snap);
         *ret = n;
@@ -444,7 +452,30 @@ IndexSnapshot *store_snapshot_free(IndexSnapshot *snap) {
 }
 
 static const rocksdb_readoptions_t *read_options_for(Store *s, IndexSnapshot *snap) {
-        return snap ? snap->ro : s->read_options;
+        return snap ? snap->ro : cold_reads_depth > 0 ? s->read_cold : s->read_options;
+}
+
+void store_cold_reads_begin(void) {
+        cold_reads_depth++;
+}
+
+void store_cold_reads_end(void) {
+        if (cold_reads_depth > 0)
+                cold_reads_depth--;
+}
+
+int store_index_memory(Store *s, uint64_t *ret_cache, uint64_t *ret_memtables) {
+        uint64_t m = 0;
+        for (IndexColumn c = 0; c < _INDEX_COLUMN_MAX; c++) {
+                uint64_t v = 0;
+                if (rocksdb_property_int_cf(s->db, s->cf[c], "rocksdb.cur-size-all-mem-tables", &v) == 0)
+                        m += v;
+        }
+        if (ret_cache)
+                *ret_cache = s->cache ? (uint64_t) rocksdb_cache_get_usage(s->cache) : 0;
+        if (ret_memtables)
+                *ret_memtables = m;
+        return 0;
 }
 
 /* ---- point access */

@@ -433,6 +433,14 @@ int store_batch_commit(Store *s, IndexBatch *b); /* synced WAL (unless deferred,
 void store_deferred_sync_begin(void);
 void store_deferred_sync_end(void);
 int store_sync_wal(Store *s);
+/* Bulk reads on this thread between begin and end (nests), and snapshots taken there: point
+ * lookups and snapshot reads do not fill the index block cache, which stays with the lookups that
+ * serve requests (the GC reads each record of a million-blob store once; letting it fill the
+ * cache added its whole 64 MiB to the server's RSS during a run). */
+void store_cold_reads_begin(void);
+void store_cold_reads_end(void);
+/* The index's block cache and memtables in use, in bytes (logs, tests). */
+int store_index_memory(Store *s, uint64_t *ret_cache, uint64_t *ret_memtables);
 IndexBatch *index_batch_free(IndexBatch *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(IndexBatch *, index_batch_free);
 

@@ -49,6 +49,7 @@ struct Store {
         rocksdb_writeoptions_t *write_sync;  /* sync = options.fsync */
         rocksdb_writeoptions_t *write_async; /* advisory records (last pulled, upload offset) */
         rocksdb_readoptions_t *read_options;
+        rocksdb_readoptions_t *read_cold; /* read_options without filling the block cache */
 
         pthread_mutex_t digest_locks[DIGEST_LOCK_STRIPES];
         pthread_mutex_t tag_locks[TAG_LOCK_STRIPES];

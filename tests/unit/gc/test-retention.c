@@ -697,6 +697,33 @@ TEST(test_interrupted_sweep_orphan) {
         teardown();
 }
 
+/* A run reads every record it deletes once: those reads must not fill the index block cache
+ * (at 1M blobs they added its 64 MiB to the server's RSS, and evicted what pulls were using). */
+TEST(test_run_leaves_block_cache) {
+        setup(NULL);
+        char d[DIGEST_MAX_LEN];
+        for (int i = 0; i < 1500; i++)
+                image(i % 2 ? "apps/a" : "apps/b", NULL, T0, NULL, d);
+        /* reopen: the records move from the WAL to SST files, whose blocks the cache holds */
+        store_free(store);
+        StoreOptions o;
+        store_options_init(&o);
+        o.root = root;
+        o.fsync = false;
+        ASSERT_OK(store_open(&o, &store));
+        uint64_t before, after, mem;
+        ASSERT_OK(store_index_memory(store, &before, &mem));
+        json_t *rep = run_gc(T0 + 2 * DAY, false, NULL);
+        ASSERT_EQ(total(rep, "manifests_deleted"), 1500);
+        ASSERT_EQ(total(rep, "blobs_deleted"), 3000);
+        json_decref(rep);
+        ASSERT_OK(store_index_memory(store, &after, &mem));
+        if (after >= before + (64U << 10))
+                fprintf(stderr, "block cache %llu -> %llu bytes\n", (unsigned long long) before, (unsigned long long) after);
+        ASSERT_TRUE(after < before + (64U << 10));
+        teardown();
+}
+
 int main(void) {
         log_set_max_level(LOG_LEVEL_WARNING);
         RUN(test_config_errors);
@@ -714,5 +741,6 @@ int main(void) {
         RUN(test_sched_idle);
         RUN(test_repo_scope);
         RUN(test_interrupted_sweep_orphan);
+        RUN(test_run_leaves_block_cache);
         return 0;
 }

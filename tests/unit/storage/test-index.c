@@ -292,6 +292,51 @@ TEST(test_close_flushes_memtables) {
         rm_rf(dir);
 }
 
+/* The GC's reads (store_cold_reads_begin) leave the block cache as they found it, point lookups
+ * and snapshot reads alike; ordinary lookups still fill it. */
+TEST(test_cold_reads) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        char val[512];
+        memset(val, 'v', sizeof val);
+        for (int i = 0; i < 4000; i++) { /* ~2 MiB: on SST files after the reopen below */
+                char k[32];
+                int kl = snprintf(k, sizeof k, "key-%06d", i);
+                ASSERT_OK(store_kv_put(s, INDEX_BLOCK, k, (size_t) kl, val, sizeof val));
+        }
+        store_free(s);
+        s = test_store_open(dir, false);
+
+        uint64_t cache0, cache1, cache2, mem;
+        ASSERT_OK(store_index_memory(s, &cache0, &mem));
+        store_cold_reads_begin();
+        store_cold_reads_begin(); /* nests */
+        store_cold_reads_end();
+        IndexSnapshot *snap = NULL;
+        ASSERT_OK(store_snapshot_new(s, &snap));
+        for (int i = 0; i < 4000; i++) {
+                char k[32];
+                int kl = snprintf(k, sizeof k, "key-%06d", i);
+                _cleanup_free_ char *v = NULL;
+                ASSERT_OK(store_kv_get(s, i % 2 ? snap : NULL, INDEX_BLOCK, k, (size_t) kl, &v, NULL));
+                ASSERT_EQ(v[0], 'v');
+        }
+        store_snapshot_free(snap);
+        store_cold_reads_end();
+        ASSERT_OK(store_index_memory(s, &cache1, &mem));
+        for (int i = 0; i < 4000; i++) {
+                char k[32];
+                int kl = snprintf(k, sizeof k, "key-%06d", i);
+                ASSERT_OK(store_kv_get(s, NULL, INDEX_BLOCK, k, (size_t) kl, NULL, NULL));
+        }
+        ASSERT_OK(store_index_memory(s, &cache2, &mem));
+        /* index and filter partitions may be cached by either; the data blocks are ~2 MiB */
+        ASSERT_TRUE(cache1 < cache0 + (256U << 10));
+        ASSERT_TRUE(cache2 > cache1 + (1U << 20));
+        store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_key_join);
         RUN(test_round_trip_and_iteration);
@@ -299,5 +344,6 @@ int main(void) {
         RUN(test_seq_and_schema);
         RUN(test_secondary);
         RUN(test_close_flushes_memtables);
+        RUN(test_cold_reads);
         return 0;
 }
