@@ -1450,19 +1450,6 @@ static long peak_rss_mib(void) {
         return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024 : -1;
 }
 
-static int run_phases_cold(Run *r);
-
-static int run_phases(Run *r) {
-        store_cold_reads_begin();
-        int q = run_phases_cold(r);
-        store_cold_reads_end();
-        uint64_t cache, memtables;
-        if (store_index_memory(r->s, &cache, &memtables) >= 0)
-                log_info("gc: index block cache %" PRIu64 " MiB, memtables %" PRIu64 " MiB; peak RSS %ld MiB",
-                         cache >> 20, memtables >> 20, peak_rss_mib());
-        return q;
-}
-
 /* The phases, with the index reads of this thread not filling the block cache. */
 static int run_phases_cold(Run *r) {
         int q;
@@ -1574,6 +1561,17 @@ static int run_phases_cold(Run *r) {
         }
         r->t_reconcile = since(t0);
         return 0;
+}
+
+static int run_phases(Run *r) {
+        store_cold_reads_begin();
+        int q = run_phases_cold(r);
+        store_cold_reads_end();
+        uint64_t cache, memtables;
+        if (store_index_memory(r->s, &cache, &memtables) >= 0)
+                log_info("gc: index block cache %" PRIu64 " MiB, memtables %" PRIu64 " MiB; peak RSS %ld MiB",
+                         cache >> 20, memtables >> 20, peak_rss_mib());
+        return q;
 }
 
 typedef struct RunThread {

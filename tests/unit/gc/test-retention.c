@@ -30,14 +30,18 @@ static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) 
         return remove(p);
 }
 
-static void setup(const char *extra_gc_json) {
-        snprintf(root, sizeof root, "/tmp/plura-test-gc.XXXXXX");
-        ASSERT_TRUE(mkdtemp(root));
+static void open_store(void) {
         StoreOptions o;
         store_options_init(&o);
         o.root = root;
         o.fsync = false;
         ASSERT_OK(store_open(&o, &store));
+}
+
+static void setup(const char *extra_gc_json) {
+        snprintf(root, sizeof root, "/tmp/plura-test-gc.XXXXXX");
+        ASSERT_TRUE(mkdtemp(root));
+        open_store();
         char json[4096], err[512] = "";
         snprintf(json, sizeof json, "{\"gc\": {\"grace\": \"1h\", \"untagged_grace\": \"24h\"%s%s}}", extra_gc_json ? ", " : "",
                  extra_gc_json ? extra_gc_json : "");
@@ -706,11 +710,7 @@ TEST(test_run_leaves_block_cache) {
                 image(i % 2 ? "apps/a" : "apps/b", NULL, T0, NULL, d);
         /* reopen: the records move from the WAL to SST files, whose blocks the cache holds */
         store_free(store);
-        StoreOptions o;
-        store_options_init(&o);
-        o.root = root;
-        o.fsync = false;
-        ASSERT_OK(store_open(&o, &store));
+        open_store();
         uint64_t before, after, mem;
         ASSERT_OK(store_index_memory(store, &before, &mem));
         json_t *rep = run_gc(T0 + 2 * DAY, false, NULL);
