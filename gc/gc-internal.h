@@ -211,3 +211,8 @@ uint32_t plan_find_link(Plan *p, uint32_t repo, const char *digest);
 char *plan_key(const char *repo, const char *name, size_t *ret_len);
 /* Adds (or finds) a repository seen after the plan (mark of the second snapshot). */
 int plan_add_repo(Plan *p, const GcConfig *c, const GcOptions *o, const char *name, size_t nlen, uint32_t *ret);
+
+/* ---------------------------------------------------------------- test hooks
+ * Called by the blob sweep after the record deletions are durable and before any file is
+ * removed (tests: a push of the same digest in that window must keep its file). */
+extern void (*gc_test_between_sweep_passes)(Store *s);

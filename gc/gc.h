@@ -19,8 +19,10 @@
  *                an index, a repository link exists). Unmarked blobs older than grace are removed
  *                under store_digest_lock after re-reading the record: a record that differs from
  *                the mark snapshot's (a manifest PUT, mount or commit touched it) or was touched at
- *                or after the mark started is kept. The blob record and its repository links go in
- *                one synced batch, then the file: a crash leaves at worst an orphan file. While a
+ *                or after the mark started is kept. Records first: the records and repository
+ *                links of all removed blobs are deleted, made durable with one WAL sync, and
+ *                then each file goes under its lock again unless a commit wrote a new record
+ *                for it in between: a crash leaves at worst an orphan file. While a
  *                sweep runs, meta "gc/sweep" = {mark_start} tells fsck that blob files without
  *                record older than mark_start are the GC's (not a problem; the next run collects
  *                them). Removals run on a pool of threads, each item under its own lock.

@@ -54,6 +54,32 @@ int store_blob_info(Store *s, const char *digest, BlobInfo *ret) {
         return blob_record_read(s, digest, ret ? ret : &tmp);
 }
 
+typedef struct BlobInfos {
+        BlobInfo *infos;
+        int *status;
+} BlobInfos;
+
+static int blob_infos_cb(void *userdata, size_t i, const char *val, size_t vlen) {
+        BlobInfos *b = userdata;
+        b->status[i] = !val ? -ENOENT : blob_info_decode(val, vlen, &b->infos[i]);
+        return 0;
+}
+
+int store_blob_infos(Store *s, const char *const *digests, size_t n, BlobInfo *ret, int *ret_status) {
+        _cleanup_free_ size_t *lens = malloc(MAX(n, (size_t) 1) * sizeof *lens);
+        if (!lens)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                if (!digests[i] || digest_parse(digests[i], NULL) < 0)
+                        return -EINVAL;
+                if (i > 0 && strcmp(digests[i - 1], digests[i]) >= 0)
+                        return -EINVAL; /* MultiGet was told the keys are sorted */
+                lens[i] = strlen(digests[i]);
+        }
+        BlobInfos b = { .infos = ret, .status = ret_status };
+        return index_multi_get(s, INDEX_BLOB, digests, lens, n, blob_infos_cb, &b);
+}
+
 static bool repo_blob_linked(Store *s, const char *repo, const char *digest) {
         size_t kl;
         _cleanup_free_ char *k = index_key_join(&kl, repo, digest, NULL);

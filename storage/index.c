@@ -507,6 +507,39 @@ int index_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, siz
         return 0;
 }
 
+/* One MultiGet for n keys in sorted order: keys that share a data block find it read (and
+ * decompressed) once, which matters for cold reads (no block cache) of runs of sorted keys. */
+int index_multi_get(Store *s, IndexColumn c, const char *const *keys, const size_t *klens, size_t n,
+                    IndexValueFn fn, void *userdata) {
+        if (c < 0 || c >= _INDEX_COLUMN_MAX)
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        _cleanup_free_ rocksdb_pinnableslice_t **values = calloc(n, sizeof *values);
+        _cleanup_free_ char **errs = calloc(n, sizeof *errs);
+        if (!values || !errs)
+                return -ENOMEM;
+        rocksdb_batched_multi_get_cf(s->db, read_options_for(s, NULL), s->cf[c], n, keys, klens, values, errs, true);
+        int r = 0;
+        for (size_t i = 0; i < n; i++) {
+                int q;
+                if (errs[i])
+                        q = take_error(errs[i], "multi get");
+                else if (!values[i])
+                        q = fn(userdata, i, NULL, 0);
+                else {
+                        size_t l;
+                        const char *d = rocksdb_pinnableslice_value(values[i], &l);
+                        q = fn(userdata, i, d, l);
+                }
+                if (values[i])
+                        rocksdb_pinnableslice_destroy(values[i]);
+                if (q < 0 && r == 0)
+                        r = q;
+        }
+        return r;
+}
+
 int store_kv_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len) {
         return index_get(s, snap, c, key, klen, ret, ret_len);
 }

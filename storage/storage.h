@@ -200,6 +200,10 @@ typedef struct BlobInfo {
 
 /* Global blob record (any repository). -ENOENT if unknown. */
 int store_blob_info(Store *s, const char *digest, BlobInfo *ret);
+/* The records of n digests in strictly increasing order, in one index read: ret_status[i] is 0
+ * (ret[i] filled), -ENOENT or -EBADMSG. Returns -EINVAL for a bad or unsorted digest, or an
+ * index error. */
+int store_blob_infos(Store *s, const char *const *digests, size_t n, BlobInfo *ret, int *ret_status);
 /* Blob linked into repo. -ENOENT if the blob is not linked there. */
 int store_repo_blob_info(Store *s, const char *repo, const char *digest, BlobInfo *ret);
 /* Path of the committed file: <root>/blobs/<algo>/<hex[0:2]>/<hex>. */

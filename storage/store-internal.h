@@ -84,6 +84,10 @@ struct Store {
 int index_open(Store *s);
 void index_close(Store *s);
 int index_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len);
+/* fn(userdata, i, value, len) for each key i in order, value NULL if absent; keys sorted. */
+typedef int (*IndexValueFn)(void *userdata, size_t i, const char *val, size_t vlen);
+int index_multi_get(Store *s, IndexColumn c, const char *const *keys, const size_t *klens, size_t n,
+                    IndexValueFn fn, void *userdata);
 /* Commits with the synced (true) or the advisory write options. */
 int index_batch_commit_full(Store *s, IndexBatch *b, bool sync);
 bool index_batch_is_empty(IndexBatch *b);

@@ -569,12 +569,23 @@ TEST(test_grace_and_reports_kept) {
         json_decref(rep);
         rep = run_gc(T0 + 2 * HOUR, false, NULL);
         ASSERT_FALSE(has_blob(loose));
+        int64_t second = json_integer_value(json_object_get(rep, "id"));
         json_decref(rep);
-        json_decref(run_gc(T0 + 3 * HOUR, false, NULL));
+        rep = run_gc(T0 + 3 * HOUR, false, NULL);
+        int64_t third = json_integer_value(json_object_get(rep, "id"));
         json_t *list = NULL;
         ASSERT_OK(gc_reports_list(store, 0, &list));
+        /* the two newest, newest first; the sweep intent went with the report's batch */
         ASSERT_EQ(json_array_size(list), 2);
+        ASSERT_EQ(json_integer_value(json_object_get(json_array_get(list, 0), "id")), third);
+        ASSERT_EQ(json_integer_value(json_object_get(json_array_get(list, 1), "id")), second);
+        ASSERT_TRUE(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL) == -ENOENT);
+        json_t *last = NULL;
+        ASSERT_OK(gc_report_last(store, &last));
+        ASSERT_EQ(json_integer_value(json_object_get(last, "id")), third);
+        json_decref(last);
         json_decref(list);
+        json_decref(rep);
         teardown();
 }
 
@@ -701,6 +712,49 @@ TEST(test_interrupted_sweep_orphan) {
         teardown();
 }
 
+/* The blob sweep deletes records, syncs once, then removes files: a push of the same digest in
+ * between writes a new record (and its own file) under the digest lock, and the sweep must then
+ * keep the file, or a stored blob record would point at nothing. */
+static const char *repush_content;
+static char repushed[DIGEST_MAX_LEN];
+
+static void repush_between_passes(Store *s) {
+        ASSERT_TRUE(store_blob_info(s, repushed, NULL) == -ENOENT); /* pass 1 deleted it */
+        char d[DIGEST_MAX_LEN];
+        StoreError e = {};
+        ASSERT_OK(store_blob_put(s, "apps/p", repush_content, strlen(repush_content), NULL, d, &e));
+        ASSERT_STREQ(d, repushed);
+}
+
+TEST(test_push_between_sweep_passes) {
+        setup(NULL);
+        char a[DIGEST_MAX_LEN], b[DIGEST_MAX_LEN];
+        clock_set_fake(T0);
+        repush_content = "a layer pushed again while the sweep removed it";
+        blob("apps/p", repush_content, a);
+        blob("apps/p", "a layer nobody pushes again", b);
+        snprintf(repushed, sizeof repushed, "%s", a);
+        char *pa = store_blob_path(store, a), *pb = store_blob_path(store, b);
+        gc_test_between_sweep_passes = repush_between_passes;
+        json_t *rep = run_gc(T0 + 2 * HOUR, false, NULL);
+        gc_test_between_sweep_passes = NULL;
+        ASSERT_EQ(total(rep, "blobs_deleted"), 1);
+        ASSERT_EQ(total(rep, "skipped_raced"), 1);
+        json_decref(rep);
+        ASSERT_TRUE(has_blob(a));
+        ASSERT_TRUE(access(pa, F_OK) == 0);
+        ASSERT_TRUE(!has_blob(b));
+        ASSERT_TRUE(access(pb, F_OK) < 0);
+        FsckReport fr = {};
+        ASSERT_OK(store_fsck(store, false, &fr));
+        ASSERT_EQ(fr.files_without_record, 0);
+        ASSERT_EQ(fr.records_without_file, 0);
+        fsck_report_done(&fr);
+        free(pa);
+        free(pb);
+        teardown();
+}
+
 /* A run reads every record it deletes once: those reads must not fill the index block cache
  * (at 1M blobs they added its 64 MiB to the server's RSS, and evicted what pulls were using). */
 TEST(test_run_leaves_block_cache) {
@@ -742,5 +796,6 @@ int main(void) {
         RUN(test_repo_scope);
         RUN(test_interrupted_sweep_orphan);
         RUN(test_run_leaves_block_cache);
+        RUN(test_push_between_sweep_passes);
         return 0;
 }

@@ -448,6 +448,61 @@ TEST(test_digest_stripes) {
         ASSERT_TRUE(store_digest_stripe("no-colon-at-all") < 4096);
 }
 
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* store_blob_infos(): one read for a sorted run of digests, same answers as store_blob_info(),
+ * from the memtable and (after a reopen) from SST files. */
+TEST(test_blob_infos) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        char d[64][DIGEST_MAX_LEN], absent[DIGEST_MAX_LEN];
+        const char *v[65];
+        for (int i = 0; i < 64; i++) {
+                char body[96];
+                snprintf(body, sizeof body, "blob number %d%.*s", i, i, "................................................................");
+                StoreError e = {};
+                ASSERT_OK(store_blob_put(s, "apps/b", body, strlen(body), NULL, d[i], &e));
+                v[i] = d[i];
+        }
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, "nobody pushed this", 18, absent));
+        v[64] = absent;
+        qsort(v, 65, sizeof *v, cmp_str);
+        for (int round = 0; round < 2; round++) {
+                BlobInfo bi[65];
+                int st[65];
+                ASSERT_OK(store_blob_infos(s, v, 65, bi, st));
+                for (int i = 0; i < 65; i++) {
+                        BlobInfo one;
+                        int q = store_blob_info(s, v[i], &one);
+                        ASSERT_EQ(st[i], q);
+                        if (streq(v[i], absent))
+                                ASSERT_EQ(st[i], -ENOENT);
+                        else {
+                                ASSERT_OK(st[i]);
+                                ASSERT_EQ(bi[i].size, one.size);
+                                ASSERT_EQ(bi[i].created, one.created);
+                                ASSERT_EQ(bi[i].touched, one.touched);
+                        }
+                }
+                store_free(s);
+                s = test_store_open(dir, false); /* the second round reads SST files */
+        }
+        /* unsorted, repeated or invalid digests are refused, not answered wrongly */
+        const char *unsorted[2] = { v[1], v[0] };
+        BlobInfo bi[2];
+        int st[2];
+        ASSERT_EQ(store_blob_infos(s, unsorted, 2, bi, st), -EINVAL);
+        const char *twice[2] = { v[0], v[0] };
+        ASSERT_EQ(store_blob_infos(s, twice, 2, bi, st), -EINVAL);
+        const char *bad[1] = { "sha256:nothex" };
+        ASSERT_EQ(store_blob_infos(s, bad, 1, bi, st), -EINVAL);
+        ASSERT_OK(store_blob_infos(s, v, 0, bi, st));
+        store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_manifest_put_get_delete);
         RUN(test_manifest_errors);
@@ -456,5 +511,6 @@ int main(void) {
         RUN(test_tag_policy);
         RUN(test_note_pull);
         RUN(test_digest_stripes);
+        RUN(test_blob_infos);
         return 0;
 }
