@@ -972,6 +972,26 @@ static int collect_candidate_links(SweepCtx *c, IndexSnapshot *snap) {
         return 0;
 }
 
+/* Takes the digest locks of the n candidates at v and reads their current records in one go
+ * (sorted records share data blocks; without the block cache each single lookup decompressed
+ * its block again): status[i] is 0, -ENOENT or an error. The caller unlocks and group_done()s. */
+static int blob_group_lock_read(Run *r, SweepCtx *c, const BlobCandidate *v, size_t n, Group *g, BlobInfo **ret_now,
+                                int **ret_status, uint64_t *t0) {
+        _cleanup_free_ BlobInfo *now = malloc(n * sizeof *now);
+        _cleanup_free_ int *status = malloc(n * sizeof *status);
+        if (!now || !status || group_init(g, r, &v[0].id, sizeof(BlobCandidate), n) < 0)
+                return -ENOMEM;
+        *t0 = clock_monotonic_ns();
+        store_digests_lock(r->s, g->ptrs, n);
+        add_ns(&c->ns_lock, t0);
+        int q = store_blob_infos(r->s, g->ptrs, n, now, status);
+        for (size_t i = 0; i < n && q < 0; i++)
+                status[i] = q;
+        *ret_now = steal_pointer(&now);
+        *ret_status = steal_pointer(&status);
+        return 0;
+}
+
 /* The blob sweep removes in two passes over the same groups of consecutive candidates (sorted
  * by digest, so a group's few lock stripes are held by no other sweep thread):
  *
@@ -992,23 +1012,12 @@ static int delete_blob_records(Run *r, size_t gi, void *ctx) {
         size_t start = c->groups.bounds[gi], n = c->groups.bounds[gi + 1] - start;
         BlobCandidate *v = c->v + start;
         Group g;
+        _cleanup_free_ BlobInfo *now = NULL;
+        _cleanup_free_ int *status = NULL;
         _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
-        if (!b || group_init(&g, r, &v[0].id, sizeof(BlobCandidate), n) < 0)
+        uint64_t t0;
+        if (!b || blob_group_lock_read(r, c, v, n, &g, &now, &status, &t0) < 0)
                 return -ENOMEM;
-        _cleanup_free_ BlobInfo *now = malloc(n * sizeof *now);
-        _cleanup_free_ int *status = malloc(n * sizeof *status);
-        if (!now || !status) {
-                group_done(&g);
-                return -ENOMEM;
-        }
-        uint64_t t0 = clock_monotonic_ns();
-        store_digests_lock(r->s, g.ptrs, n);
-        add_ns(&c->ns_lock, &t0);
-        /* one read for the group: its sorted records share data blocks, and without the block
-         * cache (cold reads) each single lookup decompressed its block again */
-        int qr = store_blob_infos(r->s, g.ptrs, n, now, status);
-        for (size_t i = 0; i < n && qr < 0; i++)
-                status[i] = qr;
         size_t n_remove = 0;
         for (size_t i = 0; i < n; i++) {
                 BlobCandidate *bc = &v[i];
@@ -1057,16 +1066,11 @@ static int unlink_blob_files(Run *r, size_t gi, void *ctx) {
                 n_remove += v[i].state == GROUP_REMOVE;
         if (n_remove > 0) {
                 Group g;
-                _cleanup_free_ BlobInfo *now = malloc(n * sizeof *now);
-                _cleanup_free_ int *status = malloc(n * sizeof *status);
-                if (!now || !status || group_init(&g, r, &v[0].id, sizeof(BlobCandidate), n) < 0)
+                _cleanup_free_ BlobInfo *now = NULL;
+                _cleanup_free_ int *status = NULL;
+                uint64_t t0;
+                if (blob_group_lock_read(r, c, v, n, &g, &now, &status, &t0) < 0)
                         return -ENOMEM;
-                uint64_t t0 = clock_monotonic_ns();
-                store_digests_lock(r->s, g.ptrs, n);
-                add_ns(&c->ns_lock, &t0);
-                int qr = store_blob_infos(r->s, g.ptrs, n, now, status);
-                for (size_t i = 0; i < n && qr < 0; i++)
-                        status[i] = qr;
                 for (size_t i = 0; i < n; i++) {
                         BlobCandidate *bc = &v[i];
                         if (bc->state != GROUP_REMOVE)
