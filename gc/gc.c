@@ -1076,14 +1076,16 @@ static int unlink_blob_files(Run *r, size_t gi, void *ctx) {
                         if (bc->state != GROUP_REMOVE)
                                 continue;
                         int q = status[i];
-                        if (q >= 0 || q == -EBADMSG) {
+                        if (q >= 0 || q == -EBADMSG) { /* a record again (even one we cannot read) */
                                 bc->state = GROUP_RECOMMITTED;
                                 continue;
                         }
-                        _cleanup_free_ char *path = q == -ENOENT ? store_blob_path(r->s, g.names[i]) : NULL;
-                        if (q != -ENOENT)
+                        if (q != -ENOENT) {
                                 bc->state = GROUP_FAILED, bc->error = q;
-                        else if (!path)
+                                continue;
+                        }
+                        _cleanup_free_ char *path = store_blob_path(r->s, g.names[i]);
+                        if (!path)
                                 bc->state = GROUP_FAILED, bc->error = -ENOMEM;
                         else if (unlink(path) < 0 && errno != ENOENT)
                                 bc->state = GROUP_FAILED, bc->error = -errno;
@@ -1111,7 +1113,7 @@ static int unlink_blob_files(Run *r, size_t gi, void *ctx) {
 
 void (*gc_test_between_sweep_passes)(Store *s) = NULL;
 
-/* Pass 1 on all groups, the sync, pass 3 on all groups (see delete_blob_records()). */
+/* Step 1 on all groups, the sync, step 3 on all groups (see delete_blob_records()). */
 static int sweep_blobs(Run *r, SweepCtx *c) {
         int q = parallel_for(r, c->groups.n, GC_SWEEP_THREADS, delete_blob_records, c);
         if (q < 0)
@@ -1346,25 +1348,27 @@ static json_t *build_report(Run *r, int64_t started, int64_t ended) {
         return rep;
 }
 
+#define REPORT_KEY_LEN (10 + 8) /* "gc/report/" + big-endian start time */
+
 typedef struct ReportKeys {
-        char (*keys)[18];
+        char (*keys)[REPORT_KEY_LEN];
         size_t n, allocated;
 } ReportKeys;
 
 static int report_key_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
         ReportKeys *k = userdata;
         (void) val, (void) vlen;
-        if (klen != 18)
+        if (klen != REPORT_KEY_LEN)
                 return 0;
         if (k->n >= k->allocated) {
                 size_t na = k->allocated ? k->allocated * 2 : 128;
-                char (*n)[18] = realloc(k->keys, na * sizeof *n);
+                char (*n)[REPORT_KEY_LEN] = realloc(k->keys, na * sizeof *n);
                 if (!n)
                         return -ENOMEM;
                 k->keys = n;
                 k->allocated = na;
         }
-        memcpy(k->keys[k->n++], key, 18);
+        memcpy(k->keys[k->n++], key, REPORT_KEY_LEN);
         return 0;
 }
 
@@ -1376,7 +1380,7 @@ static int report_store(Store *s, const GcConfig *c, json_t *rep, int64_t starte
         _cleanup_free_ char *txt = json_dumps(rep, JSON_COMPACT);
         if (!txt)
                 return -ENOMEM;
-        uint8_t key[10 + 8];
+        uint8_t key[REPORT_KEY_LEN];
         memcpy(key, "gc/report/", 10);
         for (int i = 0; i < 8; i++)
                 key[10 + i] = (uint8_t) ((uint64_t) started >> (8 * (7 - i)));
