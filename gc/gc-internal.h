@@ -216,3 +216,5 @@ int plan_add_repo(Plan *p, const GcConfig *c, const GcOptions *o, const char *na
  * Called by the blob sweep after the record deletions are durable and before any file is
  * removed (tests: a push of the same digest in that window must keep its file). */
 extern void (*gc_test_between_sweep_passes)(Store *s);
+/* Tests: called after the mark (its snapshot taken) and before the manifest sweep. */
+extern void (*gc_test_before_manifest_sweep)(Store *s);

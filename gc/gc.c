@@ -62,6 +62,7 @@ typedef struct Run {
         Graph g;
         Plan p;
         IndexSnapshot *snap1, *snap2;
+        uint32_t *manifest_gen; /* manifest PUT generations copied before snap2 */
 
         uint32_t *owner;        /* digest id -> first dead link referencing it (attribution) */
         size_t n_owner;
@@ -536,25 +537,91 @@ static bool manifest_linked_anywhere(Run *r, const char *digest) {
         return false;
 }
 
-/* Under the manifest's digest lock: was it pushed again since the mark snapshot? A manifest PUT
- * rewrites (touches) the blob records of an image's children in the same batch as its link, so
- * comparing the first child's record with the snapshot's answers that with two reads instead of
- * one lookup per repository. Indexes (children are manifests) take the per-repository check. */
-static bool manifest_pushed_again(Run *r, IndexSnapshot *snap, uint32_t id, const char *digest) {
-        uint32_t mi = *digest_table_manifest(r->g.digests, id);
-        if (mi != DT_NONE && r->g.manifests[mi].n_children == 0 && r->g.manifests[mi].n_edges > 0) {
-                char child[DIGEST_MAX_LEN];
-                digest_table_name(r->g.digests, r->g.manifests[mi].edges[0], child);
-                _cleanup_free_ char *then = NULL, *now = NULL;
-                size_t tl = 0, nl = 0;
-                int a = store_kv_get(r->s, snap, INDEX_BLOB, child, strlen(child), &then, &tl);
-                int b = store_kv_get(r->s, NULL, INDEX_BLOB, child, strlen(child), &now, &nl);
-                if (a >= 0 && b >= 0)
-                        return tl != nl || memcmp(then, now, tl) != 0;
-                if (a >= 0 && b == -ENOENT)
-                        return false; /* its blob is gone: no PUT can have succeeded since */
+typedef struct ChildRecords {
+        char **then;     /* the first child's blob record in the mark snapshot */
+        size_t *then_len;
+        int *then_status, *now_status; /* 0, 1 (now differs), -ENOENT, or -EIO when unread */
+} ChildRecords;
+
+static int child_then_cb(void *userdata, size_t i, const char *val, size_t vlen) {
+        ChildRecords *c = userdata;
+        if (!val) {
+                c->then_status[i] = -ENOENT;
+                return 0;
         }
-        return manifest_linked_anywhere(r, digest);
+        c->then[i] = malloc(MAX(vlen, (size_t) 1));
+        if (!c->then[i])
+                return -ENOMEM;
+        memcpy(c->then[i], val, vlen);
+        c->then_len[i] = vlen;
+        c->then_status[i] = 0;
+        return 0;
+}
+
+static int child_now_cb(void *userdata, size_t i, const char *val, size_t vlen) {
+        ChildRecords *c = userdata;
+        c->now_status[i] = !val ? -ENOENT : c->then[i] && vlen == c->then_len[i] && memcmp(val, c->then[i], vlen) == 0 ? 0 : 1;
+        return 0;
+}
+
+/* Under the group's digest locks: which of its n manifests were pushed again since the mark
+ * snapshot? Where the stripe's manifest PUT generation has not moved since the copy taken before
+ * the snapshot, none was, without a read (no pushes during the run: no reads). Otherwise: a
+ * manifest PUT rewrites (touches) the blob records of an image's children in the same
+ * batch as its link, so comparing each image's first child's record with the snapshot's answers
+ * that; two lookups of the whole group's children (one per data block, not one per manifest)
+ * instead of one lookup per repository and manifest. Indexes (children are manifests), and
+ * images whose child was not in the snapshot or could not be read, take the per-repository
+ * check. */
+static int manifests_pushed_again(Run *r, IndexSnapshot *snap, const uint32_t *ids, const char (*names)[DIGEST_MAX_LEN],
+                                  size_t n, bool *ret) {
+        _cleanup_free_ char (*child)[DIGEST_MAX_LEN] = malloc(MAX(n, (size_t) 1) * sizeof *child);
+        _cleanup_free_ const char **keys = malloc(MAX(n, (size_t) 1) * sizeof *keys);
+        _cleanup_free_ size_t *lens = malloc(MAX(n, (size_t) 1) * sizeof *lens);
+        _cleanup_free_ size_t *of = malloc(MAX(n, (size_t) 1) * sizeof *of); /* key k is manifest of[k]'s child */
+        _cleanup_free_ char **then = calloc(MAX(n, (size_t) 1), sizeof *then);
+        _cleanup_free_ size_t *then_len = calloc(MAX(n, (size_t) 1), sizeof *then_len);
+        _cleanup_free_ int *then_status = malloc(MAX(n, (size_t) 1) * sizeof *then_status);
+        _cleanup_free_ int *now_status = malloc(MAX(n, (size_t) 1) * sizeof *now_status);
+        _cleanup_free_ bool *decided = calloc(MAX(n, (size_t) 1), sizeof *decided);
+        if (!child || !keys || !lens || !of || !then || !then_len || !then_status || !now_status || !decided)
+                return -ENOMEM;
+        size_t nk = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (r->manifest_gen && store_manifest_generation(r->s, names[i]) == r->manifest_gen[store_digest_stripe(names[i])]) {
+                        ret[i] = false; /* no PUT of it (or of a digest sharing its stripe) since the snapshot */
+                        decided[i] = true;
+                        continue;
+                }
+                uint32_t mi = *digest_table_manifest(r->g.digests, ids[i]);
+                if (mi == DT_NONE || r->g.manifests[mi].n_children != 0 || r->g.manifests[mi].n_edges == 0)
+                        continue;
+                digest_table_name(r->g.digests, r->g.manifests[mi].edges[0], child[nk]);
+                keys[nk] = child[nk];
+                lens[nk] = strlen(child[nk]);
+                then_status[nk] = now_status[nk] = -EIO;
+                of[nk++] = i;
+        }
+        ChildRecords c = { .then = then, .then_len = then_len, .then_status = then_status, .now_status = now_status };
+        /* read errors leave -EIO in the status: those take the per-repository check */
+        int q = store_kv_multi_get(r->s, snap, INDEX_BLOB, keys, lens, nk, child_then_cb, &c);
+        if (q != -ENOMEM)
+                q = store_kv_multi_get(r->s, NULL, INDEX_BLOB, keys, lens, nk, child_now_cb, &c);
+        for (size_t k = 0; k < nk; k++)
+                free(then[k]);
+        if (q == -ENOMEM)
+                return q;
+        for (size_t k = 0; k < nk; k++) {
+                if (then_status[k] < 0 || (now_status[k] < 0 && now_status[k] != -ENOENT))
+                        continue;
+                /* a child gone since the snapshot: no PUT can have succeeded since */
+                ret[of[k]] = now_status[k] == 1;
+                decided[of[k]] = true;
+        }
+        for (size_t i = 0; i < n; i++)
+                if (!decided[i])
+                        ret[i] = manifest_linked_anywhere(r, names[i]);
+        return 0;
 }
 
 static bool manifest_had_link(Run *r, uint32_t id) {
@@ -704,11 +771,22 @@ static int remove_manifest_group(Run *r, size_t gi, void *ctx) {
         if (!b || group_init(&g, r, ids, sizeof(uint32_t), n) < 0)
                 return -ENOMEM;
         /* a manifest PUT holds its digest's lock while it writes record + link */
+        _cleanup_free_ bool *again = malloc(MAX(n, (size_t) 1) * sizeof *again);
+        if (!again) {
+                group_done(&g);
+                return -ENOMEM;
+        }
         store_digests_lock(r->s, g.ptrs, n);
+        int k = manifests_pushed_again(r, c->snap, ids, g.names, n, again);
+        if (k < 0) {
+                store_digests_unlock(r->s, g.ptrs, n);
+                group_done(&g);
+                return k;
+        }
         size_t n_remove = 0;
         for (size_t i = 0; i < n; i++) {
                 test_delay(r);
-                if (manifest_pushed_again(r, c->snap, ids[i], g.names[i])) {
+                if (again[i]) {
                         g.state[i] = GROUP_RACED;
                         continue;
                 }
@@ -1112,6 +1190,7 @@ static int unlink_blob_files(Run *r, size_t gi, void *ctx) {
 }
 
 void (*gc_test_between_sweep_passes)(Store *s) = NULL;
+void (*gc_test_before_manifest_sweep)(Store *s) = NULL;
 
 /* Step 1 on all groups, the sync, step 3 on all groups (see delete_blob_records()). */
 static int sweep_blobs(Run *r, SweepCtx *c) {
@@ -1564,6 +1643,7 @@ static void run_done(Run *r) {
         plan_done(&r->p);
         graph_done(&r->g);
         free(r->owner);
+        free(r->manifest_gen);
         free(r->link_bytes);
         free(r->repo_acc);
         json_decref(r->orphan_list);
@@ -1611,6 +1691,10 @@ static int run_phases_cold(Run *r) {
         IndexSnapshot *msnap = r->snap1;
         if (!r->o->dry_run) {
                 r->mark_start = clock_now_ns();
+                r->manifest_gen = malloc(STORE_DIGEST_STRIPES * sizeof(uint32_t));
+                if (!r->manifest_gen)
+                        return -ENOMEM;
+                store_manifest_generations(r->s, r->manifest_gen);
                 q = store_snapshot_new(r->s, &r->snap2);
                 if (q < 0)
                         return q;
@@ -1640,6 +1724,8 @@ static int run_phases_cold(Run *r) {
                         return log_error_errno(q, "gc: cannot record the sweep intent: %m");
                 r->intent_written = true;
         }
+        if (gc_test_before_manifest_sweep)
+                gc_test_before_manifest_sweep(r->s);
         q = sweep_manifests(r, msnap);
         if (q < 0)
                 return q;

@@ -396,6 +396,68 @@ typedef struct LoadCtx {
         size_t errors;
 } LoadCtx;
 
+typedef struct MetaChildren {
+        char *names; /* n_max names of DIGEST_MAX_LEN bytes */
+        size_t n_max;
+} MetaChildren;
+
+static int meta_child_cb(void *userdata, size_t i, const char *digest, size_t len) {
+        MetaChildren *c = userdata;
+        if (len >= DIGEST_MAX_LEN)
+                return -EINVAL; /* not a digest: the jansson path decides what it is */
+        if (i >= c->n_max) {
+                size_t n = MAX(c->n_max * 2, (size_t) 16);
+                char *nn = realloc(c->names, n * DIGEST_MAX_LEN);
+                if (!nn)
+                        return -ENOMEM;
+                c->names = nn;
+                c->n_max = n;
+        }
+        memcpy(c->names + i * DIGEST_MAX_LEN, digest, len);
+        c->names[i * DIGEST_MAX_LEN + len] = 0;
+        return 0;
+}
+
+/* manifest_meta_scan() of the meta our store writes: no JSON tree per manifest (it took more
+ * than half of the plan). -EINVAL: not that shape, read it with jansson. */
+static int graph_load_meta_scan(Graph *g, uint32_t id, const char *meta, size_t ml, size_t raw_size) {
+        _cleanup_free_ char *names = NULL;
+        MetaChildren c = {};
+        ManifestMeta mm;
+        int r = manifest_meta_scan(meta, ml, &mm, meta_child_cb, &c);
+        names = c.names;
+        if (r < 0)
+                return r;
+        if (!mm.has_children || !mm.media_type)
+                return -EINVAL;
+        char mt[256], subject[DIGEST_MAX_LEN];
+        if (mm.media_type_len >= sizeof mt || (mm.subject && mm.subject_len >= sizeof subject))
+                return -EINVAL;
+        memcpy(mt, mm.media_type, mm.media_type_len);
+        mt[mm.media_type_len] = 0;
+        bool is_index = streq(mt, MEDIA_TYPE_OCI_INDEX) || streq(mt, MEDIA_TYPE_DOCKER_LIST);
+        _cleanup_free_ Descriptor *d = calloc(MAX(mm.n_children, (size_t) 1), sizeof(Descriptor));
+        if (!d)
+                return -ENOMEM;
+        for (size_t i = 0; i < mm.n_children; i++)
+                d[i].digest = names + i * DIGEST_MAX_LEN;
+        Manifest m = { .kind = is_index ? MANIFEST_OCI_INDEX : MANIFEST_OCI_IMAGE };
+        if (is_index) {
+                m.manifests = d;
+                m.n_manifests = mm.n_children;
+        } else {
+                m.layers = d;
+                m.n_layers = mm.n_children;
+        }
+        if (mm.subject) {
+                memcpy(subject, mm.subject, mm.subject_len);
+                subject[mm.subject_len] = 0;
+                m.has_subject = true;
+                m.subject.digest = subject;
+        }
+        return graph_add(g, id, &m, raw_size);
+}
+
 /* Fast path: the record's meta JSON lists the children (storage writes {mediaType, size, created,
  * children[], subject?, artifactType?}); an index's children are manifests, an image's are its
  * config and layers. Returns -EPROTO when the record does not have them (then parse the manifest). */
@@ -406,6 +468,9 @@ static int graph_load_meta(Graph *g, uint32_t id, const char *val, size_t vlen) 
                       (uint32_t) (uint8_t) val[3] << 24;
         if ((size_t) ml + 4 > vlen)
                 return -EPROTO;
+        int r = graph_load_meta_scan(g, id, val + 4, ml, vlen - 4 - ml);
+        if (r != -EINVAL)
+                return r;
         json_error_t je;
         _cleanup_(json_decrefp) json_t *meta = json_loadb(val + 4, ml, 0, &je);
         json_t *children = json_object_get(meta, "children");
@@ -441,7 +506,7 @@ static int graph_load_meta(Graph *g, uint32_t id, const char *val, size_t vlen) 
                 m.n_manifests = keep;
         else
                 m.n_layers = keep;
-        int r = graph_add(g, id, &m, vlen - 4 - ml);
+        r = graph_add(g, id, &m, vlen - 4 - ml);
         free(d);
         return r;
 }

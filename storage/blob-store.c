@@ -77,7 +77,7 @@ int store_blob_infos(Store *s, const char *const *digests, size_t n, BlobInfo *r
                 lens[i] = strlen(digests[i]);
         }
         BlobInfos b = { .infos = ret, .status = ret_status };
-        return index_multi_get(s, INDEX_BLOB, digests, lens, n, blob_infos_cb, &b);
+        return index_multi_get(s, NULL, INDEX_BLOB, digests, lens, n, true, blob_infos_cb, &b);
 }
 
 static bool repo_blob_linked(Store *s, const char *repo, const char *digest) {

@@ -14,3 +14,12 @@ void store_digests_unlock(Store *s, const char *const *digests, size_t n) {
 size_t store_digest_stripe(const char *digest) {
         return digest_stripe(digest);
 }
+
+void store_manifest_generations(Store *s, uint32_t *ret) {
+        for (size_t i = 0; i < DIGEST_LOCK_STRIPES; i++)
+                ret[i] = __atomic_load_n(&s->manifest_gen[i], __ATOMIC_ACQUIRE);
+}
+
+uint32_t store_manifest_generation(Store *s, const char *digest) {
+        return __atomic_load_n(&s->manifest_gen[digest_stripe(digest)], __ATOMIC_ACQUIRE);
+}

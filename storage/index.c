@@ -507,10 +507,11 @@ int index_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, siz
         return 0;
 }
 
-/* One MultiGet for n keys in sorted order: keys that share a data block find it read (and
- * decompressed) once, which matters for cold reads (no block cache) of runs of sorted keys. */
-int index_multi_get(Store *s, IndexColumn c, const char *const *keys, const size_t *klens, size_t n,
-                    IndexValueFn fn, void *userdata) {
+/* One MultiGet for n keys: keys that share a data block find it read (and decompressed) once,
+ * which matters for cold reads (no block cache). sorted: the caller's keys are in order already
+ * (RocksDB sorts them otherwise). */
+int index_multi_get(Store *s, IndexSnapshot *snap, IndexColumn c, const char *const *keys, const size_t *klens,
+                    size_t n, bool sorted, IndexValueFn fn, void *userdata) {
         if (c < 0 || c >= _INDEX_COLUMN_MAX)
                 return -EINVAL;
         if (n == 0)
@@ -519,7 +520,7 @@ int index_multi_get(Store *s, IndexColumn c, const char *const *keys, const size
         _cleanup_free_ char **errs = calloc(n, sizeof *errs);
         if (!values || !errs)
                 return -ENOMEM;
-        rocksdb_batched_multi_get_cf(s->db, read_options_for(s, NULL), s->cf[c], n, keys, klens, values, errs, true);
+        rocksdb_batched_multi_get_cf(s->db, read_options_for(s, snap), s->cf[c], n, keys, klens, values, errs, sorted);
         int r = 0;
         for (size_t i = 0; i < n; i++) {
                 int q;
@@ -542,6 +543,11 @@ int index_multi_get(Store *s, IndexColumn c, const char *const *keys, const size
 
 int store_kv_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len) {
         return index_get(s, snap, c, key, klen, ret, ret_len);
+}
+
+int store_kv_multi_get(Store *s, IndexSnapshot *snap, IndexColumn c, const char *const *keys, const size_t *klens,
+                       size_t n, IndexValueFn fn, void *userdata) {
+        return index_multi_get(s, snap, c, keys, klens, n, false, fn, userdata);
 }
 
 int store_kv_put(Store *s, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen) {

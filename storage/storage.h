@@ -154,6 +154,24 @@ int manifest_parse(const void *data, size_t len, const char *content_type, Manif
 Manifest *manifest_free(Manifest *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manifest *, manifest_free);
 
+/* The meta JSON of a manifest record (u32 length, meta, raw manifest), as store_manifest_put()
+ * writes it: {"mediaType", "size", "created", "children": [digests], "subject"?, "artifactType"?}.
+ * manifest_meta_scan() reads exactly that shape (those keys once each, strings of printable ASCII
+ * without escapes, non-negative integers) without building a JSON tree; it returns -EINVAL for
+ * anything else, which a caller then reads with jansson. child (may be NULL) sees each child in
+ * order as it is scanned, so a later -EINVAL means discarding what it was given; a negative
+ * return from it ends the scan with that error. Slices point into json. */
+typedef struct ManifestMeta {
+        const char *media_type; /* NULL when absent */
+        size_t media_type_len;
+        const char *subject;    /* NULL when absent */
+        size_t subject_len;
+        bool has_children;
+        size_t n_children;
+} ManifestMeta;
+typedef int (*ManifestMetaChildFn)(void *userdata, size_t i, const char *digest, size_t len);
+int manifest_meta_scan(const char *json, size_t len, ManifestMeta *ret, ManifestMetaChildFn child, void *userdata);
+
 /* ------------------------------------------------------------------ the store */
 
 typedef struct Store Store;
@@ -360,6 +378,14 @@ void store_digests_unlock(Store *s, const char *const *digests, size_t n);
  * caller that locks runs of sorted digests cut at stripe changes never shares a stripe with the
  * neighbouring run (and never waits for it). */
 size_t store_digest_stripe(const char *digest);
+#define STORE_DIGEST_STRIPES 4096U
+/* Manifest PUT generations, one per digest lock stripe: every manifest PUT bumps its digest's
+ * after its index commit, before it lets go of the digest's lock. A caller that copied them
+ * (store_manifest_generations(), STORE_DIGEST_STRIPES of them) before it took an index snapshot
+ * and later, holding a digest's lock, finds that digest's stripe unchanged knows that no PUT of
+ * that digest committed after the snapshot, without reading the index. */
+void store_manifest_generations(Store *s, uint32_t *ret);
+uint32_t store_manifest_generation(Store *s, const char *digest);
 
 /* ---- raw index access for the gc, governance, WORM and fusefs modules */
 
@@ -415,6 +441,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(IndexSnapshot *, store_snapshot_free);
 
 /* -ENOENT if absent. *ret is malloc()ed and NUL-terminated beyond *ret_len. snap may be NULL. */
 int store_kv_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len);
+/* n keys in one lookup, in any order: fn(userdata, i, val, vlen) for each, val NULL when keys[i]
+ * is absent; the values are valid during the call only. Keys that share a data block find it
+ * read once (many single gets each decompress it again when reads bypass the block cache). A
+ * callback's error is returned after all keys were handed over. */
+typedef int (*IndexValueFn)(void *userdata, size_t i, const char *val, size_t vlen);
+int store_kv_multi_get(Store *s, IndexSnapshot *snap, IndexColumn c, const char *const *keys, const size_t *klens,
+                       size_t n, IndexValueFn fn, void *userdata);
 int store_kv_put(Store *s, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen);
 int store_kv_delete(Store *s, IndexColumn c, const void *key, size_t klen);
 

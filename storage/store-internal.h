@@ -11,6 +11,7 @@
 #include "storage/storage.h"
 
 #define DIGEST_LOCK_STRIPES 4096U
+_Static_assert(DIGEST_LOCK_STRIPES == STORE_DIGEST_STRIPES, "storage.h tells the GC the stripe count");
 #define TAG_LOCK_STRIPES 1024U
 #define SEQ_RESERVE_BLOCK 1000U
 #define PULL_FLUSH_INTERVAL_NS (5 * (int64_t) NSEC_PER_SEC)
@@ -52,6 +53,7 @@ struct Store {
         rocksdb_readoptions_t *read_cold; /* read_options without filling the block cache */
 
         pthread_mutex_t digest_locks[DIGEST_LOCK_STRIPES];
+        uint32_t manifest_gen[DIGEST_LOCK_STRIPES]; /* atomic; see store_manifest_generations() */
         pthread_mutex_t tag_locks[TAG_LOCK_STRIPES];
 
         DirSync dir_syncs[DIR_SYNC_SLOTS];
@@ -85,9 +87,8 @@ int index_open(Store *s);
 void index_close(Store *s);
 int index_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len);
 /* fn(userdata, i, value, len) for each key i in order, value NULL if absent; keys sorted. */
-typedef int (*IndexValueFn)(void *userdata, size_t i, const char *val, size_t vlen);
-int index_multi_get(Store *s, IndexColumn c, const char *const *keys, const size_t *klens, size_t n,
-                    IndexValueFn fn, void *userdata);
+int index_multi_get(Store *s, IndexSnapshot *snap, IndexColumn c, const char *const *keys, const size_t *klens,
+                    size_t n, bool sorted, IndexValueFn fn, void *userdata);
 /* Commits with the synced (true) or the advisory write options. */
 int index_batch_commit_full(Store *s, IndexBatch *b, bool sync);
 bool index_batch_is_empty(IndexBatch *b);

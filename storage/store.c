@@ -786,6 +786,9 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
         r = store_batch_commit(s, b);
         if (r < 0)
                 store_error_set(err, r, OCI_UNSUPPORTED, "index write failed");
+        /* after the commit: a GC that copied the generations before its snapshot and sees this
+         * one unchanged under the lock may rely on the snapshot for this digest */
+        __atomic_add_fetch(&s->manifest_gen[digest_stripe(digest)], 1, __ATOMIC_RELEASE);
 fail_tags:
         json_decref(moved);
         lock_tags(s, p->repo, tags, n_tags, false);

@@ -217,10 +217,10 @@ int reg_gc(int argc, char **argv) {
                 json_object_set_new(body, "repo", json_string(o.repo));
         r = http_json_request(url, "POST", "/v1/registry/gc", body, o.actor, &res);
         if (r >= 0 && res.status == 202) {
-                /* every 10 ms for the first 2 s (a small store's run takes tens of milliseconds,
-                 * and doubling from 5 ms added up to half the run again to 10k-blob runs), then
-                 * backing off to 250 ms */
-                unsigned wait_ms = 10, waited_ms = 0;
+                /* every 2 ms for the first second (a 10k-blob run takes a few hundred ms, and a
+                 * status GET a tenth of a millisecond of the server's time; at 10 ms the poll
+                 * added 5 ms on average), every 10 ms to 5 s, then backing off to 250 ms */
+                unsigned wait_ms = 2, waited_ms = 0;
                 for (;;) {
                         http_result_done(&res);
                         res = (HttpResult) {};
@@ -231,8 +231,10 @@ int reg_gc(int argc, char **argv) {
                                 break;
                         usleep(wait_ms * 1000);
                         waited_ms += wait_ms;
-                        if (waited_ms >= 2000)
+                        if (waited_ms >= 5000)
                                 wait_ms = MIN(wait_ms * 2, 250U);
+                        else if (waited_ms >= 1000)
+                                wait_ms = 10;
                 }
                 if (r >= 0 && res.status == 200) {
                         http_result_done(&res);

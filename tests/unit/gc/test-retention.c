@@ -755,6 +755,55 @@ TEST(test_push_between_sweep_passes) {
         teardown();
 }
 
+/* A manifest PUT between the mark and the manifest sweep links the manifest again: the sweep,
+ * which skips the index reads where no PUT moved the manifest's stripe generation since the
+ * mark's snapshot, must see this one and keep it (and its blobs), and remove the other. */
+static char repushed_manifest[DIGEST_MAX_LEN];
+
+static void repush_manifest_before_sweep(Store *s) {
+        ASSERT_FALSE(has_link("apps/q", repushed_manifest)); /* apply removed its link */
+        StoredManifest *m = NULL;
+        ASSERT_OK(store_manifest_get_by_digest(s, repushed_manifest, &m));
+        char *body = strndup((const char *) m->data, m->size), out[DIGEST_MAX_LEN];
+        put_manifest("apps/q", repushed_manifest, body, m->media_type, out);
+        ASSERT_STREQ(out, repushed_manifest);
+        free(body);
+        stored_manifest_free(m);
+}
+
+TEST(test_manifest_push_before_manifest_sweep) {
+        setup(NULL);
+        char again[DIGEST_MAX_LEN], gone[DIGEST_MAX_LEN];
+        image("apps/q", NULL, T0, NULL, again);
+        image("apps/q", NULL, T0, NULL, gone);
+        snprintf(repushed_manifest, sizeof repushed_manifest, "%s", again);
+        gc_test_before_manifest_sweep = repush_manifest_before_sweep;
+        json_t *rep = run_gc(T0 + 2 * DAY, false, NULL);
+        gc_test_before_manifest_sweep = NULL;
+        ASSERT_EQ(total(rep, "manifests_deleted"), 1);
+        ASSERT_EQ(total(rep, "skipped_raced"), 1);
+        ASSERT_EQ(total(rep, "blobs_deleted"), 2); /* gone's config and layer */
+        json_decref(rep);
+        ASSERT_TRUE(has_manifest(again));
+        ASSERT_TRUE(has_link("apps/q", again));
+        ASSERT_FALSE(has_manifest(gone));
+        StoredManifest *m = NULL;
+        ASSERT_OK(store_manifest_get(store, "apps/q", again, &m));
+        Manifest *pm = NULL;
+        char perr[256];
+        ASSERT_OK(manifest_parse((const char *) m->data, m->size, m->media_type, &pm, perr, sizeof perr));
+        ASSERT_TRUE(has_blob(pm->config.digest));
+        ASSERT_TRUE(has_blob(pm->layers[0].digest));
+        manifest_free(pm);
+        stored_manifest_free(m);
+        FsckReport fr = {};
+        ASSERT_OK(store_fsck(store, false, &fr));
+        ASSERT_EQ(fr.files_without_record, 0);
+        ASSERT_EQ(fr.records_without_file, 0);
+        fsck_report_done(&fr);
+        teardown();
+}
+
 /* A run reads every record it deletes once: those reads must not fill the index block cache
  * (at 1M blobs they added its 64 MiB to the server's RSS, and evicted what pulls were using). */
 TEST(test_run_leaves_block_cache) {
@@ -785,6 +834,7 @@ int main(void) {
         RUN(test_idle_with_pulls);
         RUN(test_release_and_moving_tags_forever);
         RUN(test_untagged_grace);
+        RUN(test_manifest_push_before_manifest_sweep);
         RUN(test_multiarch_children_kept);
         RUN(test_referrers_follow_subject);
         RUN(test_channel_windows);

@@ -324,6 +324,103 @@ TEST(test_not_nul_terminated) {
         free(buf);
 }
 
+typedef struct Kids {
+        char v[8][DIGEST_MAX_LEN];
+        size_t n;
+        int fail_at; /* -1: never */
+} Kids;
+
+static int kid_cb(void *userdata, size_t i, const char *digest, size_t len) {
+        Kids *k = userdata;
+        ASSERT_EQ(i, k->n);
+        if ((int) i == k->fail_at)
+                return -ENOSPC;
+        ASSERT_TRUE(len < DIGEST_MAX_LEN && k->n < 8);
+        memcpy(k->v[k->n], digest, len);
+        k->v[k->n++][len] = 0;
+        return 0;
+}
+
+static int scan(const char *json, ManifestMeta *m, Kids *k) {
+        *k = (Kids) { .fail_at = -1 };
+        return manifest_meta_scan(json, strlen(json), m, kid_cb, k);
+}
+
+/* The record meta the GC reads for every manifest: what store_manifest_put() writes is read as
+ * jansson reads it; any other shape is refused (-EINVAL), and the caller falls back to jansson. */
+TEST(test_meta_scan) {
+        /* built the way store_manifest_put() builds it */
+        json_t *meta = json_pack("{s:s, s:I, s:I, s:[s,s]}", "mediaType", MEDIA_TYPE_OCI_MANIFEST, "size", (json_int_t) 528,
+                                 "created", (json_int_t) 1796229790348637000LL, "children", D1, D2);
+        json_object_set_new(meta, "subject", json_string(D3));
+        json_object_set_new(meta, "artifactType", json_string("application/vnd.example.sbom+json"));
+        char *js = json_dumps(meta, JSON_COMPACT);
+        json_decref(meta);
+        ManifestMeta m;
+        Kids k;
+        ASSERT_OK(scan(js, &m, &k));
+        ASSERT_TRUE(m.media_type && m.media_type_len == strlen(MEDIA_TYPE_OCI_MANIFEST) &&
+                    memcmp(m.media_type, MEDIA_TYPE_OCI_MANIFEST, m.media_type_len) == 0);
+        ASSERT_TRUE(m.subject && m.subject_len == strlen(D3) && memcmp(m.subject, D3, m.subject_len) == 0);
+        ASSERT_TRUE(m.has_children);
+        ASSERT_EQ(m.n_children, 2);
+        ASSERT_EQ(k.n, 2);
+        ASSERT_STREQ(k.v[0], D1);
+        ASSERT_STREQ(k.v[1], D2);
+        /* not NUL-terminated: only len bytes are read */
+        size_t l = strlen(js);
+        char *cut = malloc(l);
+        memcpy(cut, js, l);
+        ASSERT_OK(manifest_meta_scan(cut, l, &m, NULL, NULL));
+        ASSERT_EQ(m.n_children, 2);
+        ASSERT_TRUE(manifest_meta_scan(cut, l - 1, &m, NULL, NULL) == -EINVAL);
+        free(cut);
+        /* the child callback's error ends the scan */
+        k = (Kids) { .fail_at = 1 };
+        ASSERT_TRUE(manifest_meta_scan(js, l, &m, kid_cb, &k) == -ENOSPC);
+        free(js);
+
+        ASSERT_OK(scan(" { \"mediaType\" : \"" MEDIA_TYPE_OCI_INDEX "\" ,\n\"children\":[ ] }\n", &m, &k));
+        ASSERT_TRUE(m.has_children && m.n_children == 0 && !m.subject);
+        ASSERT_OK(scan("{}", &m, &k));
+        ASSERT_TRUE(!m.has_children && !m.media_type);
+        ASSERT_OK(scan("{\"size\":9223372036854775807,\"created\":0}", &m, &k));
+
+        static const char *const refused[] = {
+                "",
+                "[]",
+                "{",
+                "{\"mediaType\":\"a\"",
+                "{\"mediaType\":\"a\"} x",
+                "{\"mediaType\":\"a\",}",
+                "{,}",
+                "{\"mediaType\":\"a\\u0041\"}",            /* escapes: jansson's job */
+                "{\"mediaType\":\"caf\xc3\xa9\"}",           /* non-ASCII */
+                "{\"mediaType\":\"a\",\"mediaType\":\"b\"}", /* jansson keeps the last */
+                "{\"children\":[],\"children\":[]}",
+                "{\"unknown\":1}",
+                "{\"mediaType\":null}",
+                "{\"children\":[1]}",
+                "{\"children\":[\"" D1 "\",]}",
+                "{\"children\":\"" D1 "\"}",
+                "{\"size\":1.5}",
+                "{\"size\":1e3}",
+                "{\"size\":-1}",
+                "{\"size\":01}",
+                "{\"size\":9223372036854775808}",
+                "{\"size\":12345678901234567890}",
+                "{\"subject\":7}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                int r = scan(refused[i], &m, &k);
+                if (r != -EINVAL)
+                        fprintf(stderr, "accepted: %s\n", refused[i]);
+                ASSERT_TRUE(r == -EINVAL);
+        }
+        ASSERT_TRUE(manifest_meta_scan(NULL, 0, &m, NULL, NULL) == -EINVAL);
+        ASSERT_TRUE(manifest_meta_scan("{\"size\":1\0}", 11, &m, NULL, NULL) == -EINVAL);
+}
+
 int main(void) {
         RUN(test_oci_image);
         RUN(test_oci_index);
@@ -332,5 +429,6 @@ int main(void) {
         RUN(test_invalid);
         RUN(test_size_limit);
         RUN(test_not_nul_terminated);
+        RUN(test_meta_scan);
         return 0;
 }
