@@ -17,21 +17,6 @@ bool hold_is_active(const HoldInfo *h, int64_t now) {
         return h->released == 0 && (h->until == 0 || h->until > now);
 }
 
-bool case_id_is_valid(const char *s) {
-        if (!s)
-                return false;
-        size_t n = strlen(s);
-        if (n == 0 || n > CASE_ID_MAX)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-                if (i == 0 ? !alnum : !(alnum || c == '.' || c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
-}
-
 /* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); 't' and ' ' accepted for 'T'. */
 static int parse_rfc3339(const char *s, int64_t *ret) {
         int Y, M, D, h, m, sec, n = 0;

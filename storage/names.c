@@ -78,3 +78,20 @@ int reference_parse(const char *ref) {
                 return digest_parse(ref, NULL) == 0 ? REFERENCE_DIGEST : -EINVAL;
         return tag_is_valid(ref) ? REFERENCE_TAG : -EINVAL;
 }
+
+/* RCA case ids (holds, WORM exports); here with the other name checks so that the client
+ * binary validates them without linking the store. */
+bool case_id_is_valid(const char *s) {
+        if (!s)
+                return false;
+        size_t n = strlen(s);
+        if (n == 0 || n > CASE_ID_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                if (i == 0 ? !alnum : !(alnum || c == '.' || c == '_' || c == '-'))
+                        return false;
+        }
+        return true;
+}

@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* plura gc (offline, on a stopped server's store) and plura reg gc (client of POST /v1/registry/gc).
- * Both print the same human table, or the report JSON with --json. */
+/* plura reg gc (client of POST /v1/registry/gc) and the options it shares with the offline
+ * plura gc (cmd-gc-offline.c). Both print the same human table, or the report JSON with --json.
+ * Part of the client binary: nothing here opens a store. */
 #include <getopt.h>
 #include <stdio.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "gc/gc.h"
 #include "http-client.h"
 #include "plura.h"
-#include "storage/storage.h"
 
 enum { OPT_REPO = 0x100, OPT_DRY_RUN, OPT_JSON, OPT_URL, OPT_ACTOR, OPT_REPORTS, OPT_LAST };
 
@@ -39,12 +36,7 @@ static void reg_gc_help(FILE *f) {
               "Exit status: 0 done, 1 refused or failed (e.g. 409 when a GC is already running), 2 usage.\n", f);
 }
 
-typedef struct Opts {
-        const char *config, *data, *repo, *url, *actor;
-        bool dry_run, json, reports, last;
-} Opts;
-
-static int parse(int argc, char **argv, Opts *o, bool offline) {
+int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' }, { "data", required_argument, NULL, 'd' },
                 { "repo", required_argument, NULL, OPT_REPO }, { "dry-run", no_argument, NULL, OPT_DRY_RUN },
@@ -108,68 +100,14 @@ static int parse(int argc, char **argv, Opts *o, bool offline) {
         return 1;
 }
 
-static void print_json(json_t *j) {
+void gc_cli_print_json(json_t *j) {
         json_dumpf(j, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
 }
 
-int cmd_gc(int argc, char **argv) {
-        Opts o = {};
-        int r = parse(argc, argv, &o, true);
-        if (r <= 0)
-                return r == 0 ? 0 : 2;
-
-        _cleanup_(config_freep) Config *cfg = NULL;
-        if (load_config_or_die(o.config, &cfg) < 0)
-                return 2;
-        if (o.data && config_set_data_dir(cfg, o.data) < 0)
-                return 2;
-        char err[512] = "";
-        _cleanup_(gc_config_freep) GcConfig *gcc = NULL;
-        r = gc_config_new(cfg, &gcc, err, sizeof err);
-        if (r < 0) {
-                fprintf(stderr, "plura gc: invalid configuration: %s\n", *err ? err : strerror(-r));
-                return 2;
-        }
-        struct stat st;
-        if (stat(cfg->data_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "plura gc: %s: no such data directory\n", cfg->data_dir);
-                return 2;
-        }
-        StoreOptions so;
-        store_options_init(&so);
-        so.root = cfg->data_dir;
-        so.zstd_at_rest = cfg->zstd_at_rest;
-        so.zstd_level = cfg->zstd_level;
-        so.fsync = cfg->fsync;
-        _cleanup_(store_freep) Store *store = NULL;
-        r = store_open(&so, &store);
-        if (r == -EBUSY || r == -EAGAIN) {
-                fprintf(stderr, "plura gc: %s: the store is in use by a running server; stop it, or run 'plura reg gc' "
-                                "against the server (GC is online)\n", cfg->data_dir);
-                return 2;
-        }
-        if (r < 0) {
-                log_error_errno(r, "cannot open the store in %s: %m", cfg->data_dir);
-                return 1;
-        }
-        GcOptions go = { .repo = o.repo, .dry_run = o.dry_run, .actor = "plura-gc", .trigger = "offline" };
-        _cleanup_(json_decrefp) json_t *rep = NULL;
-        r = gc_run(store, gcc, &go, &rep);
-        if (r < 0) {
-                log_error_errno(r, "gc of %s failed: %m", cfg->data_dir);
-                return 1;
-        }
-        if (o.json)
-                print_json(rep);
-        else
-                gc_report_print(stdout, rep);
-        return 0;
-}
-
 int reg_gc(int argc, char **argv) {
-        Opts o = {};
-        int r = parse(argc, argv, &o, false);
+        GcCliOptions o = {};
+        int r = gc_cli_parse(argc, argv, &o, false);
         if (r <= 0)
                 return r == 0 ? 0 : 2;
         const char *url = default_registry_url(o.url);
@@ -183,7 +121,7 @@ int reg_gc(int argc, char **argv) {
                         return 1;
                 }
                 if (o.json)
-                        print_json(res.body);
+                        gc_cli_print_json(res.body);
                 else if (o.last)
                         gc_report_print(stdout, res.body);
                 else {
@@ -248,7 +186,7 @@ int reg_gc(int argc, char **argv) {
                 return 1;
         }
         if (o.json)
-                print_json(res.body);
+                gc_cli_print_json(res.body);
         else
                 gc_report_print(stdout, res.body);
         http_result_done(&res);

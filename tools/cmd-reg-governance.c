@@ -3,7 +3,6 @@
  * server's /v1/registry governance API. Human output by default, --json for the server's JSON.
  * Exit status: 0 done, 1 refused or failed (with the server's reason on stderr), 2 usage. */
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,10 +19,7 @@ typedef struct Opts {
 } Opts;
 
 static char *urlencode(const char *s) {
-        char *e = curl_easy_escape(NULL, s, 0);
-        char *r = e ? strdup(e) : NULL;
-        curl_free(e);
-        return r;
+        return http_url_escape(s);
 }
 
 static void print_json(json_t *j) {

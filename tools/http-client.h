@@ -4,7 +4,8 @@
 #include <jansson.h>
 #include "common/macros.h"
 
-/* Tiny JSON-over-HTTP client (libcurl) for `plura reg`. */
+/* Tiny JSON-over-HTTP client for `plura reg`: http:// over a socket, https:// through libcurl
+ * (loaded when first needed). */
 typedef struct HttpResult {
         long status;     /* HTTP status, 0 if the request did not complete */
         json_t *body;    /* parsed JSON body, or NULL */
@@ -18,5 +19,7 @@ int http_json_request(const char *base_url, const char *method, const char *path
 void http_result_done(HttpResult *r);
 /* --url, else $PLURA_URL, else http://127.0.0.1:5000 */
 const char *default_registry_url(const char *flag);
+/* Percent-encodes all but RFC 3986's unreserved characters (malloc()ed). */
+char *http_url_escape(const char *s);
 /* Prints the server's error ({"errors":[{code,message}]}) or transport failure to stderr. */
 void http_print_error(const char *what, const HttpResult *r);
