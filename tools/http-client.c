@@ -167,44 +167,39 @@ static int send_all(int fd, const char *p, size_t n, int64_t deadline) {
         return 0;
 }
 
-/* Everything until the server closes the connection. */
-static int recv_all(int fd, int64_t deadline, char **ret, size_t *ret_len) {
+/* Reads until the response is complete by its framing (Content-Length, last chunk), or the
+ * server closed the connection: a proxy may keep it open despite Connection: close. */
+static int recv_response(int fd, int64_t deadline, long *ret_status, char **ret_body, size_t *ret_body_len) {
         size_t cap = 16384, n = 0;
-        char *buf = malloc(cap);
+        _cleanup_free_ char *buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
         for (;;) {
                 if (n == cap) {
-                        if (cap >= RESPONSE_MAX) {
-                                free(buf);
+                        if (cap >= RESPONSE_MAX)
                                 return -EFBIG;
-                        }
                         char *nb = realloc(buf, cap * 2);
-                        if (!nb) {
-                                free(buf);
+                        if (!nb)
                                 return -ENOMEM;
-                        }
                         buf = nb;
                         cap *= 2;
                 }
                 ssize_t k = recv(fd, buf + n, cap - n, 0);
                 if (k > 0) {
                         n += (size_t) k;
+                        int r = http_response_parse(buf, n, false, ret_status, ret_body, ret_body_len);
+                        if (r != -EAGAIN)
+                                return r;
                         continue;
                 }
                 if (k == 0)
-                        break;
+                        return n == 0 ? -ENODATA : http_response_parse(buf, n, true, ret_status, ret_body, ret_body_len);
                 if (errno == EINTR)
                         continue;
                 int r = errno == EAGAIN ? wait_fd(fd, POLLIN, deadline) : -errno;
-                if (r < 0) {
-                        free(buf);
+                if (r < 0)
                         return r;
-                }
         }
-        *ret = buf;
-        *ret_len = n;
-        return 0;
 }
 
 /* A header value from the environment: no CR or LF may split the request. */
@@ -239,22 +234,16 @@ static int plain_request(const Url *u, const char *url, const char *method, cons
         r = send_all(fd, head, (size_t) hl, deadline);
         if (r >= 0 && plen)
                 r = send_all(fd, payload, plen, deadline);
-        _cleanup_free_ char *raw = NULL;
-        size_t rl = 0;
-        if (r >= 0)
-                r = recv_all(fd, deadline, &raw, &rl);
-        close(fd);
-        if (r < 0) {
-                snprintf(ret->error, sizeof ret->error, "%s: %s", url, r == -ETIMEDOUT ? "timed out" : strerror(-r));
-                return -ECONNREFUSED;
-        }
         char *body = NULL;
         size_t bl = 0;
-        r = http_response_parse(raw, rl, &ret->status, &body, &bl);
+        if (r >= 0)
+                r = recv_response(fd, deadline, &ret->status, &body, &bl);
+        close(fd);
         if (r < 0) {
                 ret->status = 0;
                 snprintf(ret->error, sizeof ret->error, "%s: %s", url,
-                         r == -ENOMEM ? "out of memory" : rl == 0 ? "empty reply from server" : "malformed HTTP response");
+                         r == -ETIMEDOUT ? "timed out" : r == -ENODATA ? "empty reply from server" :
+                         r == -EBADMSG ? "malformed HTTP response" : strerror(-r));
                 return -ECONNREFUSED;
         }
         ret->raw = body;

@@ -48,7 +48,8 @@ static int parse_decimal(const char *p, size_t len, uint64_t *ret) {
         return 0;
 }
 
-/* Chunked body from p to end into a new buffer (RFC 9112 7.1; extensions and trailers ignored). */
+/* Chunked body from p to end into a new buffer (RFC 9112 7.1; extensions and trailers ignored).
+ * -EAGAIN: it ends before the last chunk (more may come; at the end of the input it is -EBADMSG). */
 static int dechunk(const char *p, const char *end, char **ret, size_t *ret_len) {
         size_t cap = (size_t) (end - p) + 1, n = 0;
         char *out = malloc(cap);
@@ -57,7 +58,7 @@ static int dechunk(const char *p, const char *end, char **ret, size_t *ret_len) 
         for (;;) {
                 const char *nl = line_end(p, end);
                 if (!nl)
-                        goto bad;
+                        goto more;
                 uint64_t size = 0;
                 size_t digits = 0;
                 for (const char *q = p; q < nl && *q != ';' && *q != '\r' && *q != ' ' && *q != '\t'; q++) {
@@ -72,14 +73,16 @@ static int dechunk(const char *p, const char *end, char **ret, size_t *ret_len) 
                 if (size == 0)
                         break; /* trailers may follow: not needed */
                 if ((uint64_t) (end - p) < size + 1)
-                        goto bad;
+                        goto more;
                 memcpy(out + n, p, size);
                 n += size;
                 p += size;
                 /* CRLF (or LF) after the data */
                 if (*p == '\r')
                         p++;
-                if (p >= end || *p != '\n')
+                if (p >= end)
+                        goto more;
+                if (*p != '\n')
                         goto bad;
                 p++;
         }
@@ -87,19 +90,28 @@ static int dechunk(const char *p, const char *end, char **ret, size_t *ret_len) 
         *ret = out;
         *ret_len = n;
         return 0;
+more:
+        free(out);
+        return -EAGAIN;
 bad:
         free(out);
         return -EBADMSG;
 }
 
-int http_response_parse(const char *buf, size_t len, long *ret_status, char **ret_body, size_t *ret_body_len) {
+int http_response_parse(const char *buf, size_t len, bool at_eof, long *ret_status, char **ret_body, size_t *ret_body_len) {
         const char *p = buf, *end = buf + len;
+        int more = at_eof ? -EBADMSG : -EAGAIN; /* for input that ends too early */
         if (!buf)
-                return -EBADMSG;
+                return more;
         for (;;) {
                 /* status line: HTTP/1.x SP 3DIGIT [SP reason] */
                 const char *nl = line_end(p, end);
-                if (!nl || nl - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ')
+                if (!nl) {
+                        /* a prefix of a status line may still become one */
+                        size_t have = (size_t) (end - p);
+                        return have < 9 && memcmp(p, "HTTP/1.1 ", have) != 0 && memcmp(p, "HTTP/1.0 ", have) != 0 ? -EBADMSG : more;
+                }
+                if (nl - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ')
                         return -EBADMSG;
                 if (p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9' ||
                     (nl - p > 12 && p[12] != ' ' && p[12] != '\r'))
@@ -112,7 +124,7 @@ int http_response_parse(const char *buf, size_t len, long *ret_status, char **re
                 for (;;) {
                         nl = line_end(p, end);
                         if (!nl)
-                                return -EBADMSG; /* headers not terminated */
+                                return more; /* headers not terminated */
                         size_t l = trimmed_len(p, nl);
                         if (l == 0) {
                                 p = nl + 1;
@@ -141,15 +153,18 @@ int http_response_parse(const char *buf, size_t len, long *ret_status, char **re
                 size_t bl;
                 if (chunked) {
                         int r = dechunk(p, end, &body, &bl);
+                        if (r == -EAGAIN)
+                                return more;
                         if (r < 0)
                                 return r;
                 } else {
                         bl = (size_t) (end - p);
                         if (have_length) {
                                 if (length > bl)
-                                        return -EBADMSG; /* truncated */
+                                        return more; /* truncated */
                                 bl = (size_t) length;
-                        }
+                        } else if (!at_eof)
+                                return -EAGAIN; /* the body ends where the connection does */
                         body = malloc(bl + 1);
                         if (!body)
                                 return -ENOMEM;

@@ -13,7 +13,16 @@
 #include "tests/unit/tests.h"
 
 static int parse(const char *raw, long *status, char **body, size_t *bl) {
-        return http_response_parse(raw, strlen(raw), status, body, bl);
+        return http_response_parse(raw, strlen(raw), true, status, body, bl);
+}
+
+static int parse_open(const char *raw) {
+        long st;
+        char *b = NULL;
+        size_t bl;
+        int r = http_response_parse(raw, strlen(raw), false, &st, &b, &bl);
+        free(b);
+        return r;
 }
 
 TEST(test_response_parse) {
@@ -44,7 +53,7 @@ TEST(test_response_parse) {
         free(b);
         /* a body with a NUL byte keeps its length */
         static const char nul[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na\0b";
-        ASSERT_OK(http_response_parse(nul, sizeof nul - 1, &st, &b, &bl));
+        ASSERT_OK(http_response_parse(nul, sizeof nul - 1, true, &st, &b, &bl));
         ASSERT_EQ(bl, 3);
         ASSERT_TRUE(b[0] == 'a' && b[1] == 0 && b[2] == 'b');
         free(b);
@@ -76,7 +85,27 @@ TEST(test_response_parse) {
                         fprintf(stderr, "accepted: %s\n", bad[i]);
                 ASSERT_TRUE(r == -EBADMSG);
         }
-        ASSERT_TRUE(http_response_parse(NULL, 0, &st, &b, &bl) == -EBADMSG);
+        ASSERT_TRUE(http_response_parse(NULL, 0, true, &st, &b, &bl) == -EBADMSG);
+
+        /* before the end of the input: complete by its framing, or -EAGAIN for more */
+        static const char whole[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        for (size_t l = 0; l < sizeof whole - 1; l++)
+                ASSERT_TRUE(http_response_parse(whole, l, false, &st, &b, &bl) == -EAGAIN);
+        ASSERT_OK(http_response_parse(whole, sizeof whole - 1, false, &st, &b, &bl));
+        ASSERT_STREQ(b, "{}");
+        free(b);
+        static const char chunks[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n";
+        for (size_t l = 0; l < sizeof chunks - 1; l++) {
+                ASSERT_TRUE(http_response_parse(chunks, l, false, &st, &b, &bl) == -EAGAIN);
+                ASSERT_TRUE(http_response_parse(chunks, l, true, &st, &b, &bl) == -EBADMSG);
+        }
+        ASSERT_OK(http_response_parse(chunks, sizeof chunks - 1, false, &st, &b, &bl));
+        free(b);
+        /* no framing: only the end of the connection ends it */
+        ASSERT_TRUE(parse_open("HTTP/1.1 200 OK\r\n\r\nsome") == -EAGAIN);
+        /* garbage is refused at once, not waited for */
+        ASSERT_TRUE(parse_open("SSH-2.0") == -EBADMSG);
+        ASSERT_TRUE(parse_open("HTTP/1.1 200 OK\r\nno colon\r\n") == -EBADMSG);
 }
 
 TEST(test_url_escape) {
@@ -97,6 +126,7 @@ typedef struct Canned {
         char request[8192];
         size_t request_len;
         bool close_early; /* close after the headers, without an answer */
+        bool keep_open;   /* after the answer, wait for the client to hang up (a keep-alive proxy) */
 } Canned;
 
 static void *serve_one(void *userdata) {
@@ -119,6 +149,10 @@ static void *serve_one(void *userdata) {
         }
         if (!c->close_early)
                 ASSERT_TRUE(write(fd, c->response, c->response_len) == (ssize_t) c->response_len);
+        char drain;
+        if (c->keep_open)
+                while (read(fd, &drain, 1) > 0)
+                        ;
         close(fd);
         return NULL;
 }
@@ -178,6 +212,13 @@ TEST(test_requests) {
         ASSERT_TRUE(strstr(c.request, "Content-Type") == NULL);
         ASSERT_TRUE(strstr(c.request, "\r\nContent-Length: 0\r\n") != NULL);
         ASSERT_TRUE(strstr(c.request, "\r\nX-Plura-Actor: ci-bot\r\n") != NULL);
+
+        /* a server that keeps the connection open: the answer is complete by its length */
+        c = (Canned) { .response = ok, .response_len = sizeof ok - 1, .keep_open = true };
+        ASSERT_OK(canned_request(&c, "http://127.0.0.1", "", "GET", "/v2/", NULL, "x", &res));
+        ASSERT_EQ(res.status, 200);
+        ASSERT_EQ(json_integer_value(json_object_get(res.body, "n")), 42);
+        http_result_done(&res);
 
         /* the server hangs up without answering: a transport error, status 0 */
         c = (Canned) { .close_early = true };
