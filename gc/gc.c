@@ -537,30 +537,33 @@ static bool manifest_linked_anywhere(Run *r, const char *digest) {
         return false;
 }
 
-typedef struct ChildRecords {
-        char **then;     /* the first child's blob record in the mark snapshot */
-        size_t *then_len;
-        int *then_status, *now_status; /* 0, 1 (now differs), -ENOENT, or -EIO when unread */
-} ChildRecords;
+/* The first child of a candidate image manifest, read in the mark snapshot and now. */
+typedef struct ChildRecord {
+        char name[DIGEST_MAX_LEN];
+        size_t of;      /* the candidate's index in the group */
+        char *then;     /* its blob record in the mark snapshot */
+        size_t then_len;
+        int then_status, now_status; /* 0, 1 (now differs), -ENOENT, or -EIO when unread */
+} ChildRecord;
 
 static int child_then_cb(void *userdata, size_t i, const char *val, size_t vlen) {
-        ChildRecords *c = userdata;
+        ChildRecord *c = (ChildRecord *) userdata + i;
         if (!val) {
-                c->then_status[i] = -ENOENT;
+                c->then_status = -ENOENT;
                 return 0;
         }
-        c->then[i] = malloc(MAX(vlen, (size_t) 1));
-        if (!c->then[i])
+        c->then = malloc(MAX(vlen, (size_t) 1));
+        if (!c->then)
                 return -ENOMEM;
-        memcpy(c->then[i], val, vlen);
-        c->then_len[i] = vlen;
-        c->then_status[i] = 0;
+        memcpy(c->then, val, vlen);
+        c->then_len = vlen;
+        c->then_status = 0;
         return 0;
 }
 
 static int child_now_cb(void *userdata, size_t i, const char *val, size_t vlen) {
-        ChildRecords *c = userdata;
-        c->now_status[i] = !val ? -ENOENT : c->then[i] && vlen == c->then_len[i] && memcmp(val, c->then[i], vlen) == 0 ? 0 : 1;
+        ChildRecord *c = (ChildRecord *) userdata + i;
+        c->now_status = !val ? -ENOENT : c->then && vlen == c->then_len && memcmp(val, c->then, vlen) == 0 ? 0 : 1;
         return 0;
 }
 
@@ -575,16 +578,11 @@ static int child_now_cb(void *userdata, size_t i, const char *val, size_t vlen) 
  * check. */
 static int manifests_pushed_again(Run *r, IndexSnapshot *snap, const uint32_t *ids, const char (*names)[DIGEST_MAX_LEN],
                                   size_t n, bool *ret) {
-        _cleanup_free_ char (*child)[DIGEST_MAX_LEN] = malloc(MAX(n, (size_t) 1) * sizeof *child);
+        _cleanup_free_ ChildRecord *child = calloc(MAX(n, (size_t) 1), sizeof *child);
         _cleanup_free_ const char **keys = malloc(MAX(n, (size_t) 1) * sizeof *keys);
         _cleanup_free_ size_t *lens = malloc(MAX(n, (size_t) 1) * sizeof *lens);
-        _cleanup_free_ size_t *of = malloc(MAX(n, (size_t) 1) * sizeof *of); /* key k is manifest of[k]'s child */
-        _cleanup_free_ char **then = calloc(MAX(n, (size_t) 1), sizeof *then);
-        _cleanup_free_ size_t *then_len = calloc(MAX(n, (size_t) 1), sizeof *then_len);
-        _cleanup_free_ int *then_status = malloc(MAX(n, (size_t) 1) * sizeof *then_status);
-        _cleanup_free_ int *now_status = malloc(MAX(n, (size_t) 1) * sizeof *now_status);
         _cleanup_free_ bool *decided = calloc(MAX(n, (size_t) 1), sizeof *decided);
-        if (!child || !keys || !lens || !of || !then || !then_len || !then_status || !now_status || !decided)
+        if (!child || !keys || !lens || !decided)
                 return -ENOMEM;
         size_t nk = 0;
         for (size_t i = 0; i < n; i++) {
@@ -596,27 +594,28 @@ static int manifests_pushed_again(Run *r, IndexSnapshot *snap, const uint32_t *i
                 uint32_t mi = *digest_table_manifest(r->g.digests, ids[i]);
                 if (mi == DT_NONE || r->g.manifests[mi].n_children != 0 || r->g.manifests[mi].n_edges == 0)
                         continue;
-                digest_table_name(r->g.digests, r->g.manifests[mi].edges[0], child[nk]);
-                keys[nk] = child[nk];
-                lens[nk] = strlen(child[nk]);
-                then_status[nk] = now_status[nk] = -EIO;
-                of[nk++] = i;
+                ChildRecord *c = &child[nk];
+                digest_table_name(r->g.digests, r->g.manifests[mi].edges[0], c->name);
+                c->of = i;
+                c->then_status = c->now_status = -EIO;
+                keys[nk] = c->name;
+                lens[nk++] = strlen(c->name);
         }
-        ChildRecords c = { .then = then, .then_len = then_len, .then_status = then_status, .now_status = now_status };
         /* read errors leave -EIO in the status: those take the per-repository check */
-        int q = store_kv_multi_get(r->s, snap, INDEX_BLOB, keys, lens, nk, child_then_cb, &c);
+        int q = store_kv_multi_get(r->s, snap, INDEX_BLOB, keys, lens, nk, child_then_cb, child);
         if (q != -ENOMEM)
-                q = store_kv_multi_get(r->s, NULL, INDEX_BLOB, keys, lens, nk, child_now_cb, &c);
+                q = store_kv_multi_get(r->s, NULL, INDEX_BLOB, keys, lens, nk, child_now_cb, child);
         for (size_t k = 0; k < nk; k++)
-                free(then[k]);
+                free(child[k].then);
         if (q == -ENOMEM)
                 return q;
         for (size_t k = 0; k < nk; k++) {
-                if (then_status[k] < 0 || (now_status[k] < 0 && now_status[k] != -ENOENT))
+                const ChildRecord *c = &child[k];
+                if (c->then_status < 0 || (c->now_status < 0 && c->now_status != -ENOENT))
                         continue;
                 /* a child gone since the snapshot: no PUT can have succeeded since */
-                ret[of[k]] = now_status[k] == 1;
-                decided[of[k]] = true;
+                ret[c->of] = c->now_status == 1;
+                decided[c->of] = true;
         }
         for (size_t i = 0; i < n; i++)
                 if (!decided[i])
@@ -1659,14 +1658,6 @@ static long peak_rss_mib(void) {
 }
 
 /* The phases, with the index reads of this thread not filling the block cache. */
-/* Intent for fsck: files without a record older than mark_start may be ours (a crash between
- * record and file removal); removed with the report at the end of the run. A synced write. */
-static int sweep_intent_put(Run *r) {
-        _cleanup_free_ char *intent = strdup_printf("{\"mark_start\":%lld,\"started\":%lld,\"pid\":%d}",
-                                                    (long long) r->mark_start, (long long) r->now, (int) getpid());
-        return intent ? store_kv_put(r->s, INDEX_META, "gc/sweep", 8, intent, strlen(intent)) : -ENOMEM;
-}
-
 static int run_phases_cold(Run *r) {
         int q;
         uint64_t t0 = clock_monotonic_ns();
@@ -1723,7 +1714,11 @@ static int run_phases_cold(Run *r) {
         if (!r->link_bytes || !r->repo_acc)
                 return -ENOMEM;
         if (!r->o->dry_run) {
-                q = sweep_intent_put(r);
+                /* intent for fsck: files without record older than mark_start may be ours (a crash
+                 * between record and file removal); removed when the run ends */
+                _cleanup_free_ char *intent = strdup_printf("{\"mark_start\":%lld,\"started\":%lld,\"pid\":%d}",
+                                                            (long long) r->mark_start, (long long) r->now, (int) getpid());
+                q = intent ? store_kv_put(r->s, INDEX_META, "gc/sweep", 8, intent, strlen(intent)) : -ENOMEM;
                 if (q < 0)
                         return log_error_errno(q, "gc: cannot record the sweep intent: %m");
                 r->intent_written = true;

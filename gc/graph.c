@@ -396,6 +396,31 @@ typedef struct LoadCtx {
         size_t errors;
 } LoadCtx;
 
+/* Adds manifest id from its record meta: media type, the n children's digests (an index's are
+ * manifests, an image's its config and layers; NULL entries skipped), subject or NULL. */
+static int graph_add_meta(Graph *g, uint32_t id, const char *mt, Descriptor *d, size_t n, const char *subject,
+                          size_t raw_size) {
+        bool is_index = streq(mt, MEDIA_TYPE_OCI_INDEX) || streq(mt, MEDIA_TYPE_DOCKER_LIST);
+        size_t keep = 0;
+        for (size_t i = 0; i < n; i++)
+                if (d[i].digest)
+                        d[keep++] = d[i];
+        Manifest m = { .kind = is_index ? MANIFEST_OCI_INDEX : MANIFEST_OCI_IMAGE };
+        if (is_index) {
+                m.manifests = d;
+                m.n_manifests = keep;
+        } else {
+                /* the order does not matter for marking: all of them are blobs */
+                m.layers = d;
+                m.n_layers = keep;
+        }
+        if (subject) {
+                m.has_subject = true;
+                m.subject.digest = (char *) subject;
+        }
+        return graph_add(g, id, &m, raw_size);
+}
+
 typedef struct MetaChildren {
         char *names; /* n_max names of DIGEST_MAX_LEN bytes */
         size_t n_max;
@@ -435,27 +460,16 @@ static int graph_load_meta_scan(Graph *g, uint32_t id, const char *meta, size_t 
                 return -EINVAL;
         memcpy(mt, mm.media_type, mm.media_type_len);
         mt[mm.media_type_len] = 0;
-        bool is_index = streq(mt, MEDIA_TYPE_OCI_INDEX) || streq(mt, MEDIA_TYPE_DOCKER_LIST);
+        if (mm.subject) {
+                memcpy(subject, mm.subject, mm.subject_len);
+                subject[mm.subject_len] = 0;
+        }
         _cleanup_free_ Descriptor *d = calloc(MAX(mm.n_children, (size_t) 1), sizeof(Descriptor));
         if (!d)
                 return -ENOMEM;
         for (size_t i = 0; i < mm.n_children; i++)
                 d[i].digest = names + i * DIGEST_MAX_LEN;
-        Manifest m = { .kind = is_index ? MANIFEST_OCI_INDEX : MANIFEST_OCI_IMAGE };
-        if (is_index) {
-                m.manifests = d;
-                m.n_manifests = mm.n_children;
-        } else {
-                m.layers = d;
-                m.n_layers = mm.n_children;
-        }
-        if (mm.subject) {
-                memcpy(subject, mm.subject, mm.subject_len);
-                subject[mm.subject_len] = 0;
-                m.has_subject = true;
-                m.subject.digest = subject;
-        }
-        return graph_add(g, id, &m, raw_size);
+        return graph_add_meta(g, id, mt, d, mm.n_children, mm.subject ? subject : NULL, raw_size);
 }
 
 /* Fast path: the record's meta JSON lists the children (storage writes {mediaType, size, created,
@@ -477,38 +491,13 @@ static int graph_load_meta(Graph *g, uint32_t id, const char *val, size_t vlen) 
         const char *mt = json_string_value(json_object_get(meta, "mediaType"));
         if (!json_is_array(children) || !mt)
                 return -EPROTO;
-        bool is_index = streq(mt, MEDIA_TYPE_OCI_INDEX) || streq(mt, MEDIA_TYPE_DOCKER_LIST);
         size_t n = json_array_size(children);
-        Manifest m = { .kind = is_index ? MANIFEST_OCI_INDEX : MANIFEST_OCI_IMAGE };
-        Descriptor *d = calloc(n ? n : 1, sizeof(Descriptor));
+        _cleanup_free_ Descriptor *d = calloc(n ? n : 1, sizeof(Descriptor));
         if (!d)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 d[i].digest = (char *) json_string_value(json_array_get(children, i));
-        if (is_index) {
-                m.manifests = d;
-                m.n_manifests = n;
-        } else {
-                /* the order does not matter for marking: all of them are blobs */
-                m.layers = d;
-                m.n_layers = n;
-        }
-        const char *subject = json_string_value(json_object_get(meta, "subject"));
-        if (subject) {
-                m.has_subject = true;
-                m.subject.digest = (char *) subject;
-        }
-        size_t keep = 0;
-        for (size_t i = 0; i < n; i++)
-                if (d[i].digest)
-                        d[keep++] = d[i];
-        if (is_index)
-                m.n_manifests = keep;
-        else
-                m.n_layers = keep;
-        r = graph_add(g, id, &m, vlen - 4 - ml);
-        free(d);
-        return r;
+        return graph_add_meta(g, id, mt, d, n, json_string_value(json_object_get(meta, "subject")), vlen - 4 - ml);
 }
 
 static int load_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {

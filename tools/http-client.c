@@ -318,20 +318,14 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud) {
         return add;
 }
 
-static int curl_request(const char *base_url, const char *method, const char *path, const char *payload, const char *actor,
-                        HttpResult *ret) {
+static int curl_request(const char *url, const char *method, const char *payload, const char *actor, HttpResult *ret) {
         int r = curl_load(ret->error, sizeof ret->error);
         if (r < 0)
                 return -ECONNREFUSED;
         CURL *c = curl.easy_init();
         if (!c)
                 return -ENOMEM;
-        _cleanup_free_ char *url = NULL, *actor_h = NULL;
-        size_t bl = strlen(base_url);
-        if (asprintf(&url, "%.*s%s", (int) (bl && base_url[bl - 1] == '/' ? bl - 1 : bl), base_url, path) < 0) {
-                curl.easy_cleanup(c);
-                return -ENOMEM;
-        }
+        _cleanup_free_ char *actor_h = NULL;
         struct curl_slist *h = curl.slist_append(NULL, "Accept: application/json");
         if (payload)
                 h = curl.slist_append(h, "Content-Type: application/json");
@@ -376,9 +370,13 @@ int http_json_request(const char *base_url, const char *method, const char *path
         _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
         if (body && !payload)
                 return -ENOMEM;
+        size_t bl = strlen(base_url);
+        _cleanup_free_ char *url = NULL;
+        if (asprintf(&url, "%.*s%s", (int) (bl && base_url[bl - 1] == '/' ? bl - 1 : bl), base_url, path) < 0)
+                return -ENOMEM;
         int r;
         if (strncasecmp(base_url, "https://", 8) == 0)
-                r = curl_request(base_url, method, path, payload, actor, ret);
+                r = curl_request(url, method, payload, actor, ret);
         else {
                 Url u;
                 int k = url_parse(base_url, &u);
@@ -387,10 +385,6 @@ int http_json_request(const char *base_url, const char *method, const char *path
                                  k == -EPROTONOSUPPORT ? "not an http:// or https:// URL" : "invalid URL");
                         return -EINVAL;
                 }
-                size_t bl = strlen(base_url);
-                _cleanup_free_ char *url = NULL;
-                if (asprintf(&url, "%.*s%s", (int) (bl && base_url[bl - 1] == '/' ? bl - 1 : bl), base_url, path) < 0)
-                        return -ENOMEM;
                 r = plain_request(&u, url, method, path, payload, actor, ret);
         }
         if (r >= 0 && ret->raw)
