@@ -36,11 +36,7 @@ int cmd_gc(int argc, char **argv) {
                 return 2;
         }
         StoreOptions so;
-        store_options_init(&so);
-        so.root = cfg->data_dir;
-        so.zstd_at_rest = cfg->zstd_at_rest;
-        so.zstd_level = cfg->zstd_level;
-        so.fsync = cfg->fsync;
+        store_options_from_config(cfg, &so);
         _cleanup_(store_freep) Store *store = NULL;
         r = store_open(&so, &store);
         if (r == -EBUSY || r == -EAGAIN) {

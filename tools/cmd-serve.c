@@ -50,7 +50,7 @@ static void fsck_help(FILE *f) {
               f);
 }
 
-static void store_options_from_config(const Config *c, StoreOptions *o) {
+void store_options_from_config(const Config *c, StoreOptions *o) {
         store_options_init(o);
         o->root = c->data_dir;
         o->zstd_at_rest = c->zstd_at_rest;

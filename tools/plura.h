@@ -33,3 +33,6 @@ int plura_exec_store(void);
 /* Shared by subcommands: loads -c FILE (or the embedded default) and prints a clear error. */
 struct Config;
 int load_config_or_die(const char *path, struct Config **ret);
+/* The store options of a read-write store from the config (cmd-serve.c: serve, fsck, offline gc). */
+struct StoreOptions;
+void store_options_from_config(const struct Config *c, struct StoreOptions *o);
