@@ -371,7 +371,9 @@ bool store_in_maintenance(void);
 void store_digest_lock(Store *s, const char *digest);
 void store_digest_unlock(Store *s, const char *digest);
 /* Several digests at once (stripes taken in sorted order: no deadlock with other multi-digest
- * lockers); the GC sweep removes a group of blobs in one synced batch under them. */
+ * lockers); the GC sweep removes a group of blobs in one batch under them. Unlike
+ * store_digest_unlock(), store_digests_unlock() leaves the stripes' generations where they are:
+ * it is for a holder that created no record, only deleted (the GC itself). */
 void store_digests_lock(Store *s, const char *const *digests, size_t n);
 void store_digests_unlock(Store *s, const char *const *digests, size_t n);
 /* The lock stripe of a digest: digests in sorted order map to non-decreasing stripes, so a
@@ -379,13 +381,16 @@ void store_digests_unlock(Store *s, const char *const *digests, size_t n);
  * neighbouring run (and never waits for it). */
 size_t store_digest_stripe(const char *digest);
 #define STORE_DIGEST_STRIPES 4096U
-/* Manifest PUT generations, one per digest lock stripe: every manifest PUT bumps its digest's
- * after its index commit, before it lets go of the digest's lock. A caller that copied them
- * (store_manifest_generations(), STORE_DIGEST_STRIPES of them) before it took an index snapshot
- * and later, holding a digest's lock, finds that digest's stripe unchanged knows that no PUT of
- * that digest committed after the snapshot, without reading the index. */
-void store_manifest_generations(Store *s, uint32_t *ret);
-uint32_t store_manifest_generation(Store *s, const char *digest);
+/* Generations, one per digest lock stripe: every release of a digest lock by a writer (manifest
+ * PUT, blob upload commit, mount, touch, link removal, holds, pull bookkeeping) moves its
+ * stripe's after the writer's index commit and before the lock is free. Every write that
+ * creates or updates a blob, manifest or repository-link record happens under its digest's
+ * lock. So a caller that copied them (store_digest_generations(), STORE_DIGEST_STRIPES of them)
+ * before it took an index snapshot and later, holding a digest's lock, finds that digest's
+ * stripe unchanged knows that no such record of any digest of that stripe was written after the
+ * snapshot: the snapshot's records are the current ones, without reading the index. */
+void store_digest_generations(Store *s, uint32_t *ret);
+uint32_t store_digest_generation(Store *s, const char *digest);
 
 /* ---- raw index access for the gc, governance, WORM and fusefs modules */
 

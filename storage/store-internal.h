@@ -53,7 +53,7 @@ struct Store {
         rocksdb_readoptions_t *read_cold; /* read_options without filling the block cache */
 
         pthread_mutex_t digest_locks[DIGEST_LOCK_STRIPES];
-        uint32_t manifest_gen[DIGEST_LOCK_STRIPES]; /* atomic; see store_manifest_generations() */
+        uint32_t digest_gen[DIGEST_LOCK_STRIPES]; /* atomic; see store_digest_generations() */
         pthread_mutex_t tag_locks[TAG_LOCK_STRIPES];
 
         DirSync dir_syncs[DIR_SYNC_SLOTS];
@@ -116,6 +116,8 @@ int audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, co
 /* ---- store.c */
 void lock_digests(Store *s, const char *const *digests, size_t n);
 void unlock_digests(Store *s, const char *const *digests, size_t n);
+/* move_generations false: only for a holder that created no record (the GC sweep's deletions) */
+void unlock_digests_full(Store *s, const char *const *digests, size_t n, bool move_generations);
 size_t digest_stripe(const char *digest);
 int store_dirs_make(Store *s);
 char *store_path(Store *s, const char *sub);

@@ -237,8 +237,12 @@ void store_digest_lock(Store *s, const char *digest) {
         pthread_mutex_lock(&s->digest_locks[digest_stripe(digest)]);
 }
 
+/* Every unlock of a digest stripe moves its generation first (see store_digest_generations()):
+ * whatever the holder committed is in the index before the generation moves. */
 void store_digest_unlock(Store *s, const char *digest) {
-        pthread_mutex_unlock(&s->digest_locks[digest_stripe(digest)]);
+        size_t k = digest_stripe(digest);
+        __atomic_add_fetch(&s->digest_gen[k], 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&s->digest_locks[k]);
 }
 
 static int cmp_size(const void *a, const void *b) {
@@ -258,13 +262,18 @@ static size_t stripes_sorted(size_t *out, size_t n) {
         return m;
 }
 
-static void lock_stripes(pthread_mutex_t *locks, size_t *stripes, size_t n, bool lock) {
+/* gens: on unlock, the stripes' generations to move first (NULL: none) */
+static void lock_stripes(pthread_mutex_t *locks, uint32_t *gens, size_t *stripes, size_t n, bool lock) {
         n = stripes_sorted(stripes, n);
         for (size_t i = 0; i < n; i++) {
                 if (lock)
                         pthread_mutex_lock(&locks[stripes[i]]);
-                else
-                        pthread_mutex_unlock(&locks[stripes[n - 1 - i]]);
+                else {
+                        size_t k = stripes[n - 1 - i];
+                        if (gens)
+                                __atomic_add_fetch(&gens[k], 1, __ATOMIC_RELEASE);
+                        pthread_mutex_unlock(&locks[k]);
+                }
         }
 }
 
@@ -274,18 +283,22 @@ void lock_digests(Store *s, const char *const *digests, size_t n) {
                 abort(); /* cannot fail safely without the lock */
         for (size_t i = 0; i < n; i++)
                 st[i] = digest_stripe(digests[i]);
-        lock_stripes(s->digest_locks, st, n, true);
+        lock_stripes(s->digest_locks, NULL, st, n, true);
         free(st);
 }
 
-void unlock_digests(Store *s, const char *const *digests, size_t n) {
+void unlock_digests_full(Store *s, const char *const *digests, size_t n, bool move_generations) {
         size_t *st = calloc(n ? n : 1, sizeof(size_t));
         if (!st)
                 abort();
         for (size_t i = 0; i < n; i++)
                 st[i] = digest_stripe(digests[i]);
-        lock_stripes(s->digest_locks, st, n, false);
+        lock_stripes(s->digest_locks, move_generations ? s->digest_gen : NULL, st, n, false);
         free(st);
+}
+
+void unlock_digests(Store *s, const char *const *digests, size_t n) {
+        unlock_digests_full(s, digests, n, true);
 }
 
 static size_t tag_stripe(const char *repo, const char *tag) {
@@ -299,7 +312,7 @@ static void lock_tags(Store *s, const char *repo, const char *const *tags, size_
                 abort();
         for (size_t i = 0; i < n; i++)
                 st[i] = tag_stripe(repo, tags[i]);
-        lock_stripes(s->tag_locks, st, n, lock);
+        lock_stripes(s->tag_locks, NULL, st, n, lock);
         free(st);
 }
 
@@ -786,9 +799,6 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
         r = store_batch_commit(s, b);
         if (r < 0)
                 store_error_set(err, r, OCI_UNSUPPORTED, "index write failed");
-        /* after the commit: a GC that copied the generations before its snapshot and sees this
-         * one unchanged under the lock may rely on the snapshot for this digest */
-        __atomic_add_fetch(&s->manifest_gen[digest_stripe(digest)], 1, __ATOMIC_RELEASE);
 fail_tags:
         json_decref(moved);
         lock_tags(s, p->repo, tags, n_tags, false);

@@ -804,6 +804,45 @@ TEST(test_manifest_push_before_manifest_sweep) {
         teardown();
 }
 
+/* A mount between the mark and the blob sweep touches a candidate's record and links it into
+ * another repository. The sweep's first pass reads no record whose stripe generation has not
+ * moved since the mark's snapshot: the mount's unlock must move it, and the blob stays. */
+static char mounted[DIGEST_MAX_LEN];
+
+static void mount_before_sweep(Store *s) {
+        ASSERT_OK(store_blob_mount(s, "apps/other", "apps/m", mounted));
+}
+
+TEST(test_mount_before_blob_sweep) {
+        setup(NULL);
+        char a[DIGEST_MAX_LEN], b[DIGEST_MAX_LEN];
+        clock_set_fake(T0);
+        blob("apps/m", "a layer mounted into another repository during the run", a);
+        blob("apps/m", "a layer nobody mounts", b);
+        snprintf(mounted, sizeof mounted, "%s", a);
+        char *pa = store_blob_path(store, a), *pb = store_blob_path(store, b);
+        gc_test_before_manifest_sweep = mount_before_sweep;
+        json_t *rep = run_gc(T0 + 2 * HOUR, false, NULL);
+        gc_test_before_manifest_sweep = NULL;
+        ASSERT_EQ(total(rep, "blobs_deleted"), 1);
+        ASSERT_EQ(total(rep, "skipped_raced"), 1);
+        json_decref(rep);
+        ASSERT_TRUE(has_blob(a));
+        ASSERT_TRUE(access(pa, F_OK) == 0);
+        BlobInfo bi;
+        ASSERT_OK(store_repo_blob_info(store, "apps/other", a, &bi));
+        ASSERT_TRUE(!has_blob(b));
+        ASSERT_TRUE(access(pb, F_OK) < 0);
+        FsckReport fr = {};
+        ASSERT_OK(store_fsck(store, false, &fr));
+        ASSERT_EQ(fr.files_without_record, 0);
+        ASSERT_EQ(fr.records_without_file, 0);
+        fsck_report_done(&fr);
+        free(pa);
+        free(pb);
+        teardown();
+}
+
 /* A run reads every record it deletes once: those reads must not fill the index block cache
  * (at 1M blobs they added its 64 MiB to the server's RSS, and evicted what pulls were using). */
 TEST(test_run_leaves_block_cache) {
@@ -847,5 +886,6 @@ int main(void) {
         RUN(test_interrupted_sweep_orphan);
         RUN(test_run_leaves_block_cache);
         RUN(test_push_between_sweep_passes);
+        RUN(test_mount_before_blob_sweep);
         return 0;
 }
