@@ -23,6 +23,8 @@
 
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool running = false;
+static unsigned active_runs = 0; /* in gc_run(), including the tail after running (the report's sync) */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
 static volatile sig_atomic_t cancel_requested = 0;
 
 void gc_cancel(void) {
@@ -34,6 +36,40 @@ void gc_cancel(void) {
                 if (cancel_requested)           \
                         return -ECANCELED;      \
         } while (0)
+
+static void (*finished_fn)(void *userdata) = NULL;
+static void *finished_userdata = NULL;
+
+void gc_set_finished_notify(void (*fn)(void *userdata), void *userdata) {
+        pthread_mutex_lock(&running_lock);
+        finished_fn = fn;
+        finished_userdata = userdata;
+        pthread_mutex_unlock(&running_lock);
+}
+
+/* Clears running and tells the one who asked (gc_set_finished_notify()); under the lock, so
+ * that once gc_set_finished_notify(NULL, NULL) returned no call is in progress. */
+static void run_finished(void) {
+        pthread_mutex_lock(&running_lock);
+        running = false;
+        if (finished_fn)
+                finished_fn(finished_userdata);
+        pthread_mutex_unlock(&running_lock);
+}
+
+static void run_left(void) {
+        pthread_mutex_lock(&running_lock);
+        active_runs--;
+        pthread_cond_broadcast(&idle_cond);
+        pthread_mutex_unlock(&running_lock);
+}
+
+void gc_wait_idle(void) {
+        pthread_mutex_lock(&running_lock);
+        while (active_runs > 0)
+                pthread_cond_wait(&idle_cond, &running_lock);
+        pthread_mutex_unlock(&running_lock);
+}
 
 bool gc_is_running(void) {
         pthread_mutex_lock(&running_lock);
@@ -1182,6 +1218,8 @@ static int unlink_blob_files(Run *r, size_t gi, void *ctx) {
                 _cleanup_free_ BlobInfo *now = NULL;
                 _cleanup_free_ int *status = NULL;
                 uint64_t t0;
+                _cleanup_close_ int dir_fd = -1;
+                size_t dir_of = 0;
                 if (blob_group_lock_read(r, c, v, n, c->gen_deleted, &g, &now, &status, &c->reads_files, &t0) < 0)
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++) {
@@ -1199,10 +1237,17 @@ static int unlink_blob_files(Run *r, size_t gi, void *ctx) {
                                 bc->state = GROUP_FAILED, bc->error = q;
                                 continue;
                         }
-                        _cleanup_free_ char *path = store_blob_path(r->s, g.names[i]);
-                        if (!path)
-                                bc->state = GROUP_FAILED, bc->error = -ENOMEM;
-                        else if (unlink(path) < 0 && errno != ENOENT)
+                        /* sorted digests: a group's files are in a few directories, opened once */
+                        if (dir_fd < 0 || !store_blob_dir_same(g.names[i], g.names[dir_of])) {
+                                closep(&dir_fd);
+                                dir_fd = store_blob_dir_open(r->s, g.names[i]);
+                                dir_of = i;
+                        }
+                        if (dir_fd == -ENOENT)
+                                continue; /* no directory, no file */
+                        if (dir_fd < 0)
+                                bc->state = GROUP_FAILED, bc->error = dir_fd;
+                        else if (unlinkat(dir_fd, digest_hex(g.names[i]), 0) < 0 && errno != ENOENT)
                                 bc->state = GROUP_FAILED, bc->error = -errno;
                 }
                 store_digests_unlock(r->s, g.ptrs, n);
@@ -1896,13 +1941,13 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
                 return -EBUSY;
         }
         running = true;
+        active_runs++;
         cancel_requested = 0;
         pthread_mutex_unlock(&running_lock);
 
         if (!o->dry_run && store_is_read_only(s)) {
-                pthread_mutex_lock(&running_lock);
-                running = false;
-                pthread_mutex_unlock(&running_lock);
+                run_finished();
+                run_left();
                 return -EROFS;
         }
 
@@ -1966,13 +2011,11 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
                 log_error_errno(q, "gc: failed: %m");
         run_done(&r);
 
-        pthread_mutex_lock(&running_lock);
-        running = false;
-        pthread_mutex_unlock(&running_lock);
-        /* The report is readable (GET gc/reports/last) from here on; its sync comes after a
-         * poller has been told the run is over. That sync is the journal commit of all the run's
-         * unlinks (10k blobs on ext4: 10-15 ms, a twentieth of the run). Returns only once it is
-         * durable. If power fails first, the report is lost and the intent stays: fsck and the
+        run_finished();
+        /* The report is readable (GET gc/reports/last) from here on; its sync comes after the
+         * clients waiting for the run (GET gc?wait=N) have been told it is over. That sync is
+         * the journal commit of all the run's unlinks (10k blobs on ext4: 10-15 ms, a tenth of
+         * the run). Returns only once it is durable. If power fails first, the report is lost and the intent stays: fsck and the
          * next run treat that as an interrupted sweep. The records were synced before any file
          * went. */
         if (stored) {
@@ -1980,6 +2023,7 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
                 if (k < 0)
                         log_warning_errno(k, "gc: cannot sync the stored report: %m");
         }
+        run_left();
         if (q < 0)
                 return q;
         *ret_report = rep;

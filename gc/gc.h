@@ -94,6 +94,14 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
 
 /* True while a GC runs in this process. */
 bool gc_is_running(void);
+/* Waits until no gc_run() is in progress, including the report's sync after gc_is_running()
+ * turned false (server shutdown, after gc_cancel(): the store is closed next). */
+void gc_wait_idle(void);
+/* fn(userdata) is called by every gc_run() (any thread) right after gc_is_running() turned
+ * false, the report already readable through gc_report_last(): the server wakes its long polls
+ * of GET /v1/registry/gc?wait=N with it. One per process; NULL to remove. fn must not call
+ * into this module. */
+void gc_set_finished_notify(void (*fn)(void *userdata), void *userdata);
 /* Asks a running GC to stop at the next step (server shutdown): it returns -ECANCELED, leaving
  * the store consistent (every step is atomic on its own; the next run picks up the rest). */
 void gc_cancel(void);

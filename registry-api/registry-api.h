@@ -40,6 +40,9 @@ typedef struct V1Request {
         json_t *body;          /* parsed JSON body (object) for POST/PUT/DELETE with a body, or NULL */
         const char *actor;     /* from the X-Plura-Actor header or the remote address */
         void *conn;            /* opaque, for v1_request_query() */
+        /* A long poll (see V1Response.wait_until_ns): 0 at the first call; at the calls after a
+         * wait, the deadline that wait had, monotonic ns (in the past: answer now). */
+        uint64_t wait_deadline_ns;
 } V1Request;
 
 /* Query parameter, or NULL. */
@@ -48,7 +51,18 @@ const char *v1_request_query(const V1Request *req, const char *key);
 typedef struct V1Response {
         int status;            /* 200 unless set */
         json_t *body;          /* owned by the response; JSON object or array */
+        /* Long poll: a handler that leaves body NULL and sets wait_until_ns (monotonic ns) is
+         * called again once registry_v1_wake() is called or that time has come, without
+         * holding an HTTP thread meanwhile (the connection is suspended). wait_generation:
+         * registry_v1_wake_generation() read before the handler looked at what it waits for;
+         * if a wake came since, the handler is called again at once instead. */
+        uint64_t wait_until_ns;
+        uint64_t wait_generation;
 } V1Response;
+
+/* Wakes the long polls (every waiting request's handler is called again). Any thread. */
+void registry_v1_wake(Registry *r);
+uint64_t registry_v1_wake_generation(Registry *r);
 
 /* Sets an error body {"errors":[{"code":code,"message":msg,"detail":detail}]} and returns 0. */
 int v1_error(V1Response *resp, int status, const char *code, json_t *detail, const char *fmt, ...) _printf_(5, 6);
@@ -61,6 +75,8 @@ void registry_v1_register(Registry *r, const char *method, const char *prefix, V
 
 /* Each feature file provides one of these; server.c calls them all at start-up. */
 void v1_gc_register(Registry *r);
+/* Undoes what v1_gc_register() hooked into the gc module (a background run may outlive r). */
+void v1_gc_unregister(Registry *r);
 void v1_governance_register(Registry *r);
 void v1_worm_register(Registry *r);
 

@@ -35,6 +35,8 @@ struct Request {
         char actor[128];
         bool queued;
         bool in_begin;
+        bool suspended;         /* this access-handler call suspended the connection (long poll) */
+        uint64_t wait_deadline_ns; /* of the long poll, monotonic; 0 = none yet */
         /* A response prepared at the first access-handler call, queued at the final one
          * (see request_reply() in server.c). */
         struct MHD_Response *deferred;

@@ -57,6 +57,14 @@ struct Registry {
         bool gc_started;
         bool purge_started;
         pthread_t purge_thread;
+
+        /* long polls (under lock): suspended requests, and what wakes them */
+        Request **waiting;
+        size_t n_waiting, allocated_waiting;
+        uint64_t wake_gen;
+        pthread_cond_t wait_cond; /* CLOCK_MONOTONIC: a new waiter, or stopping */
+        pthread_t wait_thread;
+        bool wait_started;
 };
 
 /* ------------------------------------------------------------------ registry basics */
@@ -294,6 +302,82 @@ static bool v1_prefix_matches(const char *prefix, const char *path) {
         return strncmp(path, prefix, l) == 0 && (path[l] == 0 || path[l] == '/');
 }
 
+/* ------------------------------------------------------------------ long polls */
+
+static void waiting_resume_locked(Registry *r, size_t i) {
+        Request *req = r->waiting[i];
+        r->waiting[i] = r->waiting[--r->n_waiting];
+        MHD_resume_connection(req->conn);
+}
+
+void registry_v1_wake(Registry *r) {
+        pthread_mutex_lock(&r->lock);
+        r->wake_gen++;
+        while (r->n_waiting > 0)
+                waiting_resume_locked(r, r->n_waiting - 1);
+        pthread_mutex_unlock(&r->lock);
+}
+
+uint64_t registry_v1_wake_generation(Registry *r) {
+        pthread_mutex_lock(&r->lock);
+        uint64_t g = r->wake_gen;
+        pthread_mutex_unlock(&r->lock);
+        return g;
+}
+
+/* Suspends the connection until registry_v1_wake() or the deadline: 1 if suspended, 0 if a
+ * wake came since gen was read (look again), -errno if it cannot wait (stopping, no memory). */
+static int request_wait(Request *req, uint64_t deadline, uint64_t gen) {
+        Registry *r = req->reg;
+        int k = 1;
+        pthread_mutex_lock(&r->lock);
+        if (r->wake_gen != gen)
+                k = 0;
+        else if (r->stopping || !r->wait_started)
+                k = -ESHUTDOWN;
+        else if (r->n_waiting >= r->allocated_waiting) {
+                size_t na = r->allocated_waiting ? r->allocated_waiting * 2 : 16;
+                Request **n = realloc(r->waiting, na * sizeof *n);
+                if (!n)
+                        k = -ENOMEM;
+                else
+                        r->waiting = n, r->allocated_waiting = na;
+        }
+        if (k > 0) {
+                req->wait_deadline_ns = deadline;
+                req->suspended = true;
+                r->waiting[r->n_waiting++] = req;
+                /* under the lock: a waker cannot resume it before it is suspended */
+                MHD_suspend_connection(req->conn);
+                pthread_cond_signal(&r->wait_cond);
+        }
+        pthread_mutex_unlock(&r->lock);
+        return k;
+}
+
+/* Resumes the long polls whose deadline has come; all of them when stopping. */
+static void *wait_thread(void *userdata) {
+        Registry *r = userdata;
+        pthread_mutex_lock(&r->lock);
+        while (!r->stopping) {
+                uint64_t now = clock_monotonic_ns(), next = now + 3600 * NSEC_PER_SEC;
+                for (size_t i = 0; i < r->n_waiting;) {
+                        if (r->waiting[i]->wait_deadline_ns <= now) {
+                                waiting_resume_locked(r, i);
+                                continue;
+                        }
+                        next = MIN(next, r->waiting[i]->wait_deadline_ns);
+                        i++;
+                }
+                struct timespec ts = { .tv_sec = (time_t) (next / NSEC_PER_SEC), .tv_nsec = (long) (next % NSEC_PER_SEC) };
+                pthread_cond_timedwait(&r->wait_cond, &r->lock, &ts);
+        }
+        while (r->n_waiting > 0)
+                waiting_resume_locked(r, r->n_waiting - 1);
+        pthread_mutex_unlock(&r->lock);
+        return NULL;
+}
+
 static void v1_finish(Request *req) {
         Registry *reg = req->reg;
         const char *path = startswith(req->url, "/v1/registry");
@@ -348,9 +432,21 @@ static void v1_finish(Request *req) {
                 .body = body,
                 .actor = req->actor,
                 .conn = req,
+                .wait_deadline_ns = req->wait_deadline_ns,
         };
-        V1Response vresp = { .status = 200 };
-        int r = best->fn(reg, &vreq, &vresp);
+        V1Response vresp;
+        int r;
+        for (;;) {
+                vresp = (V1Response) { .status = 200 };
+                r = best->fn(reg, &vreq, &vresp);
+                if (r < 0 || vresp.body || vresp.wait_until_ns == 0)
+                        break;
+                int w = request_wait(req, vresp.wait_until_ns, vresp.wait_generation);
+                if (w > 0)
+                        return; /* suspended: called again when woken or at the deadline */
+                /* a wake came meanwhile (w == 0): look again; cannot wait (w < 0): answer now */
+                vreq.wait_deadline_ns = w < 0 ? 1 : vresp.wait_until_ns;
+        }
         if (r < 0 && !vresp.body) {
                 log_error_errno(r, "%s %s: %m", req->method, req->url);
                 v1_error(&vresp, 500, "UNKNOWN", NULL, "%s", strerror(-r));
@@ -542,12 +638,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
                 return body_consume(req, upload_data, n) ? MHD_YES : MHD_NO;
         }
 
+        req->suspended = false; /* a long poll woken: its handler runs again */
         if (req->deferred) {
                 struct MHD_Response *resp = steal_pointer(&req->deferred);
                 request_reply(req, req->deferred_status, resp);
         } else if (!req->queued && req->finish)
                 req->finish(req);
-        if (!req->queued)
+        if (!req->queued && !req->suspended)
                 request_reply_error(req, 500, "UNKNOWN", NULL, "internal error: no response");
         return MHD_YES;
 }
@@ -660,6 +757,8 @@ int registry_new(const RegistryOptions *o, Registry **ret) {
         pthread_condattr_init(&ca);
         pthread_cond_init(&r->cond, &ca);
         pthread_cond_init(&r->purge_cond, &ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&r->wait_cond, &ca);
         pthread_condattr_destroy(&ca);
         if (o->mount && !(r->mount = strdup(o->mount))) {
                 registry_free(r);
@@ -711,7 +810,7 @@ int registry_start(Registry *r, uint16_t *ret_port) {
                 long n = sysconf(_SC_NPROCESSORS_ONLN);
                 threads = (unsigned) (n > 0 ? 2 * n : 2);
         }
-        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
         if (ipv6)
                 flags |= MHD_USE_IPv6;
         struct MHD_OptionItem opts[] = {
@@ -743,6 +842,12 @@ int registry_start(Registry *r, uint16_t *ret_port) {
                 log_warning_errno(k, "cannot start the upload purge thread: %m");
         else
                 r->purge_started = true;
+        k = pthread_create(&r->wait_thread, NULL, wait_thread, r);
+        pthread_mutex_lock(&r->lock);
+        r->wait_started = k == 0; /* without it, long polls answer at once */
+        pthread_mutex_unlock(&r->lock);
+        if (k != 0)
+                log_warning_errno(k, "cannot start the long-poll thread: %m");
 
         k = gc_scheduler_start(r);
         if (k < 0)
@@ -779,6 +884,7 @@ void registry_stop(Registry *r) {
         pthread_mutex_lock(&r->lock);
         r->stopping = true;
         pthread_cond_broadcast(&r->purge_cond);
+        pthread_cond_broadcast(&r->wait_cond); /* long polls answer now */
         uint64_t deadline = clock_monotonic_ns() + DRAIN_TIMEOUT_NS;
         while (r->inflight > 0) {
                 uint64_t now = clock_monotonic_ns();
@@ -805,6 +911,12 @@ void registry_stop(Registry *r) {
                 pthread_join(r->purge_thread, NULL);
                 r->purge_started = false;
         }
+        if (r->wait_started) {
+                pthread_join(r->wait_thread, NULL);
+                pthread_mutex_lock(&r->lock);
+                r->wait_started = false;
+                pthread_mutex_unlock(&r->lock);
+        }
         MHD_stop_daemon(r->daemon);
         r->daemon = NULL;
         if (lfd != MHD_INVALID_SOCKET)
@@ -825,6 +937,7 @@ Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
         registry_stop(r);
+        v1_gc_unregister(r);
         if (r->governance_up)
                 governance_free(r);
         for (size_t i = 0; i < r->n_v1; i++) {
@@ -832,6 +945,7 @@ Registry *registry_free(Registry *r) {
                 free(r->v1[i].prefix);
         }
         free(r->v1);
+        free(r->waiting);
         for (size_t i = 0; i < r->n_features; i++)
                 free(r->features[i].name);
         free(r->features);

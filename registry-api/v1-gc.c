@@ -6,10 +6,14 @@
  *                                      an HTTP worker thread (and the connections it serves); poll GET gc,
  *                                      then GET gc/reports/last. `plura reg gc` does that for real runs.
  *   GET  /v1/registry/gc              {running, schedule, interval_seconds, next_run?, last?}
+ *                                      ?wait=N (1..300 s): while a run is in progress, answers when it
+ *                                      ends or after N s, whichever is first, without holding an HTTP
+ *                                      thread meanwhile (a long poll; `plura reg gc` waits this way)
  *   GET  /v1/registry/gc/reports      ?limit=N (default 20): stored report summaries, newest first
  *   GET  /v1/registry/gc/reports/last the full last report; /reports/<id> a full report by id
  * The schedule (gc.schedule: "", "hourly", "daily", "weekly" or a duration) runs in a thread of
  * its own; the first run is one interval after start-up. Shutdown cancels a running GC. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -20,6 +24,8 @@
 #include "gc/gc.h"
 #include "registry-api/registry-api.h"
 
+#define GC_WAIT_MAX_S 300U
+
 typedef struct GcState {
         GcConfig *config;
         char config_error[512];
@@ -29,6 +35,7 @@ typedef struct GcState {
         pthread_t thread;
         bool thread_started;
         bool stop;
+        unsigned async_runs;    /* POST runs in threads of their own, not yet out of gc_run() */
         int64_t next_run;       /* wall clock ns, 0 = none */
 } GcState;
 
@@ -83,12 +90,20 @@ typedef struct AsyncRun {
 
 static void *async_thread(void *userdata) {
         AsyncRun *a = userdata;
+        GcState *st = a->st;
         GcOptions o = { .repo = a->repo, .dry_run = a->dry_run, .actor = a->actor, .trigger = "api" };
         json_t *rep = NULL;
-        int k = gc_run(a->st->store, a->st->config, &o, &rep);
+        pthread_mutex_lock(&st->lock);
+        bool stop = st->stop;
+        pthread_mutex_unlock(&st->lock);
+        int k = stop ? -ECANCELED : gc_run(st->store, st->config, &o, &rep);
         if (k < 0)
                 log_error_errno(k, "gc: background run failed: %m");
         json_decref(rep);
+        pthread_mutex_lock(&st->lock);
+        st->async_runs--;
+        pthread_cond_broadcast(&st->cond);
+        pthread_mutex_unlock(&st->lock);
         a->done_early = true;
         usleep(1100 * 1000); /* the handler may still be polling done_early */
         free(a->repo);
@@ -129,6 +144,11 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
                         if (!streq(k, "repo") && !streq(k, "dry_run") && !streq(k, "wait"))
                                 return v1_error(resp, 400, "INVALID_REQUEST", NULL, "unknown field \"%s\" (known: repo, dry_run, wait)", k);
         }
+        pthread_mutex_lock(&st->lock);
+        bool stopping = st->stop;
+        pthread_mutex_unlock(&st->lock);
+        if (stopping)
+                return v1_error(resp, 503, "GC_CANCELLED", NULL, "the server is stopping");
         if (!wait) {
                 if (gc_is_running())
                         return run_error(resp, -EBUSY);
@@ -143,7 +163,12 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
                 pthread_attr_t attr;
                 pthread_attr_init(&attr);
                 pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                pthread_mutex_lock(&st->lock);
+                st->async_runs++;
                 int k = pthread_create(&t, &attr, async_thread, a);
+                if (k != 0)
+                        st->async_runs--;
+                pthread_mutex_unlock(&st->lock);
                 pthread_attr_destroy(&attr);
                 if (k != 0) {
                         free(a->repo);
@@ -179,6 +204,21 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
                 sub++;
 
         if (streq(sub, "")) {
+                const char *w = v1_request_query(req, "wait");
+                if (w && *w) {
+                        char *end;
+                        errno = 0;
+                        unsigned long secs = strtoul(w, &end, 10);
+                        if (errno || *end || w[0] == '-' || secs > GC_WAIT_MAX_S)
+                                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "wait: expected 0..%u seconds", GC_WAIT_MAX_S);
+                        uint64_t gen = registry_v1_wake_generation(r), now = clock_monotonic_ns();
+                        uint64_t deadline = req->wait_deadline_ns ? req->wait_deadline_ns : now + secs * NSEC_PER_SEC;
+                        if (secs > 0 && gc_is_running() && now < deadline) {
+                                resp->wait_until_ns = deadline;
+                                resp->wait_generation = gen;
+                                return 0;
+                        }
+                }
                 json_t *o = json_pack("{s:b, s:s, s:I}", "running", gc_is_running(), "schedule",
                                       st->config ? json_string_value(json_object_get(config_section(registry_config(r), "gc"), "schedule")) ?: "" : "",
                                       "interval_seconds", (json_int_t) (st->config ? gc_config_schedule_ns(st->config) / (int64_t) NSEC_PER_SEC : 0));
@@ -253,7 +293,17 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
         return 0;
 }
 
+static void wake_waiting(void *userdata) {
+        registry_v1_wake(userdata);
+}
+
+void v1_gc_unregister(Registry *r) {
+        (void) r;
+        gc_set_finished_notify(NULL, NULL);
+}
+
 void v1_gc_register(Registry *r) {
+        gc_set_finished_notify(wake_waiting, r);
         registry_v1_register(r, "POST", "gc", handle_post);
         registry_v1_register(r, "GET", "gc", handle_get);
         gc_metrics_init(registry_store(r), 30 * (int64_t) NSEC_PER_SEC);
@@ -328,5 +378,18 @@ void gc_scheduler_stop(Registry *r) {
                 pthread_join(st->thread, NULL);
                 st->thread_started = false;
         }
+        /* runs started by POST (threads of their own) must be out of the store before it closes;
+         * none starts once stop is set */
+        pthread_mutex_lock(&st->lock);
+        while (st->async_runs > 0) {
+                pthread_mutex_unlock(&st->lock);
+                gc_cancel();
+                gc_wait_idle();
+                pthread_mutex_lock(&st->lock);
+                if (st->async_runs > 0)
+                        pthread_cond_wait(&st->cond, &st->lock);
+        }
+        pthread_mutex_unlock(&st->lock);
+        gc_wait_idle();
         gc_metrics_done();
 }

@@ -38,6 +38,24 @@ char *store_blob_path(Store *s, const char *digest) {
         return strdup_printf("%s/blobs/%s/%.2s/%s", s->root, digest_algorithm_to_string(a), hex, hex);
 }
 
+int store_blob_dir_open(Store *s, const char *digest) {
+        DigestAlgorithm a;
+        if (!digest || digest_parse(digest, &a) < 0)
+                return -EINVAL;
+        _cleanup_free_ char *dir = strdup_printf("%s/blobs/%s/%.2s", s->root, digest_algorithm_to_string(a), digest_hex(digest));
+        if (!dir)
+                return -ENOMEM;
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* same algorithm and the same first two hex digits (both valid digests) */
+bool store_blob_dir_same(const char *a, const char *b) {
+        const char *ha = digest_hex(a), *hb = digest_hex(b);
+        size_t la = (size_t) (ha - a);
+        return la == (size_t) (hb - b) && memcmp(a, b, la + 2) == 0;
+}
+
 static int blob_record_read(Store *s, const char *digest, BlobInfo *ret) {
         _cleanup_free_ char *v = NULL;
         size_t vl;

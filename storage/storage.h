@@ -226,6 +226,11 @@ int store_blob_infos(Store *s, const char *const *digests, size_t n, BlobInfo *r
 int store_repo_blob_info(Store *s, const char *repo, const char *digest, BlobInfo *ret);
 /* Path of the committed file: <root>/blobs/<algo>/<hex[0:2]>/<hex>. */
 char *store_blob_path(Store *s, const char *digest);
+/* The directory that holds a digest's blob file, opened O_DIRECTORY (or -errno): a caller that
+ * removes the files of many sorted digests uses unlinkat(fd, digest_hex(digest), 0) and opens
+ * the next one when store_blob_dir_same() says the directory changed. */
+int store_blob_dir_open(Store *s, const char *digest);
+bool store_blob_dir_same(const char *a, const char *b);
 
 typedef struct BlobReader BlobReader;
 int store_blob_open(Store *s, const char *digest, BlobReader **ret);

@@ -78,7 +78,46 @@ check "a second GC while one runs is a 409" [ "$HTTP_STATUS" = 409 ]
 check "with a clear error code" grep -q GC_RUNNING <<<"$out"
 wait "$first"
 check "the first GC finished and swept the loose blobs" [ "$(jq_get totals.blobs_deleted <"$TEST_TMP/first.json")" = 5 ]
-stop_server
+
+# long polls: GET gc?wait=N answers when the run ends (or after N s), without polling
+req GET '/v1/registry/gc?wait=abc'
+check "wait must be a number of seconds" [ "$HTTP_STATUS" = 400 ]
+req GET '/v1/registry/gc?wait=301'
+check "wait is at most 300 s" [ "$HTTP_STATUS" = 400 ]
+t0=$(date +%s%N); req GET '/v1/registry/gc?wait=20'; out=$OUT; t1=$(date +%s%N)
+check "with no run, a long poll answers at once" [ $(((t1 - t0) / 1000000)) -lt 5000 ]
+check "and says not running" [ "$(jq_get running <<<"$out")" = False ]
+for i in $(seq 8); do head -c 100 /dev/urandom >"$TEST_TMP/w$i"; push_blob team/app "$TEST_TMP/w$i" >/dev/null; done
+req POST /v1/registry/gc -d '{"wait": false}'
+check "POST wait:false answers 202" [ "$HTTP_STATUS" = 202 ]
+t0=$(date +%s%N); req GET '/v1/registry/gc?wait=1'; out=$OUT; t1=$(date +%s%N)
+check "a 1 s long poll during a slow run answers after its second" [ $(((t1 - t0) / 1000000)) -ge 900 ]
+check "still running then" [ "$(jq_get running <<<"$out")" = True ]
+t0=$(date +%s%N); req GET '/v1/registry/gc?wait=120'; out=$OUT; t1=$(date +%s%N)
+check "a long poll is answered when the run ends, not at its deadline" [ $(((t1 - t0) / 1000000)) -lt 60000 ]
+check "not running any more" [ "$(jq_get running <<<"$out")" = False ]
+req GET /v1/registry/gc/reports/last; out=$OUT
+check "and the report of that run is there" [ "$(jq_get totals.blobs_deleted <<<"$out")" = 8 ]
+out=$("$PLURA" reg gc --json --url "$URL")
+check "plura reg gc waits for the run with long polls" [ "$(jq_get totals.blobs_deleted <<<"$out")" = 0 ]
+
+# SIGTERM while a POST-started run is in its sweep and a client waits for it: the run is
+# cancelled, the waiter answered, the server stops cleanly (it used to close the index under
+# the run and abort), and the store is clean
+for i in $(seq 8); do head -c 100 /dev/urandom >"$TEST_TMP/t$i"; push_blob team/app "$TEST_TMP/t$i" >/dev/null; done
+n0=$(grep -c "gc: phase sweep" "$TEST_TMP/server.log" || true)
+req POST /v1/registry/gc -d '{"wait": false}'
+curl -sS -o "$TEST_TMP/waiter.json" "$URL/v1/registry/gc?wait=120" &
+waiter=$!
+TEST_PIDS+=("$waiter")
+for _ in $(seq 200); do [ "$(grep -c "gc: phase sweep" "$TEST_TMP/server.log")" -gt "$n0" ] && break; sleep 0.05; done
+kill -TERM "$SERVER_PID"
+rc=0; wait "$SERVER_PID" || rc=$?
+check "SIGTERM during a background run: the server exits 0" [ "$rc" = 0 ]
+check "after cancelling the run" grep -q "background run failed: Operation canceled" "$TEST_TMP/server.log"
+rc=0; wait "$waiter" || rc=$?
+check "the waiting client got its answer" [ "$rc" = 0 ] && [ -s "$TEST_TMP/waiter.json" ]
+check "fsck is clean after the cancelled run" "$PLURA" fsck --data "$DATA"
 
 out=$("$PLURA" gc -c "$TEST_TMP/config.json" --data "$DATA" --json)
 check "offline gc runs on a stopped store" [ "$(jq_get trigger <<<"$out")" = offline ]
