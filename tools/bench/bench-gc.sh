@@ -22,6 +22,7 @@
 #   BENCH_GC_LOAD=wrk|rate                  part B's latency probe: wrk saturating the CPUs (default), or
 #                                           tools/bench/loadgen.c at a fixed BENCH_GC_RATE req/s (default 2000)
 #   BENCH_GC_EXTRA='"sched_idle": true'   more keys for the gc section of plura's config (both parts)
+#   BENCH_GC_COLD=1                         part B: do not read the index files into the page cache first
 # Environment: PLURA (binary, default build/plura), POPULATE (default next to PLURA:
 # tools/bench/bench-gc-populate), BENCH_DIR.
 set -euo pipefail
@@ -239,6 +240,13 @@ if want b; then
         fi
         blobs_before=$(find "$BD/blobs" -type f | wc -l)
         sync # the files the GC removes have blocks on disk (delayed allocation frees nothing)
+        # A server that has been up for a week has its index in the page cache; a store copied or
+        # populated a minute ago on a fresh loop mount does not, and the GC's first read of every
+        # SST file then runs through the loop device's worker thread, a kernel thread at normal
+        # priority that delays requests by 1-2 ms on 2 cores. BENCH_GC_COLD=1: leave it cold.
+        if [ -z "${BENCH_GC_COLD:-}" ]; then
+                cat "$BD"/index/* >/dev/null
+        fi
         echo "{ \"access_log\": false, \"log_level\": \"warning\", \"gc\": { \"grace\": \"1h\", \"untagged_grace\": \"24h\"${BENCH_GC_EXTRA:+, $BENCH_GC_EXTRA} } }" >"$BENCH_DIR/plura-b.json"
         start_plura "$BD" "$BENCH_DIR/plura-b.json" "$BENCH_DIR/time-v-b.txt"
         probe=/v2/bench/r1/manifests/v1.0.1
