@@ -1991,7 +1991,13 @@ int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report)
                 else
                         r.intent_written = false, stored = true; /* intent removed in the same batch */
         }
-        if (r.intent_written) {
+        if (r.intent_written && q < 0)
+                /* cancelled or failed in the sweep: records may be gone whose files are not (the
+                 * record pass ran, the file pass did not). The intent stays, so that fsck counts
+                 * those files as this run's leftovers, as after a kill -9; the next run collects
+                 * them and removes it. */
+                log_warning("gc: the run stopped in its sweep; the sweep intent stays for fsck and the next run");
+        else if (r.intent_written) {
                 int k = store_kv_delete(s, INDEX_META, "gc/sweep", 8);
                 if (k < 0)
                         log_warning_errno(k, "gc: cannot remove the sweep intent: %m");

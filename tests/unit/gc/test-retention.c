@@ -761,6 +761,48 @@ TEST(test_push_between_sweep_passes) {
         teardown();
 }
 
+/* A run cancelled (server shutdown) after the record pass, before the file pass: the records are
+ * gone, the files are not. The sweep intent must stay, so that fsck counts the files as the run's
+ * leftovers (as after a kill -9 there); the next run collects them and removes the intent. */
+static void cancel_between_passes(Store *s) {
+        (void) s;
+        gc_cancel();
+}
+
+TEST(test_cancel_between_sweep_passes) {
+        setup(NULL);
+        char a[DIGEST_MAX_LEN], b[DIGEST_MAX_LEN];
+        clock_set_fake(T0);
+        blob("apps/c", "a layer whose run is cancelled", a);
+        blob("apps/c", "another layer whose run is cancelled", b);
+        char *pa = store_blob_path(store, a), *pb = store_blob_path(store, b);
+        gc_test_between_sweep_passes = cancel_between_passes;
+        clock_set_fake(T0 + 2 * HOUR);
+        GcOptions o = { .trigger = "test" };
+        json_t *rep = NULL;
+        ASSERT_TRUE(gc_run(store, gcc, &o, &rep) == -ECANCELED);
+        gc_test_between_sweep_passes = NULL;
+        ASSERT_TRUE(!has_blob(a) && !has_blob(b));
+        ASSERT_TRUE(access(pa, F_OK) == 0 && access(pb, F_OK) == 0);
+        ASSERT_OK(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL));
+        FsckReport fr = {};
+        ASSERT_OK(store_fsck(store, false, &fr));
+        ASSERT_EQ(fr.files_without_record, 0);
+        ASSERT_EQ(fr.records_without_file, 0);
+        fsck_report_done(&fr);
+        rep = run_gc(T0 + 3 * HOUR, false, NULL);
+        ASSERT_EQ(total(rep, "orphans_deleted"), 2);
+        json_decref(rep);
+        ASSERT_TRUE(access(pa, F_OK) < 0 && access(pb, F_OK) < 0);
+        ASSERT_TRUE(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL) == -ENOENT);
+        ASSERT_OK(store_fsck(store, false, &fr));
+        ASSERT_EQ(fr.files_without_record, 0);
+        fsck_report_done(&fr);
+        free(pa);
+        free(pb);
+        teardown();
+}
+
 /* A manifest PUT between the mark and the manifest sweep links the manifest again: the sweep,
  * which skips the index reads where no PUT moved the manifest's stripe generation since the
  * mark's snapshot, must see this one and keep it (and its blobs), and remove the other. */
@@ -876,5 +918,6 @@ int main(void) {
         RUN(test_run_leaves_block_cache);
         RUN(test_push_between_sweep_passes);
         RUN(test_mount_before_blob_sweep);
+        RUN(test_cancel_between_sweep_passes);
         return 0;
 }
