@@ -622,7 +622,8 @@ static int manifests_pushed_again(Run *r, IndexSnapshot *snap, const uint32_t *i
                 return -ENOMEM;
         size_t nk = 0;
         for (size_t i = 0; i < n; i++) {
-                if (r->digest_gen && store_digest_generation(r->s, names[i]) == r->digest_gen[store_digest_stripe(names[i])]) {
+                size_t stripe = store_digest_stripe(names[i]);
+                if (r->digest_gen && store_digest_generation(r->s, stripe) == r->digest_gen[stripe]) {
                         ret[i] = false; /* no PUT of it (or of a digest sharing its stripe) since the snapshot */
                         decided[i] = true;
                         continue;
@@ -1088,14 +1089,13 @@ static int collect_candidate_links(SweepCtx *c, IndexSnapshot *snap) {
         return 0;
 }
 
-/* Takes the digest locks of the n candidates at v and reads their current records in one go
- * (sorted records share data blocks; without the block cache each single lookup decompressed
- * its block again): status[i] is 0, -ENOENT or an error. The caller unlocks and group_done()s. */
 #define BLOB_UNCHANGED 1 /* status: the stripe's generation did not move, the record was not read */
 
-/* Takes the group's digest locks and reads the current blob records of those candidates whose
- * stripe generation moved since since[stripe]; the others get status BLOB_UNCHANGED: no record
- * of their stripe was written since, so theirs is what it was then. */
+/* Takes the digest locks of the n candidates at v and reads, in one go, the current records of
+ * those whose stripe generation moved since since[stripe] (sorted records share data blocks;
+ * without the block cache each single lookup decompressed its block again): status[i] is 0,
+ * -ENOENT or an error. The others get BLOB_UNCHANGED: no record of their stripe was written
+ * since, so theirs is what it was then. The caller unlocks and group_done()s. */
 static int blob_group_lock_read(Run *r, SweepCtx *c, const BlobCandidate *v, size_t n, const uint32_t *since, Group *g,
                                 BlobInfo **ret_now, int **ret_status, uint64_t *reads, uint64_t *t0) {
         _cleanup_free_ BlobInfo *now = malloc(n * sizeof *now);
@@ -1109,7 +1109,8 @@ static int blob_group_lock_read(Run *r, SweepCtx *c, const BlobCandidate *v, siz
         add_ns(&c->ns_lock, t0);
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
-                if (since && store_digest_generation(r->s, g->names[i]) == since[store_digest_stripe(g->names[i])]) {
+                size_t stripe = store_digest_stripe(g->names[i]);
+                if (since && store_digest_generation(r->s, stripe) == since[stripe]) {
                         status[i] = BLOB_UNCHANGED;
                         continue;
                 }
@@ -1195,8 +1196,10 @@ static int delete_blob_records(Run *r, size_t gi, void *ctx) {
         int q = n_remove > 0 ? store_batch_commit(r->s, b) : 0;
         store_deferred_sync_end();
         /* still under the locks: what pass 2 compares with (no bump of our own on unlock) */
-        for (size_t i = 0; i < n; i++)
-                c->gen_deleted[store_digest_stripe(g.names[i])] = store_digest_generation(r->s, g.names[i]);
+        for (size_t i = 0; i < n; i++) {
+                size_t stripe = store_digest_stripe(g.names[i]);
+                c->gen_deleted[stripe] = store_digest_generation(r->s, stripe);
+        }
         store_digests_unlock(r->s, g.ptrs, n);
         add_ns(&c->ns_commit, &t0);
         for (size_t i = 0; i < n && q < 0; i++)

@@ -88,15 +88,19 @@ typedef struct AsyncRun {
         volatile bool done_early;
 } AsyncRun;
 
+static bool gc_state_stopping(GcState *st) {
+        pthread_mutex_lock(&st->lock);
+        bool stop = st->stop;
+        pthread_mutex_unlock(&st->lock);
+        return stop;
+}
+
 static void *async_thread(void *userdata) {
         AsyncRun *a = userdata;
         GcState *st = a->st;
         GcOptions o = { .repo = a->repo, .dry_run = a->dry_run, .actor = a->actor, .trigger = "api" };
         json_t *rep = NULL;
-        pthread_mutex_lock(&st->lock);
-        bool stop = st->stop;
-        pthread_mutex_unlock(&st->lock);
-        int k = stop ? -ECANCELED : gc_run(st->store, st->config, &o, &rep);
+        int k = gc_state_stopping(st) ? -ECANCELED : gc_run(st->store, st->config, &o, &rep);
         if (k < 0)
                 log_error_errno(k, "gc: background run failed: %m");
         json_decref(rep);
@@ -144,10 +148,7 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
                         if (!streq(k, "repo") && !streq(k, "dry_run") && !streq(k, "wait"))
                                 return v1_error(resp, 400, "INVALID_REQUEST", NULL, "unknown field \"%s\" (known: repo, dry_run, wait)", k);
         }
-        pthread_mutex_lock(&st->lock);
-        bool stopping = st->stop;
-        pthread_mutex_unlock(&st->lock);
-        if (stopping)
+        if (gc_state_stopping(st))
                 return v1_error(resp, 503, "GC_CANCELLED", NULL, "the server is stopping");
         if (!wait) {
                 if (gc_is_running())

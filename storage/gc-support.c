@@ -20,6 +20,6 @@ void store_digest_generations(Store *s, uint32_t *ret) {
                 ret[i] = __atomic_load_n(&s->digest_gen[i], __ATOMIC_ACQUIRE);
 }
 
-uint32_t store_digest_generation(Store *s, const char *digest) {
-        return __atomic_load_n(&s->digest_gen[digest_stripe(digest)], __ATOMIC_ACQUIRE);
+uint32_t store_digest_generation(Store *s, size_t stripe) {
+        return __atomic_load_n(&s->digest_gen[stripe], __ATOMIC_ACQUIRE);
 }

@@ -395,7 +395,8 @@ size_t store_digest_stripe(const char *digest);
  * stripe unchanged knows that no such record of any digest of that stripe was written after the
  * snapshot: the snapshot's records are the current ones, without reading the index. */
 void store_digest_generations(Store *s, uint32_t *ret);
-uint32_t store_digest_generation(Store *s, const char *digest);
+/* the generation of one stripe (store_digest_stripe()) */
+uint32_t store_digest_generation(Store *s, size_t stripe);
 
 /* ---- raw index access for the gc, governance, WORM and fusefs modules */
 
