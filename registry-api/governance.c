@@ -1166,6 +1166,30 @@ int governance_check_pull(Registry *r, const char *repo, const char *digest, cha
         return k;
 }
 
+int governance_check_blob_delete(Registry *r, const char *repo, const char *digest, char *reason, size_t reason_len) {
+        Governance *g = governance_get(r);
+        if (repo_is_channel(repo)) {
+                snprintf(reason, reason_len,
+                         "repository %s is a channel: its content is what promotion put there and cannot be deleted "
+                         "through /v2/ (its pointers move only with POST /v1/registry/promote and /v1/registry/rollback)",
+                         repo);
+                return -EPERM;
+        }
+        if (!g)
+                return 0;
+        _cleanup_free_ char *case_id = NULL;
+        int k = store_digest_held(g->store, digest, &case_id);
+        if (k < 0)
+                return k;
+        if (k > 0) {
+                snprintf(reason, reason_len,
+                         "blob %s is under the RCA hold of case %s: held content cannot be deleted until the hold "
+                         "is released (plura reg hold release)", digest, case_id);
+                return -EBUSY;
+        }
+        return 0;
+}
+
 void governance_after_manifest_put(Registry *r, const char *repo, const char *digest, const char *const *tags,
                                    size_t n_tags, const char *actor) {
         Governance *g = governance_get(r);

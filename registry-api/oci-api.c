@@ -156,10 +156,19 @@ static void reply_blob_created(Request *req, const char *digest) {
 
 /* ------------------------------------------------------------------ manifests */
 
+/* A reference that is neither a valid tag nor a valid digest names no manifest. */
+static bool reference_is_valid(const char *ref, bool *ret_is_digest) {
+        *ret_is_digest = strchr(ref, ':') != NULL;
+        return *ret_is_digest ? digest_parse(ref, NULL) == 0 : tag_is_valid(ref);
+}
+
 static void manifest_get(Request *req) {
         bool is_digest;
-        if (!check_reference(req, req->ref, &is_digest))
-                return;
+        /* spec (and its conformance suite's ".INVALID_MANIFEST_NAME"): a pull of a reference that
+         * cannot exist is 404 MANIFEST_UNKNOWN; only a PUT with a bad tag is 400 TAG_INVALID */
+        if (!reference_is_valid(req->ref, &is_digest))
+                return reply_error(req, OCI_MANIFEST_UNKNOWN, json_pack("{s:s}", "reference", req->ref),
+                                   "manifest unknown: \"%s\" is neither a valid tag nor a valid digest", req->ref);
         _cleanup_(stored_manifest_freep) StoredManifest *m = NULL;
         int r = store_manifest_get(registry_store(req->reg), req->repo, req->ref, &m);
         if (r == -ENOENT)
@@ -420,11 +429,24 @@ static void blob_get(Request *req) {
 static void blob_delete(Request *req) {
         if (!check_digest(req, req->ref))
                 return;
-        int r = store_blob_unlink(registry_store(req->reg), req->repo, req->ref, req->actor);
+        char reason[512] = "";
+        int r = governance_check_blob_delete(req->reg, req->repo, req->ref, reason, sizeof(reason));
+        if (r == -EPERM)
+                /* spec: 405 UNSUPPORTED where a registry does not allow the deletion */
+                return reply_error(req, OCI_UNSUPPORTED, json_pack("{s:s}", "digest", req->ref), "%s", reason);
+        if (r == -EBUSY)
+                return request_reply_error(req, 409, "DENIED", json_pack("{s:s}", "digest", req->ref), "%s", reason);
+        if (r < 0)
+                return request_reply_store_error(req, r, NULL, "checking the delete policy");
+        StoreError err = {};
+        r = store_blob_unlink(registry_store(req->reg), req->repo, req->ref, req->actor, &err);
         if (r == -ENOENT)
                 return reply_unknown(req, OCI_BLOB_UNKNOWN, "blob unknown to registry");
+        if (r == -EBUSY)
+                /* 409: the request conflicts with the repository's state (a manifest uses the blob) */
+                return request_reply_error(req, 409, "DENIED", json_pack("{s:s}", "digest", req->ref), "%s", err.message);
         if (r < 0)
-                return request_reply_store_error(req, r, NULL, "deleting the blob");
+                return request_reply_store_error(req, r, &err, "deleting the blob");
         request_reply(req, 202, NULL);
 }
 

@@ -88,6 +88,10 @@ void governance_free(Registry *r);
 /* 0 = allowed; -EACCES = blocked, with a human reason written into reason. Called for every
  * manifest and blob pull (by tag or digest) after the digest is resolved. */
 int governance_check_pull(Registry *r, const char *repo, const char *digest, char *reason, size_t reason_len);
+/* Whether /v2/ may delete repo's link to the blob digest: 0 = yes; -EPERM = never in this
+ * repository (channels/...); -EBUSY = the blob is under an active RCA hold. reason says why. The
+ * store itself refuses while a manifest of repo uses the blob (store_blob_unlink()). */
+int governance_check_blob_delete(Registry *r, const char *repo, const char *digest, char *reason, size_t reason_len);
 /* Called after a successful manifest PUT (e.g. to set channels/dev/<svc>:candidate). */
 void governance_after_manifest_put(Registry *r, const char *repo, const char *digest, const char *const *tags,
                                    size_t n_tags, const char *actor);

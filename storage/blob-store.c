@@ -617,23 +617,36 @@ int store_blob_mount(Store *s, const char *repo, const char *from_repo, const ch
         return r < 0 ? r : 0;
 }
 
-int store_blob_unlink(Store *s, const char *repo, const char *digest, const char *actor) {
+int store_blob_unlink(Store *s, const char *repo, const char *digest, const char *actor, StoreError *err) {
         if (s->read_only)
-                return -EROFS;
+                return store_error_set(err, -EROFS, OCI_UNSUPPORTED, "the store is read-only");
         if (!repo || !digest || digest_parse(digest, NULL) < 0)
-                return -EINVAL;
+                return store_error_set(err, -EINVAL, OCI_DIGEST_INVALID, "invalid digest");
         size_t kl;
         _cleanup_free_ char *k = index_key_join(&kl, repo, digest, NULL);
         if (!k)
                 return -ENOMEM;
         store_digest_lock(s, digest);
-        if (index_get(s, NULL, INDEX_REPO_BLOB, k, kl, NULL, NULL) < 0) {
+        int r = index_get(s, NULL, INDEX_REPO_BLOB, k, kl, NULL, NULL);
+        if (r < 0) {
                 store_digest_unlock(s, digest);
-                return -ENOENT;
+                return r;
+        }
+        /* under the lock that every manifest PUT naming this blob takes too */
+        char user[DIGEST_MAX_LEN];
+        r = repo_manifest_using(s, repo, digest, user);
+        if (r != 0) {
+                store_digest_unlock(s, digest);
+                if (r < 0)
+                        return r;
+                return store_error_set(err, -EBUSY, OCI_DENIED,
+                                       "blob %s is used by manifest %s in %s: deleting its link would break that image; "
+                                       "delete the manifest first (GC then reclaims what nothing uses)",
+                                       digest, user, repo);
         }
         _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
         _cleanup_free_ char *target = strdup_printf("%s@%s", repo, digest);
-        int r = b ? 0 : -ENOMEM;
+        r = b ? 0 : -ENOMEM;
         if (r >= 0) {
                 index_batch_delete(b, INDEX_REPO_BLOB, k, kl);
                 r = audit_add(s, b, actor, "blob.delete", target, "ok", NULL);

@@ -267,6 +267,138 @@ static int check_manifests(Fsck *f) {
         return 0;
 }
 
+/* ---- repository links: a manifest is pullable from a repository only if every child it names
+ * (config, layers, index entries) is linked there too */
+
+typedef struct RepoLink {
+        char *repo;
+        char *digest;
+} RepoLink;
+
+typedef struct RepoLinkList {
+        RepoLink *v;
+        size_t n, allocated;
+} RepoLinkList;
+
+static void repo_link_list_done(RepoLinkList *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->v[i].repo);
+                free(l->v[i].digest);
+        }
+        free(l->v);
+        *l = (RepoLinkList) {};
+}
+
+static int repo_link_push(RepoLinkList *l, const char *repo, const char *digest, size_t dlen) {
+        if (l->n == l->allocated) {
+                size_t na = l->allocated ? l->allocated * 2 : 64;
+                RepoLink *v = realloc(l->v, na * sizeof(RepoLink));
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->allocated = na;
+        }
+        RepoLink *e = &l->v[l->n];
+        e->repo = strdup(repo);
+        e->digest = strndup(digest, dlen);
+        if (!e->repo || !e->digest) {
+                free(e->repo);
+                free(e->digest);
+                return -ENOMEM;
+        }
+        l->n++;
+        return 0;
+}
+
+/* keys repo\0digest */
+static int collect_repo_links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        const char *nul = memchr(key, 0, klen);
+        if (!nul || nul == key || (size_t) (nul - key) + 1 >= klen)
+                return 0;
+        return repo_link_push(userdata, key, nul + 1, klen - (size_t) (nul - key) - 1);
+}
+
+static bool repo_has_link(Store *s, const char *repo, const char *digest) {
+        size_t kl;
+        _cleanup_free_ char *k = index_key_join(&kl, repo, digest, NULL);
+        return k && (store_kv_get(s, NULL, INDEX_REPO_BLOB, k, kl, NULL, NULL) >= 0 ||
+                     store_kv_get(s, NULL, INDEX_REPO_MANIFEST, k, kl, NULL, NULL) >= 0);
+}
+
+/* One repository (other than repo) where digest is linked, for the repair hint; NULL if none. */
+static const char *linked_elsewhere(const RepoLinkList *links, const char *repo, const char *digest) {
+        for (size_t i = 0; i < links->n; i++)
+                if (streq(links->v[i].digest, digest) && !streq(links->v[i].repo, repo))
+                        return links->v[i].repo;
+        return NULL;
+}
+
+static void report_unlinked(Fsck *f, const RepoLink *m, const char *const *unlinked, const RepoLinkList *links) {
+        f->report->manifests_unlinked_children++;
+        _cleanup_(json_decrefp) json_t *children = json_array();
+        _cleanup_free_ char *list = NULL;
+        for (const char *const *c = unlinked; *c; c++) {
+                const char *other = linked_elsewhere(links, m->repo, *c);
+                _cleanup_free_ char *item = other ? strdup_printf("%s (linked in %s)", *c, other)
+                                                  : strdup_printf("%s (linked nowhere)", *c);
+                char *joined = item ? strdup_printf("%s%s%s", strempty(list), list ? ", " : "", item) : NULL;
+                free(list);
+                list = joined;
+                json_array_append_new(children, json_string(*c));
+        }
+        _cleanup_free_ char *detail = strdup_printf(
+                "in %s, children not linked there: %s; its pulls fail. %sFix without deleting anything: link "
+                "each blob back with POST /v2/%s/blobs/uploads/?mount=<digest>[&from=<repository that has it>], "
+                "PUT a child manifest into %s again, or push the image again",
+                m->repo, strempty(list), f->repair ? "Not repaired (fsck neither deletes a manifest nor links content on its own). " : "",
+                m->repo, m->repo);
+        json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:O}", "kind", "manifest_unlinked_children", "digest", m->digest,
+                              "repo", m->repo, "detail", strempty(detail), "children", children);
+        if (p)
+                json_array_append_new(f->report->problems, p);
+        log_warning("fsck: manifest_unlinked_children %s: %s", m->digest, strempty(detail));
+}
+
+static int check_repo_links(Fsck *f) {
+        RepoLinkList manifests = {}, links = {};
+        int r = store_kv_iterate(f->store, NULL, INDEX_REPO_MANIFEST, NULL, 0, NULL, 0, collect_repo_links_cb, &manifests);
+        bool links_read = false;
+        for (size_t i = 0; r >= 0 && i < manifests.n; i++) {
+                const RepoLink *m = &manifests.v[i];
+                _cleanup_strv_free_ char **children = NULL;
+                if (manifest_record_children(f->store, m->digest, &children) < 0)
+                        continue; /* no manifest record: check_manifests' and GC's concern */
+                size_t n = 0;
+                for (char **c = children; *c; c++)
+                        n++;
+                _cleanup_free_ const char **unlinked = calloc(n + 1, sizeof(char *)); /* borrowed from children */
+                if (!unlinked) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n = 0;
+                for (char **c = children; *c; c++)
+                        if (!repo_has_link(f->store, m->repo, *c))
+                                unlinked[n++] = *c;
+                if (n == 0)
+                        continue;
+                if (!links_read) {
+                        /* where else each is linked, for the hint: one scan, only once a problem is found */
+                        r = store_kv_iterate(f->store, NULL, INDEX_REPO_BLOB, NULL, 0, NULL, 0, collect_repo_links_cb, &links);
+                        if (r >= 0)
+                                r = store_kv_iterate(f->store, NULL, INDEX_REPO_MANIFEST, NULL, 0, NULL, 0,
+                                                     collect_repo_links_cb, &links);
+                        links_read = true;
+                        if (r < 0)
+                                break;
+                }
+                report_unlinked(f, m, unlinked, &links);
+        }
+        repo_link_list_done(&manifests);
+        repo_link_list_done(&links);
+        return r;
+}
+
 /* ---- uploads and temporary files */
 
 static int check_uploads(Fsck *f) {
@@ -364,6 +496,8 @@ int store_fsck(Store *s, bool repair, FsckReport *ret) {
                 r = check_blob_files_algo(&f, "sha512", 128);
         if (r >= 0)
                 r = check_manifests(&f);
+        if (r >= 0)
+                r = check_repo_links(&f);
         if (r >= 0)
                 r = check_uploads(&f);
         if (r >= 0 && !s->read_only) {

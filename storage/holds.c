@@ -370,6 +370,37 @@ int store_holds_foreach(Store *s, IndexSnapshot *snap, HoldIterFn fn, void *user
         return store_kv_iterate(s, snap, INDEX_HOLD, NULL, 0, NULL, 0, holds_iter_one, &it);
 }
 
+typedef struct ActiveHold {
+        int64_t now;
+        char *case_id; /* of the first active hold found */
+} ActiveHold;
+
+static int active_hold_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        ActiveHold *a = userdata;
+        _cleanup_(hold_info_donep) HoldInfo h = {};
+        if (hold_decode(key, klen, val, vlen, &h) < 0 || !hold_is_active(&h, a->now))
+                return 0;
+        a->case_id = steal_pointer(&h.case_id);
+        return a->case_id ? 1 : -ENOMEM;
+}
+
+int store_digest_held(Store *s, const char *digest, char **ret_case_id) {
+        size_t pl;
+        _cleanup_free_ char *prefix = index_key_join(&pl, digest, "", NULL);
+        if (!prefix)
+                return -ENOMEM;
+        ActiveHold a = { .now = clock_now_ns() };
+        int r = store_kv_iterate(s, NULL, INDEX_HOLD, prefix, pl, NULL, 0, active_hold_cb, &a);
+        _cleanup_free_ char *case_id = a.case_id;
+        if (r < 0)
+                return r;
+        if (!case_id)
+                return 0;
+        if (ret_case_id)
+                *ret_case_id = steal_pointer(&case_id);
+        return 1;
+}
+
 int store_hold_forget(Store *s, const HoldInfo *h) {
         size_t klen;
         _cleanup_free_ char *key = hold_key(h->digest, h->case_id, &klen);

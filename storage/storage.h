@@ -245,8 +245,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BlobReader *, blob_reader_free);
 /* Cross-repository mount: link digest, which must be linked in from_repo (or, if from_repo is
  * NULL, exist anywhere), into repo. -ENOENT if not found. Under the digest lock; touches. */
 int store_blob_mount(Store *s, const char *repo, const char *from_repo, const char *digest);
-/* Unlink a blob from a repository (content is reclaimed by GC). -ENOENT if not linked. */
-int store_blob_unlink(Store *s, const char *repo, const char *digest, const char *actor);
+/* Unlink a blob from a repository (content is reclaimed by GC). -ENOENT if not linked; -EBUSY
+ * (OCI_DENIED, the manifest named in err) while a manifest linked in repo uses it as config,
+ * layer or child: the link is what makes that image pullable. */
+int store_blob_unlink(Store *s, const char *repo, const char *digest, const char *actor, StoreError *err);
 /* Convenience: store a complete buffer as a blob linked to repo (used by tests, bench set-up,
  * WORM restore). If expected_digest is given it must match. */
 int store_blob_put(Store *s, const char *repo, const void *data, size_t len, const char *expected_digest,
@@ -554,6 +556,9 @@ json_t *hold_info_to_json(const HoldInfo *h, int64_t now);
  * in the store, -EINVAL + a message for a bad digest or case id. */
 int store_hold_add(Store *s, const char *digest, const char *case_id, const char *reason, int64_t until,
                    const char *actor, StoreError *err);
+/* Whether digest itself is under an active hold: 1 (the case id of one such hold in
+ * *ret_case_id, malloc()ed, if ret_case_id is not NULL), 0 if not. */
+int store_digest_held(Store *s, const char *digest, char **ret_case_id);
 /* -ENOENT if there is no such hold. */
 int store_hold_get(Store *s, const char *digest, const char *case_id, HoldInfo *ret);
 /* Marks the hold released (the record stays until GC has made sure an export exists and calls
@@ -623,6 +628,7 @@ typedef struct FsckReport {
         uint64_t records_without_file;
         uint64_t files_without_record;
         uint64_t manifests_missing_children;
+        uint64_t manifests_unlinked_children; /* per repository: a child not linked where the manifest is */
         uint64_t stale_temp_files;
         uint64_t quarantined;          /* with repair */
         json_t *problems;              /* array of {kind, digest/path, detail} */

@@ -119,6 +119,13 @@ void unlock_digests(Store *s, const char *const *digests, size_t n);
 /* move_generations false: only for a holder that created no record (the GC sweep's deletions) */
 void unlock_digests_full(Store *s, const char *const *digests, size_t n, bool move_generations);
 size_t digest_stripe(const char *digest);
+/* The digests a manifest record names as children (config, layers or index entries), as
+ * store_manifest_put() wrote them; NULL-terminated. -ENOENT if there is no such record. */
+int manifest_record_children(Store *s, const char *digest, char ***ret);
+/* Whether a manifest linked in repo names digest as a child: 1 (its digest copied to
+ * ret_manifest, which may be NULL), 0 if none does. Reads every manifest of repo: for rare
+ * operations (blob DELETE) under digest's lock, which every manifest PUT naming it also takes. */
+int repo_manifest_using(Store *s, const char *repo, const char *digest, char ret_manifest[DIGEST_MAX_LEN]);
 int store_dirs_make(Store *s);
 char *store_path(Store *s, const char *sub);
 

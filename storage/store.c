@@ -397,6 +397,85 @@ static int manifest_record_read(Store *s, IndexSnapshot *snap, const char *diges
         return 0;
 }
 
+int manifest_record_children(Store *s, const char *digest, char ***ret) {
+        _cleanup_(json_decrefp) json_t *meta = NULL;
+        _cleanup_free_ char *raw = NULL;
+        size_t size;
+        int r = manifest_record_read(s, NULL, digest, &meta, &raw, &size);
+        if (r < 0)
+                return r;
+        json_t *children = json_object_get(meta, "children");
+        _cleanup_strv_free_ char **v = calloc(json_array_size(children) + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        size_t i, n = 0;
+        json_t *c;
+        json_array_foreach(children, i, c)
+                if (json_is_string(c) && !(v[n++] = strdup(json_string_value(c))))
+                        return -ENOMEM;
+        *ret = steal_pointer(&v);
+        return 0;
+}
+
+/* manifest_record_children() of the manifest, and whether digest is one of them */
+static int manifest_names_child(Store *s, const char *manifest, const char *digest) {
+        _cleanup_strv_free_ char **children = NULL;
+        int r = manifest_record_children(s, manifest, &children);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        for (char **c = children; *c; c++)
+                if (streq(*c, digest))
+                        return 1;
+        return 0;
+}
+
+typedef struct RepoManifestList {
+        size_t prefix_len;
+        char **v;
+        size_t n, allocated;
+} RepoManifestList;
+
+static int repo_manifest_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        RepoManifestList *l = userdata;
+        if (klen <= l->prefix_len || klen - l->prefix_len >= DIGEST_MAX_LEN)
+                return 0;
+        if (l->n + 2 > l->allocated) {
+                size_t na = l->allocated ? l->allocated * 2 : 32;
+                char **v = realloc(l->v, na * sizeof(char *));
+                if (!v)
+                        return -ENOMEM;
+                l->v = v;
+                l->allocated = na;
+        }
+        if (!(l->v[l->n] = strndup(key + l->prefix_len, klen - l->prefix_len)))
+                return -ENOMEM;
+        l->v[++l->n] = NULL;
+        return 0;
+}
+
+int repo_manifest_using(Store *s, const char *repo, const char *digest, char ret_manifest[DIGEST_MAX_LEN]) {
+        size_t pl;
+        _cleanup_free_ char *prefix = index_key_join(&pl, repo, "", NULL);
+        if (!prefix)
+                return -ENOMEM;
+        RepoManifestList l = { .prefix_len = pl };
+        int r = store_kv_iterate(s, NULL, INDEX_REPO_MANIFEST, prefix, pl, NULL, 0, repo_manifest_collect_cb, &l);
+        _cleanup_strv_free_ char **manifests = l.v;
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < l.n; i++) {
+                r = manifest_names_child(s, manifests[i], digest);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        if (ret_manifest)
+                                snprintf(ret_manifest, DIGEST_MAX_LEN, "%s", manifests[i]);
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 StoredManifest *stored_manifest_free(StoredManifest *m) {
         if (!m)
                 return NULL;

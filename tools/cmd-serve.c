@@ -207,6 +207,7 @@ static void print_report(const FsckReport *rep, bool repair) {
         printf("records without file:        %" PRIu64 "\n", rep->records_without_file);
         printf("files without record:        %" PRIu64 "\n", rep->files_without_record);
         printf("manifests missing children:  %" PRIu64 "\n", rep->manifests_missing_children);
+        printf("children not linked in repo: %" PRIu64 "\n", rep->manifests_unlinked_children);
         printf("stale temporary files:       %" PRIu64 "\n", rep->stale_temp_files);
         if (repair)
                 printf("quarantined:                 %" PRIu64 "\n", rep->quarantined);
@@ -295,16 +296,17 @@ int cmd_fsck(int argc, char **argv) {
                 return 2;
         }
         uint64_t problems = rep.corrupt_blobs + rep.records_without_file + rep.files_without_record +
-                            rep.manifests_missing_children + rep.stale_temp_files;
+                            rep.manifests_missing_children + rep.manifests_unlinked_children + rep.stale_temp_files;
         /* With --repair, a problem that was quarantined or fixed no longer counts. */
         bool clean = problems == 0 || (repair && rep.quarantined >= problems);
         if (json) {
-                json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:o}", "blobs_checked",
+                json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:b,s:o}", "blobs_checked",
                                       (json_int_t) rep.blobs_checked, "bytes_checked", (json_int_t) rep.bytes_checked,
                                       "corrupt_blobs", (json_int_t) rep.corrupt_blobs, "records_without_file",
                                       (json_int_t) rep.records_without_file, "files_without_record",
                                       (json_int_t) rep.files_without_record, "manifests_missing_children",
-                                      (json_int_t) rep.manifests_missing_children, "stale_temp_files",
+                                      (json_int_t) rep.manifests_missing_children, "manifests_unlinked_children",
+                                      (json_int_t) rep.manifests_unlinked_children, "stale_temp_files",
                                       (json_int_t) rep.stale_temp_files, "quarantined", (json_int_t) rep.quarantined,
                                       "repair", repair, "clean", clean, "problems",
                                       rep.problems ? json_incref(rep.problems) : json_array());

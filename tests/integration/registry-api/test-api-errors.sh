@@ -36,14 +36,24 @@ api GET "/v2/_catalog/x/tags/list"
 check "leading _ in a path name 400" is_error 400 NAME_INVALID
 
 # ---- references and digests
-api GET "/v2/ok/manifests/-tag"
-check "invalid tag 400 TAG_INVALID" is_error 400 TAG_INVALID
-api GET "/v2/ok/manifests/$(printf 't%.0s' $(seq 129))"
-check "129-char tag 400 TAG_INVALID" is_error 400 TAG_INVALID
-api GET "/v2/ok/manifests/sha256:zzz"
-check "malformed digest reference 400 DIGEST_INVALID" is_error 400 DIGEST_INVALID
-api GET "/v2/ok/manifests/sha256:ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789"
-check "upper-case hex digest 400 DIGEST_INVALID" is_error 400 DIGEST_INVALID
+# A pull of a reference that is neither a tag nor a digest names no manifest: 404
+# MANIFEST_UNKNOWN (the distribution-spec conformance suite pulls ".INVALID_MANIFEST_NAME");
+# a PUT with one is a bad request.
+for ref in .INVALID_MANIFEST_NAME -tag "$(printf 't%.0s' $(seq 129))" sha256:zzz \
+        sha256:ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789; do
+        api GET "/v2/ok/manifests/$ref"
+        check "GET manifest '${ref:0:20}' 404 MANIFEST_UNKNOWN" is_error 404 MANIFEST_UNKNOWN
+        api HEAD "/v2/ok/manifests/$ref" -I
+        check "HEAD manifest '${ref:0:20}' 404" [ "$HTTP_STATUS" = 404 ]
+done
+api PUT "/v2/ok/manifests/-tag" --data-binary '{}' -H 'Content-Type: application/vnd.oci.image.manifest.v1+json'
+check "PUT with an invalid tag 400 TAG_INVALID" is_error 400 TAG_INVALID
+api PUT "/v2/ok/manifests/$(printf 't%.0s' $(seq 129))" --data-binary '{}' -H 'Content-Type: application/vnd.oci.image.manifest.v1+json'
+check "PUT with a 129-char tag 400 TAG_INVALID" is_error 400 TAG_INVALID
+api PUT "/v2/ok/manifests/sha256:zzz" --data-binary '{}' -H 'Content-Type: application/vnd.oci.image.manifest.v1+json'
+check "PUT with a malformed digest reference 400 DIGEST_INVALID" is_error 400 DIGEST_INVALID
+api DELETE "/v2/ok/manifests/-tag"
+check "DELETE with an invalid tag 400 TAG_INVALID" is_error 400 TAG_INVALID
 api DELETE "/v2/ok/blobs/sha256:"
 check "empty digest hex 400 DIGEST_INVALID" is_error 400 DIGEST_INVALID
 api GET "/v2/ok/blobs/foo:bar"

@@ -176,7 +176,63 @@ TEST(test_fsck_finds_and_repairs) {
         rm_rf(dir);
 }
 
+/* A manifest whose layer link was removed from its repository (what an unchecked blob DELETE did):
+ * reported with the repositories that still have the blob and how to link it back; --repair
+ * deletes and links nothing. */
+TEST(test_fsck_unlinked_children) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        _cleanup_free_ char *img = test_pushed_image(s, "apps/search", "unlinked");
+        char d_img[DIGEST_MAX_LEN];
+        StoreError e = {};
+        ASSERT_OK(test_put_manifest(s, "apps/search", "1.0.0", img, d_img, &e));
+        Manifest *m = NULL;
+        ASSERT_OK(store_manifest_parsed(s, NULL, d_img, &m));
+        char layer[DIGEST_MAX_LEN];
+        snprintf(layer, sizeof layer, "%s", m->layers[0].digest);
+        manifest_free(m);
+        ASSERT_OK(store_blob_mount(s, "apps/mirror", "apps/search", layer));
+
+        FsckReport r;
+        ASSERT_OK(store_fsck(s, false, &r));
+        ASSERT_EQ(r.manifests_unlinked_children, 0);
+        ASSERT_EQ(json_array_size(r.problems), 0);
+        fsck_report_done(&r);
+
+        size_t kl;
+        _cleanup_free_ char *k = index_key_join(&kl, "apps/search", layer, NULL);
+        ASSERT_OK(store_kv_delete(s, INDEX_REPO_BLOB, k, kl));
+        for (int repair = 0; repair <= 1; repair++) {
+                ASSERT_OK(store_fsck(s, repair, &r));
+                ASSERT_EQ(r.manifests_unlinked_children, 1);
+                ASSERT_EQ(r.manifests_missing_children, 0);
+                ASSERT_EQ(count_kind(&r, "manifest_unlinked_children"), 1);
+                json_t *p = json_array_get(r.problems, 0);
+                ASSERT_STREQ(json_string_value(json_object_get(p, "digest")), d_img);
+                ASSERT_STREQ(json_string_value(json_object_get(p, "repo")), "apps/search");
+                ASSERT_STREQ(json_string_value(json_array_get(json_object_get(p, "children"), 0)), layer);
+                const char *detail = json_string_value(json_object_get(p, "detail"));
+                ASSERT_TRUE(strstr(detail, "linked in apps/mirror") != NULL);
+                ASSERT_TRUE(strstr(detail, "?mount=") != NULL);
+                ASSERT_EQ(r.quarantined, 0);
+                fsck_report_done(&r);
+        }
+        ASSERT_EQ(store_repo_blob_info(s, "apps/search", layer, NULL), -ENOENT);
+        StoredManifest *sm = NULL;
+        ASSERT_OK(store_manifest_get(s, "apps/search", d_img, &sm)); /* repair deleted nothing */
+        stored_manifest_free(sm);
+
+        /* linked back as the hint says: clean */
+        ASSERT_OK(store_blob_mount(s, "apps/search", "apps/mirror", layer));
+        ASSERT_OK(store_fsck(s, false, &r));
+        ASSERT_EQ(json_array_size(r.problems), 0);
+        fsck_report_done(&r);
+        store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_fsck_finds_and_repairs);
+        RUN(test_fsck_unlinked_children);
         return 0;
 }

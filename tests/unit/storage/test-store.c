@@ -503,6 +503,41 @@ TEST(test_blob_infos) {
         rm_rf(dir);
 }
 
+/* A blob link that a manifest of its repository uses cannot be deleted: the image would break. */
+TEST(test_blob_unlink_in_use) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        _cleanup_free_ char *body = test_pushed_image(s, "apps/search", "in-use");
+        char digest[DIGEST_MAX_LEN];
+        StoreError e = {};
+        ASSERT_OK(test_put_manifest(s, "apps/search", "1.0.0", body, digest, &e));
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        char err[256];
+        ASSERT_OK(manifest_parse(body, strlen(body), MEDIA_TYPE_OCI_MANIFEST, &m, err, sizeof err));
+        const char *layer = m->layers[0].digest, *config = m->config.digest;
+
+        /* the layer and the config: refused, naming the manifest */
+        e = (StoreError) {};
+        ASSERT_EQ(store_blob_unlink(s, "apps/search", layer, "tester", &e), -EBUSY);
+        ASSERT_EQ(e.code, OCI_DENIED);
+        ASSERT_TRUE(strstr(e.message, digest) != NULL);
+        e = (StoreError) {};
+        ASSERT_EQ(store_blob_unlink(s, "apps/search", config, "tester", &e), -EBUSY);
+        ASSERT_OK(store_repo_blob_info(s, "apps/search", layer, NULL));
+
+        /* linked in another repository where no manifest uses it: that link goes */
+        ASSERT_OK(store_blob_mount(s, "apps/other", "apps/search", layer));
+        ASSERT_OK(store_blob_unlink(s, "apps/other", layer, "tester", NULL));
+        ASSERT_EQ(store_repo_blob_info(s, "apps/other", layer, NULL), -ENOENT);
+
+        /* once the manifest is deleted, the links can go */
+        ASSERT_OK(store_manifest_delete(s, "apps/search", digest, "tester", &e));
+        ASSERT_OK(store_blob_unlink(s, "apps/search", layer, "tester", NULL));
+        ASSERT_EQ(store_blob_unlink(s, "apps/search", layer, "tester", NULL), -ENOENT);
+        store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_manifest_put_get_delete);
         RUN(test_manifest_errors);
@@ -512,5 +547,6 @@ int main(void) {
         RUN(test_note_pull);
         RUN(test_digest_stripes);
         RUN(test_blob_infos);
+        RUN(test_blob_unlink_in_use);
         return 0;
 }

@@ -218,8 +218,8 @@ TEST(test_dedupe_and_mount) {
         ASSERT_EQ(store_blob_mount(s, "four", NULL, "sha256:0000000000000000000000000000000000000000000000000000000000000000"), -ENOENT);
 
         /* unlink: gone from that repo only; the content stays for GC */
-        ASSERT_OK(store_blob_unlink(s, "three", d1, "tester"));
-        ASSERT_EQ(store_blob_unlink(s, "three", d1, "tester"), -ENOENT);
+        ASSERT_OK(store_blob_unlink(s, "three", d1, "tester", NULL));
+        ASSERT_EQ(store_blob_unlink(s, "three", d1, "tester", NULL), -ENOENT);
         ASSERT_EQ(store_repo_blob_info(s, "three", d1, NULL), -ENOENT);
         ASSERT_OK(store_repo_blob_info(s, "one", d1, NULL));
 
