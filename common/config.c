@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-#include <limits.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include "config-schema.h"
 #include "config.h"
-#include "log.h"
 #include "util.h"
 
-/* Keep in sync with deploy/config.example.json and the README's reference. */
+/* Keep in sync with deploy/config.example.json (test-config checks they are equal), the README's
+ * reference and the schema in config-schema.c. */
 const char config_default_json[] =
 "{\n"
 "  \"listen\": \"127.0.0.1:5000\",\n"
@@ -15,10 +16,11 @@ const char config_default_json[] =
 "  \"log_level\": \"info\",\n"
 "  \"access_log\": true,\n"
 "  \"registry_id\": \"\",\n"
-"  \"http\": { \"threads\": 0, \"max_connections\": 1024, \"timeout\": \"120s\",\n"
-"            \"max_json_body_bytes\": 1048576 },\n"
+"  \"http\": { \"threads\": 0, \"max_connections\": 1024, \"max_connections_per_client\": 64,\n"
+"            \"timeout\": \"120s\", \"header_timeout\": \"10s\", \"max_json_body_bytes\": 1048576 },\n"
 "  \"storage\": { \"zstd_at_rest\": false, \"zstd_level\": 3, \"fsync\": true,\n"
-"               \"max_manifest_bytes\": 4194304, \"upload_purge_after\": \"24h\" },\n"
+"               \"max_manifest_bytes\": 4194304, \"upload_purge_after\": \"24h\",\n"
+"               \"max_upload_sessions\": 4096, \"max_upload_sessions_per_client\": 128 },\n"
 "  \"gc\": {\n"
 "    \"grace\": \"1h\",\n"
 "    \"schedule\": \"\",\n"
@@ -42,6 +44,7 @@ const char config_default_json[] =
 "    { \"repos\": \"apps/**\", \"forbidden\": [\"^latest$\"] }\n"
 "  ],\n"
 "  \"channels\": {\n"
+"    \"envs\": [\"dev\", \"stg\", \"prod\"],\n"
 "    \"auto_dev_candidate\": false,\n"
 "    \"public_keys\": [],\n"
 "    \"gates\": {\n"
@@ -68,36 +71,42 @@ static json_t *json_deep_merge(json_t *base, json_t *over) {
         return out;
 }
 
-static const char *const known_keys[] = {
-        "listen", "data", "log_level", "access_log", "registry_id", "http", "storage", "gc",
-        "policy", "channels", "worm", "fuse",
-};
-
-int config_set_listen(Config *c, const char *hostport) {
+int config_parse_listen(const char *hostport, char **ret_host, uint16_t *ret_port) {
         const char *colon = strrchr(hostport, ':');
         if (!colon)
                 return -EINVAL;
         char *end;
         errno = 0;
         unsigned long port = strtoul(colon + 1, &end, 10);
-        if (errno || *end || end == colon + 1 || port > 65535)
+        if (errno || *end || end == colon + 1 || !isdigit((unsigned char) colon[1]) || port > 65535)
                 return -EINVAL;
-        char *host = colon == hostport ? strdup("0.0.0.0") : strndup(hostport, (size_t) (colon - hostport));
+        _cleanup_free_ char *host = colon == hostport ? strdup("0.0.0.0") : strndup(hostport, (size_t) (colon - hostport));
         if (!host)
                 return -ENOMEM;
         /* [::1]:5000 */
         if (host[0] == '[') {
                 size_t l = strlen(host);
-                if (l < 2 || host[l - 1] != ']') {
-                        free(host);
+                if (l < 2 || host[l - 1] != ']')
                         return -EINVAL;
-                }
                 memmove(host, host + 1, l - 2);
                 host[l - 2] = 0;
         }
+        if (ret_host)
+                *ret_host = steal_pointer(&host);
+        if (ret_port)
+                *ret_port = (uint16_t) port;
+        return 0;
+}
+
+int config_set_listen(Config *c, const char *hostport) {
+        char *host;
+        uint16_t port;
+        int r = config_parse_listen(hostport, &host, &port);
+        if (r < 0)
+                return r;
         free(c->listen_host);
         c->listen_host = host;
-        c->listen_port = (uint16_t) port;
+        c->listen_port = port;
         return 0;
 }
 
@@ -120,28 +129,24 @@ json_t *config_section(Config *c, const char *name) {
         return empty;
 }
 
-static int get_duration(json_t *o, const char *key, int64_t *ret, char *err, size_t errlen, const char *where) {
-        json_t *v = json_object_get(o, key);
-        if (!v)
-                return 0;
-        if (json_is_integer(v) && json_integer_value(v) >= 0) {
-                /* seconds; refuse what does not fit in int64 ns instead of overflowing */
-                if (json_integer_value(v) > INT64_MAX / (int64_t) NSEC_PER_SEC) {
-                        snprintf(err, errlen, "%s.%s: duration too large", where, key);
-                        return -EINVAL;
-                }
-                *ret = json_integer_value(v) * (int64_t) NSEC_PER_SEC;
-                return 0;
-        }
-        if (!json_is_string(v) || parse_duration_ns(json_string_value(v), ret) < 0) {
-                snprintf(err, errlen, "%s.%s: expected a duration like \"90s\", \"15m\", \"24h\" or \"7d\"", where, key);
-                return -EINVAL;
-        }
-        return 0;
+/* Accessors of a document the schema accepted: every key is there (the defaults have it) with
+ * its type and range. */
+static unsigned uint_of(json_t *o, const char *key) {
+        return (unsigned) json_integer_value(json_object_get(o, key));
 }
 
-/* Validates the user's document (may be NULL: defaults only) and builds the Config. where
- * names the source in error messages. */
+static int64_t duration_of(json_t *o, const char *key) {
+        int64_t ns = 0;
+        (void) config_duration_ns(json_object_get(o, key), &ns);
+        return ns;
+}
+
+static const char *string_of(json_t *o, const char *key) {
+        return json_string_value(json_object_get(o, key));
+}
+
+/* Merges the user's document (may be NULL: defaults only) over the defaults, validates the
+ * result against the schema and builds the Config. where names the source in error messages. */
 static int config_from_json(json_t *user, const char *where, Config **ret, char *err, size_t errlen) {
         json_error_t je;
         _cleanup_(json_decrefp) json_t *def = json_loads(config_default_json, 0, &je);
@@ -149,23 +154,9 @@ static int config_from_json(json_t *user, const char *where, Config **ret, char 
                 snprintf(err, errlen, "embedded default config: %s (line %d)", je.text, je.line);
                 return -EINVAL;
         }
-        if (user) {
-                if (!json_is_object(user)) {
-                        snprintf(err, errlen, "%s: the configuration must be a JSON object", where);
-                        return -EINVAL;
-                }
-                const char *k;
-                json_t *v;
-                json_object_foreach(user, k, v) {
-                        bool ok = false;
-                        for (size_t i = 0; i < ELEMENTSOF(known_keys); i++)
-                                if (streq(k, known_keys[i]))
-                                        ok = true;
-                        if (!ok) {
-                                snprintf(err, errlen, "%s: unknown configuration key \"%s\"", where, k);
-                                return -EINVAL;
-                        }
-                }
+        if (user && !json_is_object(user)) {
+                snprintf(err, errlen, "%s: the configuration must be a JSON object", where);
+                return -EINVAL;
         }
 
         Config *c = calloc(1, sizeof(Config));
@@ -173,128 +164,46 @@ static int config_from_json(json_t *user, const char *where, Config **ret, char 
                 return -ENOMEM;
         _cleanup_(config_freep) Config *cfg = c;
         cfg->root = user ? json_deep_merge(def, user) : json_incref(def);
+        if (!cfg->root)
+                return -ENOMEM;
+        int r = config_schema_validate(cfg->root, user, err, errlen);
+        if (r < 0)
+                return r;
 
-        json_t *r = cfg->root;
-        json_t *v;
-        int k;
-
-        v = json_object_get(r, "listen");
-        if (!json_is_string(v) || config_set_listen(cfg, json_string_value(v)) < 0) {
-                snprintf(err, errlen, "listen: expected \"HOST:PORT\"");
-                return -EINVAL;
-        }
-        v = json_object_get(r, "data");
-        if (!json_is_string(v) || !*json_string_value(v)) {
-                snprintf(err, errlen, "data: expected a directory path");
-                return -EINVAL;
-        }
-        cfg->data_dir = strdup(json_string_value(v));
-        v = json_object_get(r, "log_level");
-        if (!json_is_string(v) || log_level_from_string(json_string_value(v)) < 0) {
-                snprintf(err, errlen, "log_level: expected one of debug, info, warning, error");
-                return -EINVAL;
-        }
-        cfg->log_level = strdup(json_string_value(v));
-        v = json_object_get(r, "access_log");
-        if (!json_is_boolean(v)) {
-                snprintf(err, errlen, "access_log: expected true or false");
-                return -EINVAL;
-        }
-        cfg->access_log = json_is_true(v);
-
-        v = json_object_get(r, "registry_id");
-        if (v && !json_is_string(v)) {
-                snprintf(err, errlen, "registry_id: expected a string");
-                return -EINVAL;
-        }
-        if (v && *json_string_value(v))
-                cfg->registry_id = strdup(json_string_value(v));
+        json_t *root = cfg->root;
+        r = config_parse_listen(string_of(root, "listen"), &cfg->listen_host, &cfg->listen_port);
+        if (r < 0)
+                return r;
+        cfg->data_dir = strdup(string_of(root, "data"));
+        cfg->log_level = strdup(string_of(root, "log_level"));
+        cfg->access_log = json_is_true(json_object_get(root, "access_log"));
+        const char *id = string_of(root, "registry_id");
+        if (*id)
+                cfg->registry_id = strdup(id);
         else {
                 char host[256] = "localhost";
                 gethostname(host, sizeof(host) - 1);
                 cfg->registry_id = strdup_printf("plura@%s", host);
         }
 
-        json_t *http = json_object_get(r, "http");
-        if (!json_is_object(http)) {
-                snprintf(err, errlen, "http: expected an object");
-                return -EINVAL;
-        }
-#define GET_UINT(obj, key, field, where)                                                         \
-        do {                                                                                     \
-                json_t *_v = json_object_get(obj, key);                                          \
-                if (_v) {                                                                        \
-                        if (!json_is_integer(_v) || json_integer_value(_v) < 0) {                \
-                                snprintf(err, errlen, "%s.%s: expected a non-negative integer", where, key); \
-                                return -EINVAL;                                                  \
-                        }                                                                        \
-                        /* refuse values the field can not hold instead of truncating */      \
-                        if ((json_int_t) (__typeof__(field)) json_integer_value(_v) != json_integer_value(_v)) { \
-                                snprintf(err, errlen, "%s.%s: value out of range", where, key);  \
-                                return -EINVAL;                                                  \
-                        }                                                                        \
-                        field = (__typeof__(field)) json_integer_value(_v);                      \
-                }                                                                                \
-        } while (0)
-        GET_UINT(http, "threads", cfg->http_threads, "http");
-        cfg->http_max_connections = 1024;
-        GET_UINT(http, "max_connections", cfg->http_max_connections, "http");
-        int64_t t = 120 * (int64_t) NSEC_PER_SEC;
-        k = get_duration(http, "timeout", &t, err, errlen, "http");
-        if (k < 0)
-                return k;
-        if (t / (int64_t) NSEC_PER_SEC > UINT_MAX) {
-                snprintf(err, errlen, "http.timeout: duration too large");
-                return -EINVAL;
-        }
-        cfg->http_timeout_s = (unsigned) (t / (int64_t) NSEC_PER_SEC);
-        cfg->max_json_body_bytes = 1 << 20;
-        GET_UINT(http, "max_json_body_bytes", cfg->max_json_body_bytes, "http");
+        json_t *http = json_object_get(root, "http");
+        cfg->http_threads = uint_of(http, "threads");
+        cfg->http_max_connections = uint_of(http, "max_connections");
+        /* the default per-client cap is lowered to a smaller total; one the user wrote above the
+         * total was refused by the schema */
+        cfg->http_max_connections_per_client = MIN(uint_of(http, "max_connections_per_client"), cfg->http_max_connections);
+        cfg->http_timeout_s = (unsigned) (duration_of(http, "timeout") / (int64_t) NSEC_PER_SEC);
+        cfg->http_header_timeout_s = (unsigned) (duration_of(http, "header_timeout") / (int64_t) NSEC_PER_SEC);
+        cfg->max_json_body_bytes = uint_of(http, "max_json_body_bytes");
 
-        json_t *st = json_object_get(r, "storage");
-        if (!json_is_object(st)) {
-                snprintf(err, errlen, "storage: expected an object");
-                return -EINVAL;
-        }
-        v = json_object_get(st, "zstd_at_rest");
-        if (v && !json_is_boolean(v)) {
-                snprintf(err, errlen, "storage.zstd_at_rest: expected true or false");
-                return -EINVAL;
-        }
-        cfg->zstd_at_rest = json_is_true(v);
-        cfg->zstd_level = 3;
-        GET_UINT(st, "zstd_level", cfg->zstd_level, "storage");
-        if (cfg->zstd_level < 1 || cfg->zstd_level > 19) {
-                snprintf(err, errlen, "storage.zstd_level: expected 1..19");
-                return -EINVAL;
-        }
-        v = json_object_get(st, "fsync");
-        if (v && !json_is_boolean(v)) {
-                snprintf(err, errlen, "storage.fsync: expected true or false");
-                return -EINVAL;
-        }
-        cfg->fsync = !v || json_is_true(v);
-        cfg->max_manifest_bytes = 4U << 20;
-        GET_UINT(st, "max_manifest_bytes", cfg->max_manifest_bytes, "storage");
-        if (cfg->max_manifest_bytes == 0 || cfg->max_manifest_bytes > (4U << 20)) {
-                snprintf(err, errlen, "storage.max_manifest_bytes: expected 1..4194304");
-                return -EINVAL;
-        }
-        cfg->upload_purge_after_ns = 24 * 3600 * (int64_t) NSEC_PER_SEC;
-        k = get_duration(st, "upload_purge_after", &cfg->upload_purge_after_ns, err, errlen, "storage");
-        if (k < 0)
-                return k;
-
-        const char *sections[] = { "gc", "channels", "worm", "fuse" };
-        for (size_t i = 0; i < ELEMENTSOF(sections); i++)
-                if (!json_is_object(json_object_get(r, sections[i]))) {
-                        snprintf(err, errlen, "%s: expected an object", sections[i]);
-                        return -EINVAL;
-                }
-        if (!json_is_array(json_object_get(r, "policy"))) {
-                snprintf(err, errlen, "policy: expected an array of rules");
-                return -EINVAL;
-        }
+        json_t *st = json_object_get(root, "storage");
+        cfg->zstd_at_rest = json_is_true(json_object_get(st, "zstd_at_rest"));
+        cfg->zstd_level = (int) uint_of(st, "zstd_level");
+        cfg->fsync = json_is_true(json_object_get(st, "fsync"));
+        cfg->max_manifest_bytes = uint_of(st, "max_manifest_bytes");
+        cfg->upload_purge_after_ns = duration_of(st, "upload_purge_after");
+        cfg->max_upload_sessions = uint_of(st, "max_upload_sessions");
+        cfg->max_upload_sessions_per_client = uint_of(st, "max_upload_sessions_per_client");
 
         if (!cfg->data_dir || !cfg->log_level || !cfg->registry_id)
                 return -ENOMEM;

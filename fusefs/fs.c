@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/config-schema.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "fusefs-internal.h"
@@ -1932,7 +1933,7 @@ int fusefs_options_from_json(json_t *fuse, FusefsOptions *o, char *err, size_t e
         json_t *v = json_object_get(fuse, "catch_up_interval");
         if (v) {
                 int64_t ns;
-                if (!json_is_string(v) || parse_duration_ns(json_string_value(v), &ns) < 0 || ns <= 0) {
+                if (config_duration_ns(v, &ns) < 0 || ns <= 0) {
                         snprintf(err, errlen, "fuse.catch_up_interval: expected a duration like \"1s\"");
                         return -EINVAL;
                 }

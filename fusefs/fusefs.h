@@ -34,7 +34,7 @@ typedef struct FusefsOptions {
 
 void fusefs_options_init(FusefsOptions *o);
 /* Reads the config's "fuse" section: catch_up_interval ("1s"), allow_other, threads,
- * gzip_span, max_layer_bytes, zstd_cache_bytes. Unknown keys are ignored. */
+ * gzip_span, max_layer_bytes, zstd_cache_bytes (config_load() validated it: common/config-schema.c). */
 int fusefs_options_from_json(json_t *fuse, FusefsOptions *o, char *err, size_t errlen);
 
 /* Creates the session and mounts it on mountpoint (which must be an existing directory).

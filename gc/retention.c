@@ -113,19 +113,8 @@ static int parse_rule(json_t *o, size_t idx, GcRuleSet *r, char *err, size_t err
                 snprintf(err, errlen, "%s: expected an object", where);
                 return -EINVAL;
         }
-        const char *k;
-        json_t *v;
-        json_object_foreach(o, k, v) {
-                static const char *const known[] = { "repos", "keep_forever", "keep_last", "idle_days", "windows", "comment" };
-                bool ok = false;
-                for (size_t i = 0; i < ELEMENTSOF(known); i++)
-                        ok = ok || streq(k, known[i]);
-                if (!ok) {
-                        snprintf(err, errlen, "%s: unknown key \"%s\" (known: repos, keep_forever, keep_last, idle_days, windows)", where, k);
-                        return -EINVAL;
-                }
-        }
-        v = json_object_get(o, "repos");
+        /* config_load() refused unknown keys (common/config-schema.c) */
+        json_t *v = json_object_get(o, "repos");
         if (!json_is_string(v) || !*json_string_value(v)) {
                 snprintf(err, errlen, "%s.repos: expected a repository glob like \"apps/**\"", where);
                 return -EINVAL;
@@ -192,6 +181,7 @@ static int parse_rule(json_t *o, size_t idx, GcRuleSet *r, char *err, size_t err
                 r->windows = calloc(json_object_size(v) + 1, sizeof(GcWindow));
                 if (!r->windows)
                         return -ENOMEM;
+                const char *k;
                 json_t *w;
                 json_object_foreach(v, k, w) {
                         int64_t ns = 0;
@@ -215,18 +205,9 @@ int gc_config_new(Config *cfg, GcConfig **ret, char *err, size_t errlen) {
         _cleanup_(gc_config_freep) GcConfig *c = calloc(1, sizeof(GcConfig));
         if (!c)
                 return -ENOMEM;
-        const char *k;
+        /* config_load() validated the section whole (common/config-schema.c); what is checked
+         * here again is cheap and keeps gc_config_new() safe on its own */
         json_t *v;
-        json_object_foreach(gc, k, v) {
-                static const char *const known[] = { "grace", "schedule", "untagged_grace", "reports_kept", "cpu_nice", "sched_idle", "retention" };
-                bool ok = false;
-                for (size_t i = 0; i < ELEMENTSOF(known); i++)
-                        ok = ok || streq(k, known[i]);
-                if (!ok) {
-                        snprintf(err, errlen, "gc: unknown key \"%s\" (known: grace, schedule, untagged_grace, reports_kept, cpu_nice, sched_idle, retention)", k);
-                        return -EINVAL;
-                }
-        }
         c->grace_ns = 3600 * (int64_t) NSEC_PER_SEC;
         c->untagged_grace_ns = DAY_NS;
         c->reports_kept = 100;
