@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "log.h"
 #include "util.h"
 
 static _Atomic int64_t fake_now_ns = 0;
@@ -21,13 +22,42 @@ void clock_set_fake(int64_t ns) {
         atomic_store(&fake_env_checked, 1);
 }
 
+int clock_parse_fake_now(const char *s, int64_t *ret_ns) {
+        if (!s || !*s)
+                return -EINVAL;
+        int64_t ns;
+        if (strspn(s, "0123456789") == strlen(s)) {
+                errno = 0;
+                char *end;
+                unsigned long long secs = strtoull(s, &end, 10);
+                if (errno || secs > (unsigned long long) (INT64_MAX / (int64_t) NSEC_PER_SEC))
+                        return -EINVAL;
+                ns = (int64_t) secs * (int64_t) NSEC_PER_SEC;
+        } else if (parse_timestamp_ns(s, &ns) < 0)
+                return -EINVAL;
+        /* 0 means "no fake clock" */
+        if (ns <= 0)
+                return -EINVAL;
+        *ret_ns = ns;
+        return 0;
+}
+
+int clock_fake_from_env(void) {
+        atomic_store(&fake_env_checked, 1);
+        const char *e = getenv("PLURA_FAKE_NOW");
+        if (!e)
+                return 0;
+        int64_t ns;
+        if (clock_parse_fake_now(e, &ns) < 0)
+                return log_error_errno(EINVAL, "PLURA_FAKE_NOW=\"%s\": expected whole seconds since the epoch "
+                                       "(1735689600) or an RFC 3339 time (2025-01-01T00:00:00Z) after 1970", e);
+        atomic_store(&fake_now_ns, ns);
+        return 0;
+}
+
 int64_t clock_now_ns(void) {
-        if (!atomic_load(&fake_env_checked)) {
-                const char *e = getenv("PLURA_FAKE_NOW");
-                if (e && *e)
-                        atomic_store(&fake_now_ns, (int64_t) strtoll(e, NULL, 10) * (int64_t) NSEC_PER_SEC);
-                atomic_store(&fake_env_checked, 1);
-        }
+        if (!atomic_load(&fake_env_checked))
+                (void) clock_fake_from_env();
         int64_t f = atomic_load(&fake_now_ns);
         if (f > 0)
                 return f;
@@ -96,6 +126,118 @@ int parse_duration_ns(const char *s, int64_t *ret) {
                 return -ERANGE;
         *ret = (int64_t) ns;
         return 0;
+}
+
+/* n decimal digits at *p into *ret; advances *p */
+static bool parse_fixed_digits(const char **p, size_t n, int *ret) {
+        int v = 0;
+        for (size_t i = 0; i < n; i++) {
+                char c = (*p)[i];
+                if (c < '0' || c > '9')
+                        return false;
+                v = v * 10 + (c - '0');
+        }
+        *p += n;
+        *ret = v;
+        return true;
+}
+
+static bool is_leap_year(int y) {
+        return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d) {
+        y -= m <= 2;
+        int64_t era = (y >= 0 ? y : y - 399) / 400;
+        int64_t yoe = y - era * 400;
+        int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+        int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return era * 146097 + doe - 719468;
+}
+
+int parse_timestamp_ns(const char *s, int64_t *ret) {
+        static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+        if (!s)
+                return -EINVAL;
+        const char *p = s;
+        int Y, M, D, h, m, sec;
+        if (!parse_fixed_digits(&p, 4, &Y) || *p++ != '-' || !parse_fixed_digits(&p, 2, &M) || *p++ != '-' ||
+            !parse_fixed_digits(&p, 2, &D))
+                return -EINVAL;
+        if (!(*p == 'T' || *p == 't' || *p == ' '))
+                return -EINVAL;
+        p++;
+        if (!parse_fixed_digits(&p, 2, &h) || *p++ != ':' || !parse_fixed_digits(&p, 2, &m) || *p++ != ':' ||
+            !parse_fixed_digits(&p, 2, &sec))
+                return -EINVAL;
+        if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] + (M == 2 && is_leap_year(Y)) || h > 23 || m > 59 || sec > 60)
+                return -EINVAL;
+        int64_t frac = 0;
+        if (*p == '.') {
+                p++;
+                int digits = 0;
+                int64_t scale = (int64_t) NSEC_PER_SEC;
+                for (; *p >= '0' && *p <= '9'; p++, digits++)
+                        if (digits < 9) {
+                                scale /= 10;
+                                frac += (*p - '0') * scale;
+                        }
+                if (digits == 0)
+                        return -EINVAL;
+        }
+        int64_t off = 0;
+        if (*p == 'Z' || *p == 'z')
+                p++;
+        else if (*p == '+' || *p == '-') {
+                int sign = *p++ == '-' ? -1 : 1, oh, om;
+                if (!parse_fixed_digits(&p, 2, &oh) || *p++ != ':' || !parse_fixed_digits(&p, 2, &om) || oh > 23 || om > 59)
+                        return -EINVAL;
+                off = sign * (oh * 3600 + om * 60);
+        } else
+                return -EINVAL;
+        if (*p)
+                return -EINVAL;
+        /* at most ±(9999 years + a day) of seconds: no overflow before the ns multiplication */
+        int64_t secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - off, ns;
+        if (__builtin_mul_overflow(secs, (int64_t) NSEC_PER_SEC, &ns) || __builtin_add_overflow(ns, frac, &ns))
+                return -ERANGE;
+        *ret = ns;
+        return 0;
+}
+
+bool utf8_is_valid(const char *s, size_t n) {
+        const uint8_t *p = (const uint8_t *) s, *e = p + n;
+        while (p < e) {
+                uint8_t c = *p;
+                if (c == 0)
+                        return false;
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
+                size_t len;
+                uint32_t cp, min;
+                if ((c & 0xe0) == 0xc0)
+                        len = 2, cp = c & 0x1f, min = 0x80;
+                else if ((c & 0xf0) == 0xe0)
+                        len = 3, cp = c & 0x0f, min = 0x800;
+                else if ((c & 0xf8) == 0xf0)
+                        len = 4, cp = c & 0x07, min = 0x10000;
+                else
+                        return false;
+                if ((size_t) (e - p) < len)
+                        return false;
+                for (size_t i = 1; i < len; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (p[i] & 0x3f);
+                }
+                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                p += len;
+        }
+        return true;
 }
 
 int mkdir_p(const char *path, mode_t mode) {

@@ -13,10 +13,22 @@
 #define USEC_PER_SEC UINT64_C(1000000)
 
 /* Wall clock in ns since the epoch. Tests inject time with clock_set_fake() or the
- * PLURA_FAKE_NOW environment variable (seconds since the epoch), never with sleep. */
+ * PLURA_FAKE_NOW environment variable, never with sleep. */
 int64_t clock_now_ns(void);
 void clock_set_fake(int64_t ns); /* 0 turns the fake clock off */
 uint64_t clock_monotonic_ns(void);
+/* A PLURA_FAKE_NOW value: whole seconds since the epoch ("1735689600") or an RFC 3339 time
+ * ("2025-01-01T00:00:00Z"); anything else, or a time not after the epoch, is -EINVAL. */
+int clock_parse_fake_now(const char *s, int64_t *ret_ns);
+/* Sets the fake clock from PLURA_FAKE_NOW, if set. A value that is not a time is logged (naming
+ * the variable and the value) and returned as -EINVAL, the fake clock left off: main() calls
+ * this first and exits on failure. clock_now_ns() calls it once if nothing did. */
+int clock_fake_from_env(void);
+
+/* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), 't' or ' ' for 'T' and 'z' for 'Z'
+ * accepted, years 0000-9999, fractions beyond ns truncated, a leap second (:60) is the next
+ * second. -EINVAL if it is not such a time, -ERANGE if it does not fit int64 ns. */
+int parse_timestamp_ns(const char *s, int64_t *ret);
 
 /* "2026-11-22T05:31:57Z" (buffer of at least 32 bytes) */
 char *format_timestamp(char *buf, size_t n, int64_t ns);
@@ -35,6 +47,9 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 int loop_write(int fd, const void *buf, size_t n);
 ssize_t loop_read(int fd, void *buf, size_t n);
 ssize_t loop_pread(int fd, void *buf, size_t n, off_t offset);
+
+/* Well-formed UTF-8 of exactly n bytes: no NUL byte, no overlong form, no surrogate, <= U+10FFFF. */
+bool utf8_is_valid(const char *s, size_t n);
 
 void hex_encode(const uint8_t *data, size_t n, char *out /* 2n+1 */);
 int hex_decode(const char *s, size_t slen, uint8_t *out);

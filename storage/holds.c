@@ -17,63 +17,11 @@ bool hold_is_active(const HoldInfo *h, int64_t now) {
         return h->released == 0 && (h->until == 0 || h->until > now);
 }
 
-/* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); 't' and ' ' accepted for 'T'. */
-static int parse_rfc3339(const char *s, int64_t *ret) {
-        int Y, M, D, h, m, sec, n = 0;
-        char sep;
-        if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%2d%n", &Y, &M, &D, &sep, &h, &m, &sec, &n) != 7 || n != 19)
-                return -EINVAL;
-        if (!(sep == 'T' || sep == 't' || sep == ' ') || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 ||
-            sec > 60 || h < 0 || m < 0 || sec < 0)
-                return -EINVAL;
-        const char *p = s + n;
-        int64_t frac = 0;
-        if (*p == '.') {
-                p++;
-                int digits = 0;
-                int64_t scale = (int64_t) NSEC_PER_SEC;
-                while (*p >= '0' && *p <= '9') {
-                        if (digits < 9) {
-                                scale /= 10;
-                                frac += (*p - '0') * scale;
-                        }
-                        digits++;
-                        p++;
-                }
-                if (digits == 0)
-                        return -EINVAL;
-        }
-        int64_t off = 0;
-        if (*p == 'Z' || *p == 'z')
-                p++;
-        else if (*p == '+' || *p == '-') {
-                int oh, om, k = 0;
-                if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5 || oh > 23 || om > 59)
-                        return -EINVAL;
-                off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-                p += 6;
-        } else
-                return -EINVAL;
-        if (*p)
-                return -EINVAL;
-        struct tm tm = { .tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m, .tm_sec = sec };
-        time_t t = timegm(&tm);
-        if (t == (time_t) -1)
-                return -EINVAL;
-        /* timegm normalises 2025-02-31 into March: refuse dates that do not exist */
-        struct tm back;
-        gmtime_r(&t, &back);
-        if (back.tm_mday != D && sec != 60)
-                return -EINVAL;
-        *ret = ((int64_t) t - off) * (int64_t) NSEC_PER_SEC + frac;
-        return 0;
-}
-
 int hold_parse_until(const char *s, int64_t now, int64_t *ret) {
         int64_t v;
         if (!s || !*s)
                 return -EINVAL;
-        if (parse_rfc3339(s, &v) < 0) {
+        if (parse_timestamp_ns(s, &v) < 0) {
                 int64_t d;
                 if (parse_duration_ns(s, &d) < 0)
                         return -EINVAL;

@@ -7,6 +7,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "plura.h"
 
 static void help(FILE *f) {
@@ -87,6 +88,9 @@ int main(int argc, char **argv) {
 #ifdef PLURA_CLIENT_ONLY
         store_argv = argv;
 #endif
+        /* a test clock that cannot be read must not turn into the real one */
+        if (clock_fake_from_env() < 0)
+                return 2;
 
         if (argc < 2) {
                 help(stderr);
