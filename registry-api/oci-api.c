@@ -193,10 +193,15 @@ static void manifest_get(Request *req) {
         request_reply(req, 200, resp);
 }
 
-static enum MHD_Result collect_tags(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+static enum MHD_Result collect_tags(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                    const char *value, size_t value_size) {
         json_t *tags = cls;
-        if (streq(key, "tag"))
-                json_array_append_new(tags, json_string(value ? value : ""));
+        /* MHD unescapes %00 into a NUL: "nul%00evil" would read as the tag "nul". Such a value
+         * and one json_string() refuses (not UTF-8) are kept as null, refused as TAG_INVALID. */
+        if (!streq(key, "tag"))
+                return MHD_YES;
+        json_t *t = !value ? json_string("") : strlen(value) == value_size ? json_string(value) : NULL;
+        json_array_append_new(tags, t ?: json_null());
         return MHD_YES;
 }
 
@@ -211,7 +216,7 @@ static void manifest_put_finish(Request *req) {
         _cleanup_(json_decrefp) json_t *tags = json_array();
         if (!tags)
                 return request_reply_store_error(req, -ENOMEM, NULL, "out of memory");
-        MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_tags, tags);
+        MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, collect_tags, tags);
         size_t n_tags = json_array_size(tags);
         _cleanup_free_ const char **tagv = calloc(n_tags + 1, sizeof(char *));
         if (!tagv)
@@ -219,7 +224,8 @@ static void manifest_put_finish(Request *req) {
         for (size_t i = 0; i < n_tags; i++) {
                 tagv[i] = json_string_value(json_array_get(tags, i));
                 if (!tag_is_valid(tagv[i]))
-                        return reply_error(req, OCI_TAG_INVALID, json_pack("{s:s}", "tag", tagv[i]), "invalid tag in ?tag=");
+                        return reply_error(req, OCI_TAG_INVALID, json_pack("{s:s?}", "tag", tagv[i]),
+                                           tagv[i] ? "invalid tag in ?tag=" : "invalid tag in ?tag=: a NUL byte or not UTF-8");
         }
 
         ManifestPut p = {

@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "gc/gc.h"
 #include "registry-api/registry-api.h"
+#include "registry-api/v1-input.h"
 
 #define GC_WAIT_MAX_S 300U
 
@@ -63,10 +64,6 @@ static GcState *gc_state(Registry *r) {
         state.store = registry_store(r);
         pthread_mutex_unlock(&state.lock);
         return &state;
-}
-
-static bool parse_bool(const char *s) {
-        return s && (streq(s, "1") || streq(s, "true") || streq(s, "yes"));
 }
 
 static int run_error(V1Response *resp, int k) {
@@ -123,31 +120,28 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
         if (req->path && !streq(req->path, "gc") && !streq(req->path, "gc/"))
                 return v1_error(resp, 404, "NOT_FOUND", NULL, "unknown GC endpoint /v1/registry/%s", req->path);
 
+        /* repo (a name or glob) and dry_run also as ?repo= and ?dry_run= */
+        static const V1Field fields[] = {
+                { "repo", V1_STRING, false },
+                { "dry_run", V1_BOOL, false },
+                { "wait", V1_BOOL, false },
+        };
+        if (!v1_query_valid(req, resp, "INVALID_REQUEST", (const char *const[]) { "repo", "dry_run", NULL }) ||
+            !v1_body_valid(req, resp, "INVALID_REQUEST", fields, ELEMENTSOF(fields)))
+                return 0;
         GcOptions o = { .actor = req->actor, .trigger = "api" };
         json_t *b = req->body;
-        if (b && !json_is_object(b))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected a JSON object {\"repo\"?: string, \"dry_run\"?: bool}");
         json_t *v = b ? json_object_get(b, "repo") : NULL;
-        if (v && !json_is_null(v) && !json_is_string(v))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "repo: expected a repository name or glob");
         o.repo = v ? json_string_value(v) : v1_request_query(req, "repo");
         if (o.repo && !*o.repo)
                 o.repo = NULL;
         v = b ? json_object_get(b, "dry_run") : NULL;
-        if (v && !json_is_boolean(v))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "dry_run: expected true or false");
-        o.dry_run = v ? json_is_true(v) : parse_bool(v1_request_query(req, "dry_run"));
+        if (v)
+                o.dry_run = json_is_true(v);
+        else if (!v1_query_bool(req, resp, "INVALID_REQUEST", "dry_run", &o.dry_run))
+                return 0;
         v = b ? json_object_get(b, "wait") : NULL;
-        if (v && !json_is_boolean(v))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "wait: expected true or false");
         bool wait = !v || json_is_true(v);
-        if (b) {
-                const char *k;
-                json_t *x;
-                json_object_foreach(b, k, x)
-                        if (!streq(k, "repo") && !streq(k, "dry_run") && !streq(k, "wait"))
-                                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "unknown field \"%s\" (known: repo, dry_run, wait)", k);
-        }
         if (gc_state_stopping(st))
                 return v1_error(resp, 503, "GC_CANCELLED", NULL, "the server is stopping");
         if (!wait) {
@@ -204,17 +198,17 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
         if (*sub == '/')
                 sub++;
 
+        if (!v1_body_valid(req, resp, "INVALID_REQUEST", NULL, 0))
+                return 0;
         if (streq(sub, "")) {
-                const char *w = v1_request_query(req, "wait");
-                if (w && *w) {
-                        char *end;
-                        errno = 0;
-                        unsigned long secs = strtoul(w, &end, 10);
-                        if (errno || *end || w[0] == '-' || secs > GC_WAIT_MAX_S)
-                                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "wait: expected 0..%u seconds", GC_WAIT_MAX_S);
+                uint64_t secs = 0;
+                if (!v1_query_valid(req, resp, "INVALID_REQUEST", (const char *const[]) { "wait", NULL }) ||
+                    !v1_query_uint(req, resp, "INVALID_REQUEST", "wait", 0, GC_WAIT_MAX_S, &secs))
+                        return 0;
+                if (secs > 0) {
                         uint64_t gen = registry_v1_wake_generation(r), now = clock_monotonic_ns();
                         uint64_t deadline = req->wait_deadline_ns ? req->wait_deadline_ns : now + secs * NSEC_PER_SEC;
-                        if (secs > 0 && gc_is_running() && now < deadline) {
+                        if (gc_is_running() && now < deadline) {
                                 resp->wait_until_ns = deadline;
                                 resp->wait_generation = gen;
                                 return 0;
@@ -245,23 +239,20 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
         if (!rest)
                 return v1_error(resp, 404, "NOT_FOUND", NULL, "unknown GC endpoint /v1/registry/%s", req->path);
         if (*rest == 0 || streq(rest, "/")) {
-                const char *l = v1_request_query(req, "limit");
-                size_t limit = 20;
-                if (l) {
-                        char *end;
-                        unsigned long x = strtoul(l, &end, 10);
-                        if (*end || x == 0 || x > 100000)
-                                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "limit: expected 1..100000");
-                        limit = x;
-                }
+                uint64_t limit = 20;
+                if (!v1_query_valid(req, resp, "INVALID_REQUEST", (const char *const[]) { "limit", NULL }) ||
+                    !v1_query_uint(req, resp, "INVALID_REQUEST", "limit", 1, 100000, &limit))
+                        return 0;
                 json_t *arr = NULL;
-                int k = gc_reports_list(st->store, limit, &arr);
+                int k = gc_reports_list(st->store, (size_t) limit, &arr);
                 if (k < 0)
                         return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "cannot list reports: %s", strerror(-k));
                 resp->body = json_pack("{s:o}", "reports", arr);
                 return 0;
         }
         rest++;
+        if (!v1_query_valid(req, resp, "INVALID_REQUEST", NULL))
+                return 0;
         json_t *rep = NULL;
         int k;
         if (streq(rest, "last"))

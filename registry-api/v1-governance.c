@@ -11,6 +11,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "registry-api/governance-internal.h"
+#include "registry-api/v1-input.h"
 
 /* "a\0" or "a\0b\0": a key prefix of whole components */
 static char *key_prefix(const char *a, const char *b, size_t *ret_len) {
@@ -29,6 +30,13 @@ static char *key_prefix(const char *a, const char *b, size_t *ret_len) {
 static const char *body_string(const V1Request *req, const char *key) {
         return req->body ? json_string_value(json_object_get(req->body, key)) : NULL;
 }
+
+/* The query parameters and body fields of a request, checked before anything else. */
+static bool input_valid(const V1Request *req, V1Response *resp, const char *const *query, const V1Field *fields,
+                        size_t n_fields) {
+        return v1_query_valid(req, resp, "INVALID", query) && v1_body_valid(req, resp, "INVALID", fields, n_fields);
+}
+#define QUERY(...) ((const char *const[]) { __VA_ARGS__, NULL })
 
 static int need_governance(Registry *r, V1Response *resp, Governance **ret) {
         *ret = governance_get(r);
@@ -78,26 +86,32 @@ static char *chain_text(Governance *g) {
 /* ------------------------------------------------------------------ promote */
 
 static int h_promote(Registry *reg, const V1Request *req, V1Response *resp) {
+        static const V1Field fields[] = {
+                { "repo", V1_STRING, true },
+                { "from", V1_STRING, false },
+                { "to", V1_STRING, true },
+                { "digest", V1_STRING, true },
+        };
+        if (!input_valid(req, resp, NULL, fields, ELEMENTSOF(fields)))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
         const char *repo = body_string(req, "repo"), *from_s = body_string(req, "from"), *to_s = body_string(req, "to"),
                    *digest = body_string(req, "digest");
-        if (!repo || !to_s || !digest)
-                return v1_error(resp, 400, "INVALID", NULL, "expected a JSON body {repo, from, to, digest}");
         DigestAlgorithm a;
         if (digest_parse(digest, &a) < 0)
-                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "\"%s\" is not a valid digest", digest);
+                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "digest: \"%s\" is not a valid digest", digest);
         _cleanup_free_ char *svc = NULL, *app = NULL;
         if (repo_to_svc(g, repo, &svc, &app) < 0)
-                return v1_error(resp, 400, "NAME_INVALID", NULL, "\"%s\" is not a valid repository name", repo);
+                return v1_error(resp, 400, "NAME_INVALID", NULL, "repo: \"%s\" is not a valid repository name", repo);
         ChannelRef from, to, expect;
         _cleanup_free_ char *chain = chain_text(g);
         if (channel_ref_parse(g, from_s, &from) < 0 || channel_ref_step(g, &from) < 0)
-                return v1_error(resp, 400, "INVALID", NULL, "from \"%s\" is not a step of the release chain %s", strempty(from_s),
+                return v1_error(resp, 400, "INVALID", NULL, "from: \"%s\" is not a step of the release chain %s", strempty(from_s),
                                 strna(chain));
         if (channel_ref_parse(g, to_s, &to) < 0 || to.source || channel_ref_step(g, &to) < 0)
-                return v1_error(resp, 400, "INVALID", NULL, "to \"%s\" is not a step of the release chain %s", to_s, strna(chain));
+                return v1_error(resp, 400, "INVALID", NULL, "to: \"%s\" is not a step of the release chain %s", to_s, strna(chain));
         char fromname[64], toname[64], expname[64];
         channel_ref_format(&from, fromname, sizeof(fromname));
         channel_ref_format(&to, toname, sizeof(toname));
@@ -206,15 +220,19 @@ static int h_promote(Registry *reg, const V1Request *req, V1Response *resp) {
 
 static int h_rollback(Registry *reg, const V1Request *req, V1Response *resp) {
         uint64_t t0 = clock_monotonic_ns();
+        static const V1Field fields[] = {
+                { "repo", V1_STRING, true },
+                { "to", V1_STRING, true }, /* "prod:stable" or "prod:stable@sha256:..." */
+        };
+        if (!input_valid(req, resp, NULL, fields, ELEMENTSOF(fields)))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
         const char *repo = body_string(req, "repo"), *to_s = body_string(req, "to");
-        if (!repo || !to_s)
-                return v1_error(resp, 400, "INVALID", NULL, "expected a JSON body {repo, to} with to = \"prod:stable\" or \"prod:stable@sha256:...\"");
         _cleanup_free_ char *svc = NULL, *app = NULL;
         if (repo_to_svc(g, repo, &svc, &app) < 0)
-                return v1_error(resp, 400, "NAME_INVALID", NULL, "\"%s\" is not a valid repository name", repo);
+                return v1_error(resp, 400, "NAME_INVALID", NULL, "repo: \"%s\" is not a valid repository name", repo);
         _cleanup_free_ char *to_copy = strdup(to_s);
         if (!to_copy)
                 return -ENOMEM;
@@ -225,11 +243,11 @@ static int h_rollback(Registry *reg, const V1Request *req, V1Response *resp) {
                 named = at + 1;
                 DigestAlgorithm a;
                 if (digest_parse(named, &a) < 0)
-                        return v1_error(resp, 400, "DIGEST_INVALID", NULL, "\"%s\" is not a valid digest", named);
+                        return v1_error(resp, 400, "DIGEST_INVALID", NULL, "to: \"%s\" is not a valid digest", named);
         }
         ChannelRef to;
         if (channel_ref_parse(g, to_copy, &to) < 0 || to.source)
-                return v1_error(resp, 400, "INVALID", NULL, "\"%s\" is not a channel pointer (like prod:stable)", to_copy);
+                return v1_error(resp, 400, "INVALID", NULL, "to: \"%s\" is not a channel pointer (like prod:stable)", to_copy);
         char toname[64];
         channel_ref_format(&to, toname, sizeof(toname));
         _cleanup_free_ char *chan = channel_repo_name(to.env, svc);
@@ -308,21 +326,62 @@ static int h_rollback(Registry *reg, const V1Request *req, V1Response *resp) {
 
 /* ------------------------------------------------------------------ block list */
 
+/* Trivy's and Grype's severities, any case */
+static bool severity_is_known(const char *s) {
+        static const char *const known[] = { "critical", "high", "medium", "low", "negligible", "unknown" };
+        for (size_t i = 0; i < ELEMENTSOF(known); i++)
+                if (strcasecmp(s, known[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* The optional members of a block beside digest, reason and cves: severity (one of the known
+ * names), counts {severity: count >= 0} and source {format?, report?} as plura reg block
+ * --import sends them. */
+static int block_extras_check(const V1Request *req, V1Response *resp) {
+        const char *sev = body_string(req, "severity");
+        if (sev && !severity_is_known(sev))
+                return v1_error(resp, 400, "INVALID", NULL,
+                                "severity: expected critical, high, medium, low, negligible or unknown, got \"%s\"", sev);
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(req->body, "counts"), k, v) {
+                if (!severity_is_known(k))
+                        return v1_error(resp, 400, "INVALID", NULL,
+                                        "counts.%s: unknown severity (known: critical, high, medium, low, negligible, unknown)", k);
+                if (!json_is_integer(v) || json_integer_value(v) < 0)
+                        return v1_error(resp, 400, "INVALID", NULL, "counts.%s: expected a count (an integer >= 0)", k);
+        }
+        json_object_foreach(json_object_get(req->body, "source"), k, v) {
+                if (!streq(k, "format") && !streq(k, "report"))
+                        return v1_error(resp, 400, "INVALID", NULL, "source.%s: unknown field (known: format, report)", k);
+                if (!json_is_string(v))
+                        return v1_error(resp, 400, "INVALID", NULL, "source.%s: expected a string", k);
+        }
+        return 1;
+}
+
 static int h_block(Registry *reg, const V1Request *req, V1Response *resp) {
+        static const V1Field fields[] = {
+                { "digest", V1_STRING, true },
+                { "reason", V1_STRING, true },
+                { "cves", V1_STRING_ARRAY, false },
+                { "severity", V1_STRING, false },
+                { "counts", V1_OBJECT, false },
+                { "source", V1_OBJECT, false },
+        };
+        if (!input_valid(req, resp, NULL, fields, ELEMENTSOF(fields)) || block_extras_check(req, resp) <= 0)
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
         const char *digest = body_string(req, "digest"), *reason = body_string(req, "reason");
-        if (!digest)
-                return v1_error(resp, 400, "INVALID", NULL, "expected a JSON body {digest, reason, cves[]}");
         DigestAlgorithm a;
         if (digest_parse(digest, &a) < 0)
-                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "\"%s\" is not a valid digest", digest);
-        if (!reason || !*reason)
-                return v1_error(resp, 400, "INVALID", NULL, "a block needs a reason");
+                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "digest: \"%s\" is not a valid digest", digest);
+        if (!*reason)
+                return v1_error(resp, 400, "INVALID", NULL, "reason: a block needs a reason");
         json_t *cves = json_object_get(req->body, "cves");
-        if (cves && !json_is_array(cves))
-                return v1_error(resp, 400, "INVALID", NULL, "cves: expected an array of strings");
         json_t *rec = json_pack("{s:s, s:o, s:o, s:I, s:s}", "reason", reason, "cves", cves ? json_incref(cves) : json_array(),
                                 "time", json_time(clock_now_ns()), "time_ns", (json_int_t) clock_now_ns(), "actor",
                                 req->actor ? req->actor : "anonymous");
@@ -335,7 +394,7 @@ static int h_block(Registry *reg, const V1Request *req, V1Response *resp) {
         if (src)
                 json_object_set(rec, "source", src);
         json_t *counts = json_object_get(req->body, "counts");
-        if (json_is_object(counts))
+        if (counts)
                 json_object_set(rec, "counts", counts);
         bool existed = gov_is_blocked(g, digest, NULL);
         int r = gov_block(g, digest, rec);
@@ -353,6 +412,9 @@ static int h_block(Registry *reg, const V1Request *req, V1Response *resp) {
 }
 
 static int h_unblock(Registry *reg, const V1Request *req, V1Response *resp) {
+        static const V1Field fields[] = { { "digest", V1_STRING, false } };
+        if (!input_valid(req, resp, NULL, fields, ELEMENTSOF(fields)))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
@@ -360,10 +422,11 @@ static int h_unblock(Registry *reg, const V1Request *req, V1Response *resp) {
         if (!digest || !*digest)
                 digest = body_string(req, "digest");
         if (!digest)
-                return v1_error(resp, 400, "INVALID", NULL, "expected DELETE /v1/registry/block/<digest> or a body {digest}");
+                return v1_error(resp, 400, "INVALID", NULL,
+                                "digest: missing (expected DELETE /v1/registry/block/<digest> or a body {digest})");
         DigestAlgorithm a;
         if (digest_parse(digest, &a) < 0)
-                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "\"%s\" is not a valid digest", digest);
+                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "digest: \"%s\" is not a valid digest", digest);
         json_t *old = NULL;
         int r = gov_unblock(g, digest, &old);
         if (r == -ENOENT)
@@ -378,6 +441,8 @@ static int h_unblock(Registry *reg, const V1Request *req, V1Response *resp) {
 }
 
 static int h_block_get(Registry *reg, const V1Request *req, V1Response *resp) {
+        if (!input_valid(req, resp, NULL, NULL, 0))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
@@ -430,6 +495,8 @@ static int tag_history_collect(void *userdata, const char *key, size_t klen, con
 }
 
 static int h_history(Registry *reg, const V1Request *req, V1Response *resp) {
+        if (!input_valid(req, resp, QUERY("repo", "tag"), NULL, 0))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
@@ -438,10 +505,10 @@ static int h_history(Registry *reg, const V1Request *req, V1Response *resp) {
         if (tag && !*tag)
                 tag = NULL;
         if (!repo)
-                return v1_error(resp, 400, "INVALID", NULL, "expected ?repo=NAME[&tag=TAG]");
+                return v1_error(resp, 400, "INVALID", NULL, "repo: missing (expected ?repo=NAME[&tag=TAG])");
         _cleanup_free_ char *svc = NULL, *app = NULL;
         if (repo_to_svc(g, repo, &svc, &app) < 0)
-                return v1_error(resp, 400, "NAME_INVALID", NULL, "\"%s\" is not a valid repository name", repo);
+                return v1_error(resp, 400, "NAME_INVALID", NULL, "repo: \"%s\" is not a valid repository name", repo);
 
         TagHistCtx c = { .plen = strlen(repo) + 1, .tags = json_object() };
         size_t plen = 0;
@@ -499,13 +566,17 @@ static int h_history(Registry *reg, const V1Request *req, V1Response *resp) {
 }
 
 static int h_channels(Registry *reg, const V1Request *req, V1Response *resp) {
+        if (!input_valid(req, resp, QUERY("repo"), NULL, 0))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
         const char *repo = v1_request_query(req, "repo");
         _cleanup_free_ char *svc = NULL, *app = NULL;
-        if (!repo || repo_to_svc(g, repo, &svc, &app) < 0)
-                return v1_error(resp, 400, "INVALID", NULL, "expected ?repo=NAME");
+        if (!repo)
+                return v1_error(resp, 400, "INVALID", NULL, "repo: missing (expected ?repo=NAME)");
+        if (repo_to_svc(g, repo, &svc, &app) < 0)
+                return v1_error(resp, 400, "NAME_INVALID", NULL, "repo: \"%s\" is not a valid repository name", repo);
         resp->body = json_pack("{s:s, s:s, s:o}", "repo", app, "svc", svc, "state", channels_state(g, svc));
         return 0;
 }
@@ -558,26 +629,20 @@ static int audit_collect(void *userdata, const char *key, size_t klen, const cha
 }
 
 static int h_audit(Registry *reg, const V1Request *req, V1Response *resp) {
+        uint64_t limit = 100;
+        if (!input_valid(req, resp, QUERY("limit", "cursor", "action", "target", "actor"), NULL, 0) ||
+            !v1_query_uint(req, resp, "INVALID", "limit", 1, 10000, &limit))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
         AuditCtx c = {
-                .limit = 100,
+                .limit = limit,
                 .action = v1_request_query(req, "action"),
                 .target = v1_request_query(req, "target"),
                 .actor = v1_request_query(req, "actor"),
                 .events = json_array(),
         };
-        const char *l = v1_request_query(req, "limit");
-        if (l) {
-                char *end;
-                unsigned long v = strtoul(l, &end, 10);
-                if (*end || v == 0 || v > 10000) {
-                        json_decref(c.events);
-                        return v1_error(resp, 400, "INVALID", NULL, "limit: expected 1..10000");
-                }
-                c.limit = v;
-        }
         const char *cursor = v1_request_query(req, "cursor");
         _cleanup_free_ uint8_t *after = NULL;
         size_t alen = 0;
@@ -827,6 +892,8 @@ int gov_compute_metrics(Governance *g, const char *repo, json_t **ret) {
 }
 
 static int h_metrics(Registry *reg, const V1Request *req, V1Response *resp) {
+        if (!input_valid(req, resp, QUERY("repo"), NULL, 0))
+                return 0;
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
@@ -836,7 +903,7 @@ static int h_metrics(Registry *reg, const V1Request *req, V1Response *resp) {
         json_t *m = NULL;
         int r = gov_compute_metrics(g, repo, &m);
         if (r == -EINVAL)
-                return v1_error(resp, 400, "NAME_INVALID", NULL, "\"%s\" is not a valid repository name", repo);
+                return v1_error(resp, 400, "NAME_INVALID", NULL, "repo: \"%s\" is not a valid repository name", repo);
         if (r < 0)
                 return v1_error(resp, 500, "INTERNAL", NULL, "computing metrics: %s", strerror(-r));
         /* the live histograms (since start) next to the persistent ones */

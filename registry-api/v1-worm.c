@@ -6,6 +6,7 @@
  *   POST   worm/export                {case_id | digest} (or both)
  *   GET    worm/bundles               ?case_id=
  *   POST   worm/verify                {bundle}  (a bundle under worm.path) */
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "registry-api/registry-api.h"
+#include "registry-api/v1-input.h"
 
 #define M_HOLDS_ACTIVE "plura_holds_active"
 
@@ -37,7 +39,7 @@ static int store_error_response(V1Response *resp, int r, const StoreError *e, co
 
 static int case_id_error(V1Response *resp, const char *case_id) {
         return v1_error(resp, 400, "CASE_ID_INVALID", json_pack("{s:s?}", "case_id", case_id),
-                        "invalid case id '%s': expected 1-128 characters of [A-Za-z0-9._-] starting with a letter or "
+                        "case_id: invalid case id '%s': expected 1-128 characters of [A-Za-z0-9._-] starting with a letter or "
                         "digit; path characters such as '/' or '..' are not allowed",
                         strempty(case_id));
 }
@@ -74,30 +76,37 @@ static int export_error_response(V1Response *resp, int r, const StoreError *e, c
         }
 }
 
-static const char *body_string(const V1Request *req, const char *key, bool *ret_bad) {
-        json_t *v = req->body ? json_object_get(req->body, key) : NULL;
-        if (v && !json_is_string(v) && !json_is_null(v))
-                *ret_bad = true;
-        return json_string_value(v);
+/* After input_valid(): a string field or NULL. */
+static const char *body_string(const V1Request *req, const char *key) {
+        return req->body ? json_string_value(json_object_get(req->body, key)) : NULL;
+}
+
+/* The query parameters and body fields of a request, checked before anything else. */
+static bool input_valid(const V1Request *req, V1Response *resp, const char *const *query, const V1Field *fields,
+                        size_t n_fields) {
+        return v1_query_valid(req, resp, "INVALID_REQUEST", query) &&
+               v1_body_valid(req, resp, "INVALID_REQUEST", fields, n_fields);
 }
 
 /* ---- holds */
 
 static int hold_post(Registry *reg, const V1Request *req, V1Response *resp) {
+        static const V1Field fields[] = {
+                { "digest", V1_STRING, true },
+                { "case_id", V1_STRING, true },
+                { "reason", V1_STRING, true },
+                { "until", V1_STRING, false },
+                { "export", V1_BOOL, false },
+        };
+        if (!input_valid(req, resp, NULL, fields, ELEMENTSOF(fields)))
+                return 0;
         Store *s = registry_store(reg);
-        if (!json_is_object(req->body))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL,
-                                "expected a JSON object {digest, case_id, reason, until?}");
-        bool bad = false;
-        const char *digest = body_string(req, "digest", &bad);
-        const char *case_id = body_string(req, "case_id", &bad);
-        const char *reason = body_string(req, "reason", &bad);
-        const char *until_s = body_string(req, "until", &bad);
+        const char *digest = body_string(req, "digest");
+        const char *case_id = body_string(req, "case_id");
+        const char *reason = body_string(req, "reason");
+        const char *until_s = body_string(req, "until");
         json_t *exp = json_object_get(req->body, "export");
-        if (bad || (exp && !json_is_boolean(exp)))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL,
-                                "digest, case_id, reason and until must be strings, export a boolean");
-        if (!digest || digest_parse(digest, NULL) < 0)
+        if (digest_parse(digest, NULL) < 0)
                 return v1_error(resp, 400, "DIGEST_INVALID", NULL, "digest: expected a digest such as sha256:<64 hex>, got '%s'",
                                 strempty(digest));
         if (!case_id_is_valid(case_id))
@@ -192,16 +201,18 @@ static int list_one(void *userdata, const HoldInfo *h) {
 }
 
 static int holds_get(Registry *reg, const V1Request *req, V1Response *resp) {
+        bool active = false;
+        bool have_active = v1_request_query(req, "active") != NULL;
+        if (!input_valid(req, resp, (const char *const[]) { "case_id", "active", NULL }, NULL, 0) ||
+            !v1_query_bool(req, resp, "INVALID_REQUEST", "active", &active))
+                return 0;
         const char *case_id = v1_request_query(req, "case_id");
         const char *sub = startswith(req->path, "holds/");
         if (sub && *sub)
                 case_id = sub;
         if (case_id && !case_id_is_valid(case_id))
                 return case_id_error(resp, case_id);
-        const char *active = v1_request_query(req, "active");
-        ListCtx c = { .case_id = case_id, .active = -1, .now = clock_now_ns(), .out = json_array() };
-        if (active)
-                c.active = streq(active, "true") || streq(active, "1") ? 1 : 0;
+        ListCtx c = { .case_id = case_id, .active = have_active ? active : -1, .now = clock_now_ns(), .out = json_array() };
         if (!c.out)
                 return -ENOMEM;
         int r = store_holds_foreach(registry_store(reg), NULL, list_one, &c);
@@ -214,6 +225,8 @@ static int holds_get(Registry *reg, const V1Request *req, V1Response *resp) {
 }
 
 static int hold_delete(Registry *reg, const V1Request *req, V1Response *resp) {
+        if (!input_valid(req, resp, NULL, NULL, 0))
+                return 0;
         /* holds/<case_id>/<digest> */
         const char *rest = startswith(req->path, "holds/");
         const char *slash = rest ? strchr(rest, '/') : NULL;
@@ -269,18 +282,21 @@ static int match_holds(void *userdata, const HoldInfo *h) {
 }
 
 static int worm_export_post(Registry *reg, const V1Request *req, V1Response *resp) {
+        static const V1Field fields[] = {
+                { "case_id", V1_STRING, false },
+                { "digest", V1_STRING, false },
+        };
+        if (!input_valid(req, resp, NULL, fields, ELEMENTSOF(fields)))
+                return 0;
         Store *s = registry_store(reg);
-        if (!json_is_object(req->body))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected a JSON object {case_id} or {digest} (or both)");
-        bool bad = false;
-        const char *case_id = body_string(req, "case_id", &bad);
-        const char *digest = body_string(req, "digest", &bad);
-        if (bad || (!case_id && !digest))
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected {case_id} or {digest} (or both) as strings");
+        const char *case_id = body_string(req, "case_id");
+        const char *digest = body_string(req, "digest");
+        if (!case_id && !digest)
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "case_id, digest: missing (expected {case_id} or {digest} or both)");
         if (case_id && !case_id_is_valid(case_id))
                 return case_id_error(resp, case_id);
         if (digest && digest_parse(digest, NULL) < 0)
-                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "invalid digest '%s'", digest);
+                return v1_error(resp, 400, "DIGEST_INVALID", NULL, "digest: invalid digest '%s'", digest);
 
         WormOptions o;
         int r = worm_options_from_json(config_section(registry_config(reg), "worm"), &o);
@@ -350,6 +366,8 @@ static int worm_export_post(Registry *reg, const V1Request *req, V1Response *res
 }
 
 static int worm_bundles_get(Registry *reg, const V1Request *req, V1Response *resp) {
+        if (!input_valid(req, resp, (const char *const[]) { "case_id", NULL }, NULL, 0))
+                return 0;
         WormOptions o;
         if (worm_options_from_json(config_section(registry_config(reg), "worm"), &o) < 0)
                 return worm_not_configured(resp);
@@ -364,23 +382,108 @@ static int worm_bundles_get(Registry *reg, const V1Request *req, V1Response *res
         return resp->body ? 0 : -ENOMEM;
 }
 
+/* "/a//b/./c/" -> "/a/b/c" (lexically, nothing is looked up); -EINVAL if a component is "..". */
+static int path_normalize(const char *p, char **ret) {
+        size_t n = strlen(p);
+        _cleanup_free_ char *out = malloc(n + 2);
+        if (!out)
+                return -ENOMEM;
+        size_t l = 0;
+        if (p[0] == '/')
+                out[l++] = '/';
+        for (const char *c = p; *c;) {
+                size_t cl = strcspn(c, "/");
+                if (cl == 2 && c[0] == '.' && c[1] == '.')
+                        return -EINVAL;
+                if (cl > 0 && !(cl == 1 && c[0] == '.')) {
+                        if (l > 0 && out[l - 1] != '/')
+                                out[l++] = '/';
+                        memcpy(out + l, c, cl);
+                        l += cl;
+                }
+                c += cl;
+                c += *c == '/';
+        }
+        out[l] = 0;
+        *ret = steal_pointer(&out);
+        return 0;
+}
+
+/* The "<case_id>/<bundle>" that path names below root (normalised), or NULL. */
+static const char *below_root(const char *path, const char *root) {
+        const char *rest = root ? startswith(path, root) : NULL;
+        if (!rest || (rest[0] != '/' && !streq(root, "/")))
+                return NULL;
+        return rest[0] == '/' ? rest + 1 : rest;
+}
+
+/* A bundle that POST worm/verify may look at: "<worm.path>/<case_id>/<bundle>" (the form export
+ * and GET worm/bundles answer; worm.path as configured or as resolved) or "<case_id>/<bundle>".
+ * Which paths are accepted is decided from the text alone, before the file system is asked
+ * anything, so the answer to a path outside worm.path is the same whether or not it exists;
+ * then the two components are opened without following symbolic links. 0 and the bundle's path
+ * (below the resolved worm.path), -EXDEV if path is not of that form, -ENOENT if there is no
+ * such bundle directory. */
+static int bundle_resolve(const char *worm_path, const char *path, char **ret) {
+        _cleanup_free_ char *p = NULL, *root = NULL, *root_real = realpath(worm_path, NULL);
+        int r = path_normalize(path, &p);
+        if (r == -EINVAL)
+                return -EXDEV;
+        if (r < 0)
+                return r;
+        r = path_normalize(worm_path, &root);
+        if (r < 0)
+                return r == -EINVAL ? -ENOENT : r;
+        const char *rel = below_root(p, root) ?: below_root(p, root_real);
+        if (!rel && p[0] != '/')
+                rel = p;
+        const char *slash = rel ? strchr(rel, '/') : NULL;
+        if (!slash)
+                return -EXDEV;
+        _cleanup_free_ char *case_id = strndup(rel, (size_t) (slash - rel));
+        if (!case_id)
+                return -ENOMEM;
+        const char *name = slash + 1;
+        /* bundle names ("20250102T030405.123456789Z-0123456789ab[-N]") have a case id's alphabet */
+        if (!case_id_is_valid(case_id) || !case_id_is_valid(name))
+                return -EXDEV;
+        if (!root_real)
+                return -ENOENT;
+        _cleanup_close_ int rootfd = open(root_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+                return -ENOENT;
+        _cleanup_close_ int casefd = openat(rootfd, case_id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (casefd < 0)
+                return -ENOENT;
+        _cleanup_close_ int bfd = openat(casefd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (bfd < 0)
+                return -ENOENT;
+        *ret = strdup_printf("%s/%s/%s", root_real, case_id, name);
+        return *ret ? 0 : -ENOMEM;
+}
+
 static int worm_verify_post(Registry *reg, const V1Request *req, V1Response *resp) {
+        static const V1Field fields[] = { { "bundle", V1_STRING, true } };
+        if (!input_valid(req, resp, NULL, fields, ELEMENTSOF(fields)))
+                return 0;
         WormOptions o;
         if (worm_options_from_json(config_section(registry_config(reg), "worm"), &o) < 0)
                 return worm_not_configured(resp);
-        bool bad = false;
-        const char *bundle = body_string(req, "bundle", &bad);
-        if (bad || !bundle)
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "expected {bundle: PATH}");
-        /* only bundles inside the WORM target: this is not a way to hash arbitrary files */
-        char root[PATH_MAX], real[PATH_MAX];
-        if (!realpath(o.path, root) || !realpath(bundle, real))
-                return v1_error(resp, 404, "BUNDLE_UNKNOWN", NULL, "%s: %m", bundle);
-        size_t rl = strlen(root);
-        if (strncmp(real, root, rl) != 0 || real[rl] != '/')
-                return v1_error(resp, 400, "INVALID_REQUEST", NULL, "%s is not inside the WORM target %s", bundle, o.path);
+        const char *bundle = body_string(req, "bundle");
+        /* only bundles inside the WORM target: this is not a way to hash, or probe for, other files */
+        _cleanup_free_ char *path = NULL;
+        int r = bundle_resolve(o.path, bundle, &path);
+        if (r == -EXDEV)
+                return v1_error(resp, 400, "INVALID_REQUEST", NULL,
+                                "bundle: '%s' is not a bundle of the WORM target: expected %s/<case_id>/<bundle> or "
+                                "<case_id>/<bundle>, as worm export and GET /v1/registry/worm/bundles name them",
+                                bundle, o.path);
+        if (r == -ENOENT)
+                return v1_error(resp, 404, "BUNDLE_UNKNOWN", NULL, "bundle: no bundle '%s' in the WORM target", bundle);
+        if (r < 0)
+                return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "bundle: resolving '%s': %s", bundle, strerror(-r));
         json_t *report = NULL;
-        int r = worm_verify(real, &report);
+        r = worm_verify(path, &report);
         if (!report)
                 return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "verifying %s: %s", bundle, strerror(-r));
         resp->body = report;
