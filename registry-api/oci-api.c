@@ -47,23 +47,8 @@ static void reply_error(Request *req, OciError e, json_t *detail, const char *fm
 
 static void reply_method_not_allowed(Request *req, const char *allow) {
         /* spec: UNSUPPORTED is "the operation is unsupported"; 405 with Allow */
-        char msg[256];
-        snprintf(msg, sizeof(msg), "method %s is not supported on this endpoint", req->method);
-        json_t *body = json_pack("{s:[{s:s,s:s}]}", "errors", "code", "UNSUPPORTED", "message", msg);
-        char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        if (!s)
-                return;
-        size_t len = strlen(s);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(s);
-                return;
-        }
-        req->resp_bytes = len;
-        response_header(resp, "Content-Type", "application/json");
-        response_header(resp, "Allow", allow);
-        request_reply(req, 405, resp);
+        request_reply_error_header(req, 405, "UNSUPPORTED", "Allow", allow, "method %s is not supported on this endpoint",
+                                   req->method);
 }
 
 /* Validates a digest from the URL or query. Replies (400 DIGEST_INVALID) and returns false if bad. */
@@ -368,19 +353,8 @@ static void blob_get(Request *req) {
                 if (r == -ERANGE) {
                         char cr[64];
                         snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
-                        json_t *body = json_pack("{s:[{s:s,s:s}]}", "errors", "code", "RANGE_NOT_SATISFIABLE", "message",
-                                                 "requested range not satisfiable");
-                        char *js = body ? json_dumps(body, JSON_COMPACT) : NULL;
-                        json_decref(body);
-                        struct MHD_Response *resp =
-                                js ? MHD_create_response_from_buffer(strlen(js), js, MHD_RESPMEM_MUST_FREE) : NULL;
-                        if (!resp) {
-                                free(js);
-                                return;
-                        }
-                        response_header(resp, "Content-Type", "application/json");
-                        response_header(resp, "Content-Range", cr);
-                        return request_reply(req, 416, resp);
+                        return request_reply_error_header(req, 416, "RANGE_NOT_SATISFIABLE", "Content-Range", cr,
+                                                          "requested range not satisfiable");
                 }
                 partial = r == 0;
                 if (!partial) {
@@ -608,9 +582,19 @@ static void upload_start(Request *req) {
                 return;
 
         char uuid[37];
-        int r = store_upload_begin(s, req->repo, uuid);
+        const Config *c = registry_config(req->reg);
+        UploadLimits limits = {
+                .client = req->client,
+                .max_sessions = c->max_upload_sessions,
+                .max_per_client = c->max_upload_sessions_per_client,
+        };
+        StoreError err = {};
+        int r = store_upload_begin(s, req->repo, &limits, uuid, &err);
+        if (r == -EUSERS)
+                /* the limit frees up as sessions finish or are purged */
+                return request_reply_error_header(req, 429, "TOOMANYREQUESTS", "Retry-After", "10", "%s", err.message);
         if (r < 0)
-                return request_reply_store_error(req, r, NULL, "starting an upload");
+                return request_reply_store_error(req, r, &err, "starting an upload");
         if (!(req->upload_uuid = strdup(uuid)))
                 return request_reply_store_error(req, -ENOMEM, NULL, "out of memory");
 

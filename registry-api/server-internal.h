@@ -33,8 +33,12 @@ struct Request {
         unsigned status;        /* 0 until a response was queued */
         uint64_t resp_bytes;
         char actor[128];
+        char client[64];        /* the peer's address */
         bool queued;
+        bool begun;             /* the access handler has seen it (uri_log() created it before) */
         bool in_begin;
+        bool close_now;         /* answer at once and close: the head was refused, the body is not read */
+        unsigned query_params;  /* > 0: the query had this many arguments, too many (cut off) */
         bool suspended;         /* this access-handler call suspended the connection (long poll) */
         uint64_t wait_deadline_ns; /* of the long poll, monotonic; 0 = none yet */
         /* A response prepared at the first access-handler call, queued at the final one
@@ -66,6 +70,9 @@ void request_reply_json(Request *req, unsigned status, json_t *body /* stolen */
 /* {"errors":[{"code","message","detail"}]} */
 void request_reply_error(Request *req, unsigned status, const char *code, json_t *detail /* stolen */,
                          const char *fmt, ...) _printf_(5, 6);
+/* The same with one more header (e.g. Allow, Retry-After, Content-Range) and no detail. */
+void request_reply_error_header(Request *req, unsigned status, const char *code, const char *hname,
+                                const char *hvalue, const char *fmt, ...) _printf_(6, 7);
 void request_reply_store_error(Request *req, int r, const StoreError *err, const char *what);
 struct MHD_Response *response_empty(void);
 struct MHD_Response *response_buffer_copy(const void *data, size_t len);

@@ -16,12 +16,16 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "fusefs/fusefs.h"
+#include "registry-api/listener.h"
 #include "registry-api/server-internal.h"
 
 #define CONNECTION_MEMORY_LIMIT (64U * 1024U) /* also bounds the request header size: larger gets 431 */
 #define DRAIN_TIMEOUT_NS (10 * NSEC_PER_SEC)
 #define PURGE_INTERVAL_S 60
 #define DISCARD_MAX (UINT64_C(64) << 20) /* bytes read and dropped after an error before giving up */
+/* GET arguments MHD may parse into its fixed per-connection pool (CONNECTION_MEMORY_LIMIT);
+ * past it, 0.9.75 prepares a 431 and then waits for the connection to time out. */
+#define QUERY_PARAMS_MAX 256U
 
 typedef struct V1Handler {
         char *method;
@@ -40,6 +44,7 @@ struct Registry {
         char *mount;
 
         struct MHD_Daemon *daemon;
+        Listener *listener;
         uint16_t port;
 
         V1Handler *v1;
@@ -192,7 +197,7 @@ void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
         /* Answers found at the first access-handler call wait for the final call: MHD 0.9.75
          * closes the connection after a response queued that early. Only a POST/PUT with a
          * body is answered at once, on purpose: MHD then refuses to read that body. */
-        if (req->in_begin && !req->deferred &&
+        if (req->in_begin && !req->deferred && !req->close_now &&
             !(request_has_body(req) && (streq(req->method, "POST") || streq(req->method, "PUT")))) {
                 req->deferred = resp;
                 req->deferred_status = status;
@@ -201,6 +206,8 @@ void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
                 return;
         }
         response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+        if (req->close_now)
+                response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         /* The body is done with: release the upload session before the client can see the
          * answer, or its next request (often on another connection) finds the session busy. */
         request_release_upload(req);
@@ -212,7 +219,8 @@ void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
         MHD_destroy_response(resp);
 }
 
-void request_reply_json(Request *req, unsigned status, json_t *body) {
+/* request_reply_json() with one more header (may be NULL) */
+static void reply_json_header(Request *req, unsigned status, json_t *body, const char *hname, const char *hvalue) {
         char *s = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
         json_decref(body);
         if (!s) {
@@ -227,7 +235,13 @@ void request_reply_json(Request *req, unsigned status, json_t *body) {
         }
         req->resp_bytes = len;
         response_header(resp, "Content-Type", "application/json");
+        if (hname)
+                response_header(resp, hname, hvalue);
         request_reply(req, status, resp);
+}
+
+void request_reply_json(Request *req, unsigned status, json_t *body) {
+        reply_json_header(req, status, body, NULL, NULL);
 }
 
 static json_t *error_body(const char *code, json_t *detail, const char *message) {
@@ -241,18 +255,23 @@ static json_t *error_body(const char *code, json_t *detail, const char *message)
         return json_pack("{s:[o]}", "errors", e);
 }
 
-static void request_reply_errorv(Request *req, unsigned status, const char *code, json_t *detail, const char *fmt,
-                                 va_list ap) {
-        char msg[1024];
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        request_reply_json(req, status, error_body(code, detail, msg));
-}
-
 void request_reply_error(Request *req, unsigned status, const char *code, json_t *detail, const char *fmt, ...) {
+        char msg[1024];
         va_list ap;
         va_start(ap, fmt);
-        request_reply_errorv(req, status, code, detail, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        reply_json_header(req, status, error_body(code, detail, msg), NULL, NULL);
+}
+
+void request_reply_error_header(Request *req, unsigned status, const char *code, const char *hname,
+                                const char *hvalue, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        reply_json_header(req, status, error_body(code, NULL, msg), hname, hvalue);
 }
 
 void request_reply_store_error(Request *req, int r, const StoreError *err, const char *what) {
@@ -466,7 +485,15 @@ static void v1_begin(Request *req) {
         const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > limit) {
                 req->body_too_large = true;
-                /* answered at the end (after dropping the body) so PATCH-like clients see it too */
+                /* A client that waits for 100 Continue gets the refusal instead and sends nothing.
+                 * Others are answered at the end (after dropping the body), so that a client that
+                 * reads only once it has sent everything sees it too. */
+                const char *expect = request_header(req, MHD_HTTP_HEADER_EXPECT);
+                if (expect && strcasecmp(expect, "100-continue") == 0) {
+                        req->close_now = true;
+                        return request_reply_error(req, 413, "SIZE_INVALID", NULL,
+                                                   "request body of %s bytes exceeds %" PRIu64 " bytes", cl, limit);
+                }
         }
         req->body_mode = BODY_BUFFER;
         req->body_limit = limit;
@@ -530,22 +557,19 @@ static void request_free(Request *req) {
 }
 
 static void request_actor(Request *req) {
-        const char *a = request_header(req, "X-Plura-Actor");
-        if (a && *a) {
-                snprintf(req->actor, sizeof(req->actor), "%s", a);
-                return;
-        }
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        char addr[INET6_ADDRSTRLEN] = "unknown";
+        snprintf(req->client, sizeof(req->client), "unknown");
         if (ci && ci->client_addr) {
                 const struct sockaddr *sa = ci->client_addr;
                 if (sa->sa_family == AF_INET)
-                        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, addr, sizeof(addr));
+                        inet_ntop(AF_INET, &((const struct sockaddr_in *) (const void *) sa)->sin_addr, req->client,
+                                  sizeof(req->client));
                 else if (sa->sa_family == AF_INET6)
-                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, addr,
-                                  sizeof(addr));
+                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, req->client,
+                                  sizeof(req->client));
         }
-        snprintf(req->actor, sizeof(req->actor), "%s", addr);
+        const char *a = request_header(req, "X-Plura-Actor");
+        snprintf(req->actor, sizeof(req->actor), "%s", a && *a ? a : req->client);
 }
 
 static void dispatch_begin(Request *req) {
@@ -599,30 +623,83 @@ static bool body_consume(Request *req, const char *data, size_t n) {
         }
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: called once the request line is read, before MHD parses the
+ * query into its fixed per-connection pool. Creates the request (MHD hands the pointer to every
+ * later callback). A query with more than QUERY_PARAMS_MAX arguments would exhaust that pool,
+ * and MHD 0.9.75 then never answers (it prepares a 431, then overwrites the connection state
+ * and waits for a timeout): such a query is cut off here, in the line buffer that MHD itself
+ * NUL-terminates at the '?' right after this call, and the request is refused with a 400. */
+static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c) {
+        Request *req = calloc(1, sizeof(Request));
+        if (!req)
+                return NULL;
+        req->reg = cls;
+        req->conn = c;
+        req->start_ns = clock_monotonic_ns();
+        req->route = "other";
+        char *q = uri ? strchr(uri, '?') : NULL;
+        if (q && q[1]) {
+                unsigned n = 1;
+                for (const char *p = q + 1; *p; p++)
+                        n += *p == '&' || *p == ';';
+                if (n > QUERY_PARAMS_MAX) {
+                        req->query_params = n;
+                        q[1] = 0; /* MHD's line buffer: writable, see above */
+                }
+        }
+        return req;
+}
+
+/* Refusals of the request head as a whole, before any route: the connection is closed after the
+ * answer, since what follows the head cannot be read reliably. Returns true if refused. */
+static bool request_head_refused(Request *req) {
+        if (req->query_params > 0) {
+                req->close_now = true;
+                request_reply_error(req, 400, "UNSUPPORTED", NULL, "too many query parameters: %u (at most %u)",
+                                    req->query_params, QUERY_PARAMS_MAX);
+                return true;
+        }
+        const char *te = request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (te && strcasecmp(te, "chunked") != 0) {
+                req->close_now = true;
+                request_reply_error(req, 400, "UNSUPPORTED", NULL,
+                                    "unsupported Transfer-Encoding \"%.64s\": only \"chunked\" is accepted", te);
+                return true;
+        }
+        if (te && request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+                req->close_now = true;
+                request_reply_error(req, 400, "UNSUPPORTED", NULL,
+                                    "a request must not have both Transfer-Encoding and Content-Length");
+                return true;
+        }
+        return false;
+}
+
+static void request_begin(Request *req, const char *url, const char *method) {
+        Registry *reg = req->reg;
+        req->url = url;
+        req->method = method;
+        req->begun = true;
+        pthread_mutex_lock(&reg->lock);
+        reg->inflight++;
+        pthread_mutex_unlock(&reg->lock);
+        /* the connection's header timeout (see registry_start) gives way to the request's */
+        (void) MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, reg->config->http_timeout_s);
+        request_actor(req);
+        req->in_begin = true;
+        if (!request_head_refused(req))
+                dispatch_begin(req);
+        req->in_begin = false;
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                       const char *version, const char *upload_data, size_t *upload_data_size,
                                       void **con_cls) {
-        Registry *reg = cls;
         Request *req = *con_cls;
-
-        if (!req) {
-                req = calloc(1, sizeof(Request));
-                if (!req)
-                        return MHD_NO;
-                req->reg = reg;
-                req->conn = c;
-                req->url = url;
-                req->method = method;
-                req->start_ns = clock_monotonic_ns();
-                req->route = "other";
-                *con_cls = req;
-                pthread_mutex_lock(&reg->lock);
-                reg->inflight++;
-                pthread_mutex_unlock(&reg->lock);
-                request_actor(req);
-                req->in_begin = true;
-                dispatch_begin(req);
-                req->in_begin = false;
+        if (!req)
+                return MHD_NO; /* uri_log() ran out of memory */
+        if (!req->begun) {
+                request_begin(req, url, method);
                 return MHD_YES;
         }
 
@@ -674,6 +751,15 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
         if (!req)
                 return;
         *con_cls = NULL;
+        if (!req->begun) {
+                /* MHD refused the request head itself (e.g. 431) before our handler saw it */
+                request_free(req);
+                return;
+        }
+        /* between requests a keep-alive connection waits at most the header timeout (the others
+         * close now) */
+        if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+                (void) MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, reg->config->http_header_timeout_s);
 
         /* A truncated PATCH/PUT: what arrived stays in the session (status reports it), nothing
          * is committed. */
@@ -699,6 +785,24 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **con_cl
         if (reg->stopping && reg->inflight == 0)
                 pthread_cond_broadcast(&reg->cond);
         pthread_mutex_unlock(&reg->lock);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: the listener counts connections per client while MHD has them. */
+static void connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code) {
+        Registry *reg = cls;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+                listener_connection_opened(reg->listener, sa);
+        else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+                listener_connection_closed(reg->listener, sa);
+}
+
+static int connection_handoff(void *userdata, int fd, const struct sockaddr *addr, socklen_t addrlen) {
+        Registry *reg = userdata;
+        /* MHD closes fd when it cannot take it */
+        return MHD_add_connection(reg->daemon, fd, addr, addrlen) == MHD_YES ? 0 : -errno;
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap) {
@@ -805,34 +909,61 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         if (k < 0)
                 return k;
 
+        unsigned max_connections = c->http_max_connections ? c->http_max_connections : 1024;
+        ListenerOptions lo = {
+                .addr = (const struct sockaddr *) &sa,
+                .addrlen = ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+                .max_connections = max_connections,
+                .max_per_client = c->http_max_connections_per_client,
+                .header_timeout_s = c->http_header_timeout_s,
+                .sniff = true,
+                .handoff = connection_handoff,
+                .userdata = r,
+        };
+        /* bound first: a port in use fails here, before anything else starts */
+        k = listener_new(&lo, &r->listener);
+        if (k == -EADDRINUSE)
+                return log_error_errno(k, "cannot listen on %s:%u: address in use (is another server running there?)",
+                                       c->listen_host, c->listen_port);
+        if (k < 0)
+                return log_error_errno(k, "cannot listen on %s:%u: %m", c->listen_host, c->listen_port);
+        r->port = listener_port(r->listener);
+
         unsigned threads = c->http_threads;
         if (threads == 0) {
                 long n = sysconf(_SC_NPROCESSORS_ONLN);
                 threads = (unsigned) (n > 0 ? 2 * n : 2);
         }
-        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-        if (ipv6)
-                flags |= MHD_USE_IPv6;
+        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_NO_LISTEN_SOCKET;
         struct MHD_OptionItem opts[] = {
                 { MHD_OPTION_THREAD_POOL_SIZE, threads, NULL },
-                { MHD_OPTION_CONNECTION_LIMIT, c->http_max_connections ? c->http_max_connections : 1024, NULL },
-                { MHD_OPTION_CONNECTION_TIMEOUT, c->http_timeout_s, NULL },
+                { MHD_OPTION_CONNECTION_LIMIT, max_connections, NULL },
+                /* until a request's head is read (and between keep-alive requests); a request then
+                 * gets http.timeout (request_begin) */
+                { MHD_OPTION_CONNECTION_TIMEOUT, c->http_header_timeout_s, NULL },
                 { MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT, NULL },
                 { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) request_completed, r },
-                { MHD_OPTION_SOCK_ADDR, 0, &sa },
-                { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
+                { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) connection_notify, r },
+                { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t) uri_log, r },
                 { MHD_OPTION_END, 0, NULL },
         };
-        r->daemon = MHD_start_daemon(flags, c->listen_port, NULL, NULL, access_handler, r,
+        r->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, r,
                                      /* first, so that option parsing errors reach it too */
                                      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, r, MHD_OPTION_ARRAY, opts,
                                      MHD_OPTION_END);
         if (!r->daemon) {
-                k = errno > 0 ? -errno : -EADDRINUSE;
-                return log_error_errno(k, "cannot listen on %s:%u: %m", c->listen_host, c->listen_port);
+                r->listener = listener_free(r->listener);
+                k = errno > 0 ? -errno : -EIO;
+                return log_error_errno(k, "cannot start the HTTP server: %m");
         }
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(r->daemon, MHD_DAEMON_INFO_BIND_PORT);
-        r->port = di ? di->port : c->listen_port;
+        k = listener_start(r->listener);
+        if (k < 0) {
+                MHD_stop_daemon(r->daemon);
+                r->daemon = NULL;
+                r->listener = listener_free(r->listener);
+                return log_error_errno(k, "cannot start the listener thread: %m");
+        }
 
         pthread_mutex_lock(&r->lock);
         r->stopping = false;
@@ -879,7 +1010,7 @@ void registry_stop(Registry *r) {
         if (!r || !r->daemon)
                 return;
         /* Stop accepting; requests in flight (and those already on open connections) finish. */
-        MHD_socket lfd = MHD_quiesce_daemon(r->daemon);
+        listener_stop(r->listener);
 
         pthread_mutex_lock(&r->lock);
         r->stopping = true;
@@ -919,8 +1050,7 @@ void registry_stop(Registry *r) {
         }
         MHD_stop_daemon(r->daemon);
         r->daemon = NULL;
-        if (lfd != MHD_INVALID_SOCKET)
-                close(lfd);
+        r->listener = listener_free(r->listener); /* after MHD: its close notifications count down */
 
         Fusefs *fs = registry_feature_state(r, "fusefs");
         if (fs) {

@@ -258,8 +258,19 @@ int store_blob_put(Store *s, const char *repo, const void *data, size_t len, con
 
 typedef struct Upload Upload;
 
-/* Starts a session for repo; writes its uuid. */
-int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]);
+/* Who starts a session, and how many sessions may be open: at most max_sessions in the store
+ * and max_per_client of those started by the same client (0 = no limit). */
+typedef struct UploadLimits {
+        const char *client; /* e.g. the client's address; NULL = no one in particular */
+        unsigned max_sessions;
+        unsigned max_per_client;
+} UploadLimits;
+
+/* Starts a session for repo; writes its uuid. limits may be NULL (none). -EUSERS with
+ * OCI_TOOMANYREQUESTS past a limit. A session counts until it is committed, cancelled or purged
+ * (also across restarts: its record names the client). No file descriptor stays open for a
+ * session between the requests that hold it. */
+int store_upload_begin(Store *s, const char *repo, const UploadLimits *limits, char ret_uuid[37], StoreError *err);
 /* Takes exclusive use of a session: -ENOENT unknown (or other repo), -EBUSY if another request
  * holds it. After a restart the session resumes from the bytes on disk. */
 int store_upload_acquire(Store *s, const char *repo, const char *uuid, Upload **ret);

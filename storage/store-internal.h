@@ -17,6 +17,8 @@ _Static_assert(DIGEST_LOCK_STRIPES == STORE_DIGEST_STRIPES, "storage.h tells the
 #define PULL_FLUSH_INTERVAL_NS (5 * (int64_t) NSEC_PER_SEC)
 
 typedef struct PullEntry PullEntry;
+typedef struct UploadClient UploadClient;
+#define UPLOAD_CLIENT_BUCKETS 256U
 
 /* Group commit of the directory fsync that makes a blob's rename durable, one per fan-out
  * directory (<algorithm>/<2 hex>): a commit counts its rename, then waits for an fsync of the
@@ -63,9 +65,12 @@ struct Store {
         pthread_mutex_t seq_lock;
         uint64_t seq_next, seq_limit;
 
-        /* upload sessions in use or known since open */
+        /* upload sessions in use or known since open; and every open session (records) counted
+         * per client and in total, against the limits store_upload_begin() is given */
         pthread_mutex_t uploads_lock;
         Upload *uploads;
+        UploadClient *upload_clients[UPLOAD_CLIENT_BUCKETS];
+        unsigned upload_sessions;
 
         /* last-pulled batching */
         pthread_mutex_t pulls_lock;

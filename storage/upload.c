@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Upload sessions: streamed to <root>/uploads/<uuid> and hashed incrementally; an in-memory table
- * gives one request at a time exclusive use and keeps the open fd and the live hasher. After a
- * restart a session is resumed from the bytes on disk (re-hashed once). */
+ * gives one request at a time exclusive use and keeps the live hasher. The file is open only
+ * while a request holds the session: a client that opens sessions and never writes cannot use up
+ * the process's descriptors. Sessions are counted per client and in total, under limits the caller
+ * passes (store_upload_begin). After a restart a session is resumed from the bytes on disk
+ * (re-hashed once). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,13 +17,20 @@
 #include "storage/store-internal.h"
 
 #define REHASH_BUFFER (256U * 1024U)
+/* Open sessions started by one client (store-internal.h: Store.upload_clients) */
+struct UploadClient {
+        UploadClient *next;
+        unsigned n;
+        char name[]; /* "" for sessions whose record names no client */
+};
 
 struct Upload {
         Upload *next;
         Store *store;
         char uuid[37];
         char *repo;
-        int fd;
+        char *client;   /* who started it (counted in Store.upload_clients); may be NULL before loading */
+        int fd;         /* open while held */
         Hasher *hasher; /* sha256 over bytes [0, offset) */
         uint64_t offset;
         int64_t started;
@@ -40,8 +50,72 @@ static Upload *slot_free(Upload *u) {
                 close(u->fd);
         hasher_free(u->hasher);
         free(u->repo);
+        free(u->client);
         free(u);
         return NULL;
+}
+
+/* ---- session counts per client, under uploads_lock */
+
+static size_t client_bucket(const char *name) {
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+        for (const char *p = name; *p; p++)
+                h = (h ^ (uint8_t) *p) * 1099511628211ULL;
+        return (size_t) (h % UPLOAD_CLIENT_BUCKETS);
+}
+
+static UploadClient **client_find_locked(Store *s, const char *name) {
+        UploadClient **p = &s->upload_clients[client_bucket(name)];
+        while (*p && !streq((*p)->name, name))
+                p = &(*p)->next;
+        return p;
+}
+
+static unsigned client_sessions_locked(Store *s, const char *name) {
+        UploadClient **p = client_find_locked(s, strempty(name));
+        return *p ? (*p)->n : 0;
+}
+
+static int client_count_locked(Store *s, const char *name) {
+        UploadClient **p = client_find_locked(s, strempty(name));
+        if (!*p) {
+                size_t l = strlen(strempty(name));
+                UploadClient *c = calloc(1, sizeof(UploadClient) + l + 1);
+                if (!c)
+                        return -ENOMEM;
+                memcpy(c->name, strempty(name), l + 1);
+                *p = c;
+        }
+        (*p)->n++;
+        s->upload_sessions++;
+        return 0;
+}
+
+static void client_uncount_locked(Store *s, const char *name) {
+        UploadClient **p = client_find_locked(s, strempty(name));
+        if (!*p)
+                return;
+        if (s->upload_sessions > 0)
+                s->upload_sessions--;
+        if (--(*p)->n == 0) {
+                UploadClient *c = *p;
+                *p = c->next;
+                free(c);
+        }
+}
+
+/* A session ended (committed, cancelled, purged, discarded): it no longer counts. */
+static void session_uncount(Store *s, const char *client) {
+        pthread_mutex_lock(&s->uploads_lock);
+        client_uncount_locked(s, client);
+        pthread_mutex_unlock(&s->uploads_lock);
+}
+
+static void slot_close_fd(Upload *u) {
+        if (u->fd >= 0) {
+                close(u->fd);
+                u->fd = -1;
+        }
 }
 
 /* must hold uploads_lock */
@@ -101,6 +175,7 @@ static void slot_unclaim(Store *s, Upload *u) {
                 slot_remove(s, u);
                 return;
         }
+        slot_close_fd(u); /* reopened by the next acquire */
         pthread_mutex_lock(&s->uploads_lock);
         u->held = false;
         pthread_mutex_unlock(&s->uploads_lock);
@@ -108,6 +183,7 @@ static void slot_unclaim(Store *s, Upload *u) {
 
 typedef struct UploadRecord {
         char *repo;
+        char *client;
         int64_t started, updated;
         uint64_t offset;
 } UploadRecord;
@@ -125,6 +201,8 @@ static int record_read(Store *s, const char *uuid, UploadRecord *ret) {
                 return -EBADMSG;
         }
         ret->repo = strdup(repo);
+        const char *client = json_string_value(json_object_get(j, "client"));
+        ret->client = client ? strdup(client) : NULL;
         ret->started = json_integer_value(json_object_get(j, "started"));
         ret->updated = json_integer_value(json_object_get(j, "updated"));
         ret->offset = (uint64_t) json_integer_value(json_object_get(j, "offset"));
@@ -137,8 +215,9 @@ static int record_read(Store *s, const char *uuid, UploadRecord *ret) {
  * BLOB_UPLOAD_UNKNOWN and starts over. The commit deletes the record in the same synced batch that
  * writes the blob record. */
 static int record_write_full(Store *s, const Upload *u, const char *committing) {
-        json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:s?}", "repo", u->repo, "started", (json_int_t) u->started,
-                              "updated", (json_int_t) u->updated, "offset", (json_int_t) u->offset, "commit", committing);
+        json_t *j = json_pack("{s:s, s:s?, s:I, s:I, s:I, s:s?}", "repo", u->repo, "client", u->client, "started",
+                              (json_int_t) u->started, "updated", (json_int_t) u->updated, "offset",
+                              (json_int_t) u->offset, "commit", committing);
         char *v = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!v)
@@ -165,21 +244,47 @@ static int record_delete(Store *s, const char *uuid) {
         return index_batch_commit_full(s, b, false);
 }
 
-int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]) {
+/* Counts a new session against the limits: 0, or -EUSERS with the reason in err. */
+static int session_count(Store *s, const UploadLimits *lim, StoreError *err) {
+        const char *client = lim ? lim->client : NULL;
+        int r = 0;
+        pthread_mutex_lock(&s->uploads_lock);
+        if (lim && lim->max_sessions > 0 && s->upload_sessions >= lim->max_sessions)
+                r = store_error_set(err, -EUSERS, OCI_TOOMANYREQUESTS,
+                                    "too many upload sessions open in this registry (%u); finish or cancel "
+                                    "some (idle ones are purged), then retry", lim->max_sessions);
+        else if (lim && lim->max_per_client > 0 && client_sessions_locked(s, client) >= lim->max_per_client)
+                r = store_error_set(err, -EUSERS, OCI_TOOMANYREQUESTS,
+                                    "too many upload sessions open from this client (%u); finish or cancel "
+                                    "some (DELETE the session URL), then retry", lim->max_per_client);
+        else
+                r = client_count_locked(s, client);
+        pthread_mutex_unlock(&s->uploads_lock);
+        return r;
+}
+
+int store_upload_begin(Store *s, const char *repo, const UploadLimits *limits, char ret_uuid[37], StoreError *err) {
         int r;
         if (s->read_only)
-                return -EROFS;
+                return store_error_set(err, -EROFS, OCI_UNSUPPORTED, "the store is read-only");
         if (!repo || !repo_name_is_valid(repo))
-                return -EINVAL;
+                return store_error_set(err, -EINVAL, OCI_NAME_INVALID, "invalid repository name");
+        const char *client = limits ? limits->client : NULL;
+        r = session_count(s, limits, err);
+        if (r < 0)
+                return r;
         Upload *u = calloc(1, sizeof(Upload));
-        if (!u)
+        if (!u) {
+                session_uncount(s, client);
                 return -ENOMEM;
+        }
         u->store = s;
         u->fd = -1;
         r = uuid_random(u->uuid);
         u->repo = strdup(repo);
+        u->client = strdup(strempty(client));
         u->started = u->updated = clock_now_ns();
-        if (r >= 0 && !u->repo)
+        if (r >= 0 && (!u->repo || !u->client))
                 r = -ENOMEM;
         if (r >= 0)
                 r = hasher_new(DIGEST_SHA256, &u->hasher);
@@ -187,8 +292,9 @@ int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]) {
         if (r >= 0 && !path)
                 r = -ENOMEM;
         if (r >= 0) {
-                u->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-                if (u->fd < 0)
+                /* created now; opened again by each request that holds the session */
+                _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+                if (fd < 0)
                         r = -errno;
         }
         if (r >= 0) {
@@ -197,8 +303,10 @@ int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]) {
                         unlink(path);
         }
         if (r < 0) {
+                session_uncount(s, client);
                 slot_free(u);
-                return log_error_errno(r, "Cannot start an upload in %s: %m", repo);
+                return store_error_set(err, log_error_errno(r, "Cannot start an upload in %s: %m", repo),
+                                       OCI_BLOB_UPLOAD_INVALID, "cannot start an upload session");
         }
         u->loaded = true;
         memcpy(ret_uuid, u->uuid, 37);
@@ -206,6 +314,16 @@ int store_upload_begin(Store *s, const char *repo, char ret_uuid[37]) {
         u->next = s->uploads;
         s->uploads = u;
         pthread_mutex_unlock(&s->uploads_lock);
+        return 0;
+}
+
+static int slot_open_fd(Store *s, Upload *u) {
+        _cleanup_free_ char *path = upload_path(s, u->uuid);
+        if (!path)
+                return -ENOMEM;
+        u->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+        if (u->fd < 0)
+                return errno == ENOENT ? -ENOENT : -errno;
         return 0;
 }
 
@@ -217,17 +335,16 @@ static int slot_load(Store *s, Upload *u, const char *repo) {
                 return r == -EBADMSG ? -ENOENT : r;
         if (!streq(rec.repo, repo)) {
                 free(rec.repo);
+                free(rec.client);
                 return -ENOENT;
         }
         u->repo = rec.repo;
+        u->client = rec.client;
         u->started = rec.started;
         u->updated = rec.updated;
-        _cleanup_free_ char *path = upload_path(s, u->uuid);
-        if (!path)
-                return -ENOMEM;
-        u->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-        if (u->fd < 0)
-                return errno == ENOENT ? -ENOENT : -errno;
+        r = slot_open_fd(s, u);
+        if (r < 0)
+                return r;
         r = hasher_new(DIGEST_SHA256, &u->hasher);
         if (r < 0)
                 return r;
@@ -264,6 +381,11 @@ int store_upload_acquire(Store *s, const char *repo, const char *uuid, Upload **
                 if (!streq(u->repo, repo)) {
                         slot_unclaim(s, u);
                         return -ENOENT;
+                }
+                r = slot_open_fd(s, u);
+                if (r < 0) {
+                        slot_unclaim(s, u);
+                        return r;
                 }
         } else {
                 r = slot_load(s, u, repo);
@@ -319,6 +441,7 @@ static void upload_discard(Store *s, Upload *u) {
         if (path)
                 unlink(path);
         (void) record_delete(s, u->uuid);
+        session_uncount(s, u->client);
         slot_remove(s, u);
 }
 
@@ -365,12 +488,14 @@ int store_upload_commit(Store *s, Upload *u, const char *digest, StoreError *err
         if (r < 0) {
                 unlink(path);
                 (void) record_delete(s, u->uuid);
+                session_uncount(s, u->client);
                 slot_free(u);
                 return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "index write failed");
         }
         r = blob_commit_file(s, u->repo, path, u->fd, digest, u->offset, u->uuid, err);
         if (r < 0)
                 (void) record_delete(s, u->uuid);
+        session_uncount(s, u->client);
         slot_free(u);
         return r;
 }
@@ -390,9 +515,11 @@ int store_upload_cancel(Store *s, const char *repo, const char *uuid) {
                 bool match = r >= 0 && streq(rec.repo, repo);
                 free(rec.repo);
                 if (!match) {
+                        free(rec.client);
                         slot_remove(s, u);
                         return -ENOENT;
                 }
+                u->client = rec.client;
         } else if (!streq(u->repo, repo)) {
                 slot_unclaim(s, u);
                 return -ENOENT;
@@ -401,110 +528,105 @@ int store_upload_cancel(Store *s, const char *repo, const char *uuid) {
         return 0;
 }
 
-typedef struct PurgeList {
-        char (*uuids)[37];
-        int64_t *updated;
-        size_t n, allocated;
-} PurgeList;
+/* ---- the session records, read as a whole (purge, reconcile, counts at open) */
 
-static int purge_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        PurgeList *l = userdata;
+typedef struct SessionEntry {
+        char uuid[37];
+        int64_t updated;
+        char *client;     /* "" if the record names none */
+        char *committing; /* digest of an interrupted commit, or NULL */
+} SessionEntry;
+
+typedef struct SessionList {
+        SessionEntry *v;
+        size_t n, allocated;
+} SessionList;
+
+static void session_list_done(SessionList *l) {
+        for (size_t i = 0; i < l->n; i++) {
+                free(l->v[i].client);
+                free(l->v[i].committing);
+        }
+        free(l->v);
+        *l = (SessionList) {};
+}
+
+static int session_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        SessionList *l = userdata;
         if (klen != 36)
                 return 0;
         if (l->n == l->allocated) {
                 size_t na = l->allocated ? l->allocated * 2 : 32;
-                void *a = realloc(l->uuids, na * 37), *b = realloc(l->updated, na * sizeof(int64_t));
-                if (a)
-                        l->uuids = a;
-                if (b)
-                        l->updated = b;
-                if (!a || !b)
+                SessionEntry *v = realloc(l->v, na * sizeof(SessionEntry));
+                if (!v)
                         return -ENOMEM;
+                l->v = v;
                 l->allocated = na;
         }
+        SessionEntry *e = &l->v[l->n];
         json_t *j = json_loadb(val, vlen, 0, NULL);
-        l->updated[l->n] = json_integer_value(json_object_get(j, "updated"));
+        const char *c = json_string_value(json_object_get(j, "commit"));
+        *e = (SessionEntry) {
+                .updated = json_integer_value(json_object_get(j, "updated")),
+                .client = strdup(strempty(json_string_value(json_object_get(j, "client")))),
+                .committing = c ? strdup(c) : NULL,
+        };
         json_decref(j);
-        memcpy(l->uuids[l->n], key, 36);
-        l->uuids[l->n][36] = 0;
-        l->n++;
-        return 0;
+        memcpy(e->uuid, key, 36);
+        e->uuid[36] = 0;
+        l->n++; /* freed with the list whatever happens below */
+        return e->client && (!c || e->committing) ? 0 : -ENOMEM;
+}
+
+static int sessions_read(Store *s, SessionList *ret) {
+        *ret = (SessionList) {};
+        int r = store_kv_iterate(s, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, session_collect_cb, ret);
+        if (r < 0)
+                session_list_done(ret);
+        return r;
 }
 
 int store_upload_purge(Store *s, int64_t older_than_ns) {
         if (s->read_only)
                 return -EROFS;
-        PurgeList l = {};
-        int r = store_kv_iterate(s, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, purge_collect_cb, &l);
-        if (r < 0) {
-                free(l.uuids);
-                free(l.updated);
+        SessionList l;
+        int r = sessions_read(s, &l);
+        if (r < 0)
                 return r;
-        }
         int64_t cutoff = clock_now_ns() - older_than_ns;
         int purged = 0;
         for (size_t i = 0; i < l.n; i++) {
                 Upload *u;
-                if (slot_claim(s, l.uuids[i], &u) < 0)
+                if (slot_claim(s, l.v[i].uuid, &u) < 0)
                         continue; /* in use */
-                int64_t last = l.updated[i];
+                int64_t last = l.v[i].updated;
                 if (u->loaded)
                         last = MAX(last, u->updated);
                 if (last >= cutoff) {
                         slot_unclaim(s, u);
                         continue;
                 }
+                if (!u->client) /* a placeholder: the record says who counts it */
+                        u->client = steal_pointer(&l.v[i].client);
                 log_info("Purging upload session %s (idle since %lld).", u->uuid, (long long) last);
                 upload_discard(s, u);
                 purged++;
         }
-        free(l.uuids);
-        free(l.updated);
+        session_list_done(&l);
         return purged;
 }
 
-typedef struct ReconcileList {
-        char (*uuids)[37];
-        char **committing; /* digest or NULL */
-        size_t n, allocated;
-} ReconcileList;
-
-static int reconcile_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        ReconcileList *l = userdata;
-        if (klen != 36)
-                return 0;
-        if (l->n == l->allocated) {
-                size_t na = l->allocated ? l->allocated * 2 : 32;
-                void *a = realloc(l->uuids, na * 37), *b = realloc(l->committing, na * sizeof(char *));
-                if (a)
-                        l->uuids = a;
-                if (b)
-                        l->committing = b;
-                if (!a || !b)
-                        return -ENOMEM;
-                l->allocated = na;
-        }
-        json_t *j = json_loadb(val, vlen, 0, NULL);
-        const char *c = json_string_value(json_object_get(j, "commit"));
-        l->committing[l->n] = c ? strdup(c) : NULL;
-        json_decref(j);
-        memcpy(l->uuids[l->n], key, 36);
-        l->uuids[l->n][36] = 0;
-        l->n++;
-        return 0;
-}
-
 int uploads_reconcile(Store *s) {
-        ReconcileList l = {};
+        SessionList l;
         unsigned sessions = 0, files = 0, blobs = 0;
-        int r = store_kv_iterate(s, NULL, INDEX_UPLOAD, NULL, 0, NULL, 0, reconcile_collect_cb, &l);
+        int r = sessions_read(s, &l);
         for (size_t i = 0; r >= 0 && i < l.n; i++) {
-                _cleanup_free_ char *path = upload_path(s, l.uuids[i]);
+                _cleanup_free_ char *path = upload_path(s, l.v[i].uuid);
                 if (!path) {
                         r = -ENOMEM;
                         break;
                 }
-                const char *digest = l.committing[i];
+                const char *digest = l.v[i].committing;
                 if (digest) {
                         /* a commit cut short before its index batch: its file, if renamed into
                          * blobs/ already, has no record and is visible nowhere */
@@ -512,15 +634,17 @@ int uploads_reconcile(Store *s) {
                         if (blob && store_blob_info(s, digest, NULL) == -ENOENT && unlink(blob) == 0)
                                 blobs++;
                         (void) unlink(path);
-                } else if (access(path, F_OK) == 0)
+                } else if (access(path, F_OK) == 0) {
+                        /* a session that goes on: it counts against its client's limit */
+                        pthread_mutex_lock(&s->uploads_lock);
+                        r = client_count_locked(s, l.v[i].client);
+                        pthread_mutex_unlock(&s->uploads_lock);
                         continue;
-                r = record_delete(s, l.uuids[i]);
+                }
+                r = record_delete(s, l.v[i].uuid);
                 sessions++;
         }
-        for (size_t i = 0; i < l.n; i++)
-                free(l.committing[i]);
-        free(l.uuids);
-        free(l.committing);
+        session_list_done(&l);
         if (r < 0)
                 return log_error_errno(r, "Cannot reconcile upload sessions: %m");
 
@@ -548,6 +672,13 @@ void uploads_free_all(Store *s) {
         pthread_mutex_lock(&s->uploads_lock);
         Upload *u = s->uploads;
         s->uploads = NULL;
+        for (size_t i = 0; i < UPLOAD_CLIENT_BUCKETS; i++)
+                while (s->upload_clients[i]) {
+                        UploadClient *c = s->upload_clients[i];
+                        s->upload_clients[i] = c->next;
+                        free(c);
+                }
+        s->upload_sessions = 0;
         pthread_mutex_unlock(&s->uploads_lock);
         while (u) {
                 Upload *next = u->next;

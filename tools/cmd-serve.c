@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "common/config.h"
@@ -58,9 +59,37 @@ void store_options_from_config(const Config *c, StoreOptions *o) {
         o->fsync = c->fsync;
 }
 
+/* Connections, blob files being served and the index's files all take descriptors: use every
+ * one the hard limit allows (the soft limit is often 1024), and say what it is. */
+static void raise_fd_limit(const Config *c) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return (void) log_warning_errno(errno, "getrlimit(RLIMIT_NOFILE): %m");
+        rlim_t was = rl.rlim_cur;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                        log_warning_errno(errno, "cannot raise the file descriptor limit from %llu to %llu: %m",
+                                          (unsigned long long) was, (unsigned long long) rl.rlim_max);
+                        rl.rlim_cur = was;
+                }
+        }
+        log_info("file descriptors: %llu (was %llu, hard limit %llu)", (unsigned long long) rl.rlim_cur,
+                 (unsigned long long) was, (unsigned long long) rl.rlim_max);
+        /* each connection needs one, a blob download one more; the index and the rest ~100 */
+        unsigned long long need = 2ULL * c->http_max_connections + 128;
+        if (rl.rlim_cur < need)
+                log_warning("file descriptor limit %llu is below what http.max_connections=%u can use (~%llu): "
+                            "raise LimitNOFILE= / ulimit -n, or lower http.max_connections",
+                            (unsigned long long) rl.rlim_cur, c->http_max_connections, need);
+}
+
 static const char *open_error(int r) {
         if (r == -EBUSY || r == -EAGAIN)
                 return "the store is in use by a running server (stop it first)";
+        if (r == -ENOSPC || r == -EDQUOT)
+                return "the data volume is full: the index needs room to open (new manifest, options and "
+                       "write-ahead log files); free space on it, then retry";
         return NULL;
 }
 
@@ -139,6 +168,7 @@ int cmd_serve(int argc, char **argv) {
                 log_error_errno(r, "cannot create the data directory %s: %m", cfg->data_dir);
                 return 1;
         }
+        raise_fd_limit(cfg);
 
         StoreOptions so;
         store_options_from_config(cfg, &so);

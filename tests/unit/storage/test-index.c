@@ -240,7 +240,7 @@ TEST(test_secondary) {
         ASSERT_EQ(store_kv_put(ro, INDEX_BLOCK, "x", 1, "y", 1), -EROFS);
         ASSERT_EQ(store_kv_delete(ro, INDEX_BLOCK, "before", 6), -EROFS);
         char uuid[37];
-        ASSERT_EQ(store_upload_begin(ro, "repo", uuid), -EROFS);
+        ASSERT_EQ(store_upload_begin(ro, "repo", NULL, uuid, NULL), -EROFS);
         StoreError e = {};
         char d[DIGEST_MAX_LEN];
         ASSERT_EQ(store_blob_put(ro, "repo", "x", 1, NULL, d, &e), -EROFS);

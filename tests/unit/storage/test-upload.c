@@ -47,7 +47,7 @@ static int count_cb(void *userdata, const char *key, size_t klen, const char *va
 }
 
 static void push_chunks(Store *s, const char *repo, const uint8_t *data, size_t len, size_t chunk, char uuid[37]) {
-        ASSERT_OK(store_upload_begin(s, repo, uuid));
+        ASSERT_OK(store_upload_begin(s, repo, NULL, uuid, NULL));
         for (size_t off = 0; off < len; off += chunk) {
                 Upload *u = NULL;
                 ASSERT_OK(store_upload_acquire(s, repo, uuid, &u));
@@ -132,7 +132,7 @@ TEST(test_chunked_upload) {
         ASSERT_OK(access(p512, F_OK));
 
         /* other repo cannot use the session; cancel and purge */
-        ASSERT_OK(store_upload_begin(s, "lib/app", uuid));
+        ASSERT_OK(store_upload_begin(s, "lib/app", NULL, uuid, NULL));
         ASSERT_EQ(store_upload_acquire(s, "lib/other", uuid, &u), -ENOENT);
         ASSERT_EQ(store_upload_cancel(s, "lib/other", uuid), -ENOENT);
         ASSERT_OK(store_upload_cancel(s, "lib/app", uuid));
@@ -141,9 +141,9 @@ TEST(test_chunked_upload) {
 
         char old[37], fresh[37];
         clock_set_fake(1000 * (int64_t) NSEC_PER_SEC);
-        ASSERT_OK(store_upload_begin(s, "lib/app", old));
+        ASSERT_OK(store_upload_begin(s, "lib/app", NULL, old, NULL));
         clock_set_fake(5000 * (int64_t) NSEC_PER_SEC);
-        ASSERT_OK(store_upload_begin(s, "lib/app", fresh));
+        ASSERT_OK(store_upload_begin(s, "lib/app", NULL, fresh, NULL));
         ASSERT_EQ(store_upload_purge(s, 3600 * (int64_t) NSEC_PER_SEC), 1);
         ASSERT_EQ(store_upload_acquire(s, "lib/app", old, &u), -ENOENT);
         ASSERT_OK(store_upload_acquire(s, "lib/app", fresh, &u));
@@ -331,7 +331,7 @@ static void *same_dir_worker(void *userdata) {
                 }
                 char uuid[37];
                 Upload *u = NULL;
-                ASSERT_OK(store_upload_begin(w->s, repo, uuid));
+                ASSERT_OK(store_upload_begin(w->s, repo, NULL, uuid, NULL));
                 ASSERT_OK(store_upload_acquire(w->s, repo, uuid, &u));
                 ASSERT_OK(upload_write(u, b->data, SAME_DIR_SIZE));
                 ASSERT_OK(store_upload_commit(w->s, u, b->digest, &e));
@@ -412,8 +412,8 @@ TEST(test_reconcile_after_crash) {
         static const char data[] = "a blob whose commit was cut short";
         char digest[DIGEST_MAX_LEN], uuid[37], lost[37];
         ASSERT_OK(digest_buffer(DIGEST_SHA256, data, strlen(data), digest));
-        ASSERT_OK(store_upload_begin(s, "crash/r", uuid));
-        ASSERT_OK(store_upload_begin(s, "crash/r", lost));
+        ASSERT_OK(store_upload_begin(s, "crash/r", NULL, uuid, NULL));
+        ASSERT_OK(store_upload_begin(s, "crash/r", NULL, lost, NULL));
         store_free(s);
 
         /* interrupted commit: record marked, file moved into blobs/, no blob record */
@@ -529,6 +529,81 @@ TEST(test_zstd_at_rest) {
         rm_rf(dir);
 }
 
+static size_t open_fds(void) {
+        size_t n = 0;
+        DIR *d = opendir("/proc/self/fd");
+        ASSERT_TRUE(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/* Sessions hold no descriptor between requests, and are counted per client and in total, also
+ * across a restart and until committed, cancelled or purged. */
+TEST(test_upload_limits) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        UploadLimits a = { .client = "10.0.0.1", .max_sessions = 4, .max_per_client = 2 };
+        UploadLimits b = { .client = "10.0.0.2", .max_sessions = 4, .max_per_client = 2 };
+        char u1[37], u2[37], u3[37], u4[37], x[37];
+        StoreError e = {};
+
+        size_t fds = open_fds();
+        ASSERT_OK(store_upload_begin(s, "lim/r", &a, u1, &e));
+        ASSERT_OK(store_upload_begin(s, "lim/r", &a, u2, &e));
+        ASSERT_EQ(open_fds(), fds); /* nothing held open */
+        ASSERT_EQ(store_upload_begin(s, "lim/r", &a, x, &e), -EUSERS);
+        ASSERT_EQ(e.code, OCI_TOOMANYREQUESTS);
+        ASSERT_TRUE(strstr(e.message, "from this client") != NULL);
+        ASSERT_OK(store_upload_begin(s, "lim/r", &b, u3, &e));
+        ASSERT_OK(store_upload_begin(s, "lim/r", &b, u4, &e));
+        UploadLimits c = { .client = "10.0.0.3", .max_sessions = 4, .max_per_client = 2 };
+        e = (StoreError) {};
+        ASSERT_EQ(store_upload_begin(s, "lim/r", &c, x, &e), -EUSERS);
+        ASSERT_TRUE(strstr(e.message, "in this registry") != NULL);
+        ASSERT_OK(store_upload_begin(s, "lim/r", NULL, x, NULL)); /* no limits given: none apply */
+        ASSERT_OK(store_upload_cancel(s, "lim/r", x));
+
+        /* a write opens the file for that request only */
+        Upload *u = NULL;
+        ASSERT_OK(store_upload_acquire(s, "lim/r", u1, &u));
+        ASSERT_EQ(open_fds(), fds + 1);
+        ASSERT_OK(upload_write(u, "abc", 3));
+        store_upload_release(s, u);
+        ASSERT_EQ(open_fds(), fds);
+        ASSERT_OK(store_upload_acquire(s, "lim/r", u1, &u));
+        ASSERT_EQ(upload_offset(u), 3);
+        ASSERT_OK(upload_write(u, "def", 3));
+        char d[DIGEST_MAX_LEN];
+        ASSERT_OK(digest_buffer(DIGEST_SHA256, "abcdef", 6, d));
+        ASSERT_OK(store_upload_commit(s, u, d, &e)); /* the hash survived the closed file */
+        ASSERT_EQ(open_fds(), fds);
+
+        /* committed and cancelled sessions no longer count */
+        ASSERT_OK(store_upload_begin(s, "lim/r", &a, x, &e));
+        ASSERT_EQ(store_upload_begin(s, "lim/r", &c, u1, &e), -EUSERS); /* total 4 again */
+        ASSERT_OK(store_upload_cancel(s, "lim/r", u2));
+        ASSERT_OK(store_upload_begin(s, "lim/r", &c, u2, &e));
+
+        /* after a restart the records count again */
+        store_free(s);
+        s = test_store_open(dir, false);
+        ASSERT_EQ(store_upload_begin(s, "lim/r", &a, u1, &e), -EUSERS);
+        ASSERT_EQ(store_upload_begin(s, "lim/r", &b, u1, &e), -EUSERS);
+        ASSERT_OK(store_upload_cancel(s, "lim/r", u2)); /* not loaded yet: its record says who */
+        ASSERT_OK(store_upload_begin(s, "lim/r", &c, u2, &e));
+
+        /* purged sessions no longer count */
+        clock_set_fake(clock_now_ns() + 48 * 3600 * (int64_t) NSEC_PER_SEC);
+        ASSERT_EQ(store_upload_purge(s, 24 * 3600 * (int64_t) NSEC_PER_SEC), 4);
+        clock_set_fake(0);
+        ASSERT_OK(store_upload_begin(s, "lim/r", &a, u1, &e));
+        ASSERT_OK(store_upload_begin(s, "lim/r", &a, u2, &e));
+        store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_chunked_upload);
         RUN(test_resume_after_restart);
@@ -537,5 +612,6 @@ int main(void) {
         RUN(test_group_commit_same_dir);
         RUN(test_reconcile_after_crash);
         RUN(test_zstd_at_rest);
+        RUN(test_upload_limits);
         return 0;
 }
