@@ -23,8 +23,8 @@ RAW() { python3 "$E2E/rawhttp.py" "$@"; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 status_of() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 progress() { cat "$1" 2>/dev/null || echo 0; }
-wait_progress() { # FILE BYTES PID: until client PID has sent BYTES body bytes (max ~20 s)
-        for _ in $(seq 400); do
+wait_progress() { # FILE BYTES PID: until client PID has sent BYTES body bytes (or ended; 120 s cap for a hang)
+        for _ in $(seq 2400); do
                 [ "$(progress "$1")" -ge "$2" ] && return 0
                 kill -0 "$3" 2>/dev/null || { note "client $3 ended at $(progress "$1") bytes"; return 0; }
                 sleep 0.05
@@ -138,7 +138,8 @@ for round in 1 2 3; do
         python3 "$E2E/manifest-loop.py" "$URL" crash/loop "$MANIFEST" --acked "$ACKED" --prefix "r$round" \
                 >"$TEST_TMP/loop.$round" 2>&1 &
         lp=$!
-        for _ in $(seq 200); do [ "$(grep -c " r$round-" "$ACKED")" -ge 5 ] && break; sleep 0.02; done
+        # until 5 PUTs are acknowledged, however slow the machine (6000 x 0.02 s: a cap for a hang only)
+        for _ in $(seq 6000); do [ "$(grep -c " r$round-" "$ACKED")" -ge 5 ] && break; kill -0 "$lp" 2>/dev/null || break; sleep 0.02; done
         sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
         crash "manifest PUT loop, round $round"
         wait "$lp" || true
@@ -160,7 +161,7 @@ BLOBS_ACKED="$TEST_TMP/acked-blobs"
 python3 "$E2E/small-blob-loop.py" push "$URL" crash/small --acked "$BLOBS_ACKED" --clients 8 \
         $(is_plura || echo --no-single) >"$TEST_TMP/small.log" 2>&1 &
 sp=$!
-for _ in $(seq 400); do [ "$(wc -l <"$BLOBS_ACKED")" -ge 40 ] && break; sleep 0.02; done
+for _ in $(seq 6000); do [ "$(wc -l <"$BLOBS_ACKED")" -ge 40 ] && break; kill -0 "$sp" 2>/dev/null || break; sleep 0.02; done
 sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
 crash "small-blob pushes from 8 clients"
 wait "$sp" || true

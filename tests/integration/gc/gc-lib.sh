@@ -36,12 +36,14 @@ put_manifest() {
 # push_image REPO TAG DIR [SHARED_FILE]: uploads blobs, then the manifest; on
 # MANIFEST_BLOB_UNKNOWN (a GC with grace 0 swept a blob between upload and manifest) it
 # re-uploads and retries, as a registry client must. Prints the manifest digest.
+# PUSH_BEFORE_PUT, if set, is a command run once, between the first uploads and the first PUT.
 push_image() {
         local repo=$1 tag=$2 dir=$3 shared=${4:-} try code
         for try in $(seq 100); do
                 push_blob "$repo" "$dir/config.json" >/dev/null || return 1
                 push_blob "$repo" "$dir/layer" >/dev/null || return 1
                 [ -n "$shared" ] && { push_blob "$repo" "$shared" >/dev/null || return 1; }
+                [ "$try" = 1 ] && [ -n "${PUSH_BEFORE_PUT:-}" ] && $PUSH_BEFORE_PUT
                 code=$(put_manifest "$repo" "$tag" "$dir/manifest.json")
                 if [ "$code" = 201 ]; then
                         echo "sha256:$(sha256_of "$dir/manifest.json")"

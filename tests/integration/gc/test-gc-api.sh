@@ -72,7 +72,8 @@ for i in 1 2 3 4 5; do head -c 100 /dev/urandom >"$TEST_TMP/l$i"; push_blob team
 n0=$(grep -c "gc: run started" "$TEST_TMP/server.log" || true)
 curl -sS -o "$TEST_TMP/first.json" -X POST "$URL/v1/registry/gc" -d '{}' &
 first=$!
-for _ in $(seq 100); do [ "$(grep -c "gc: run started" "$TEST_TMP/server.log")" -gt "$n0" ] && break; sleep 0.05; done
+# (until it has started, however loaded the machine: the 120 s cap is for a hung server only)
+for _ in $(seq 2400); do [ "$(grep -c "gc: run started" "$TEST_TMP/server.log")" -gt "$n0" ] && break; sleep 0.05; done
 req POST /v1/registry/gc -d '{}'; out=$OUT
 check "a second GC while one runs is a 409" [ "$HTTP_STATUS" = 409 ]
 check "with a clear error code" grep -q GC_RUNNING <<<"$out"
@@ -110,7 +111,7 @@ req POST /v1/registry/gc -d '{"wait": false}'
 curl -sS -o "$TEST_TMP/waiter.json" "$URL/v1/registry/gc?wait=120" &
 waiter=$!
 TEST_PIDS+=("$waiter")
-for _ in $(seq 200); do [ "$(grep -c "gc: phase sweep" "$TEST_TMP/server.log")" -gt "$n0" ] && break; sleep 0.05; done
+for _ in $(seq 2400); do [ "$(grep -c "gc: phase sweep" "$TEST_TMP/server.log")" -gt "$n0" ] && break; sleep 0.05; done
 kill -TERM "$SERVER_PID"
 rc=0; wait "$SERVER_PID" || rc=$?
 check "SIGTERM during a background run: the server exits 0" [ "$rc" = 0 ]
