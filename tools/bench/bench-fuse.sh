@@ -36,8 +36,10 @@ for _ in $(seq 200); do [ -s "$W/ready" ] && break; sleep 0.05; done
 URL="http://$(head -n1 "$W/ready")"
 upload() { # repo file -> digest
         local d="sha256:$(sha256sum "$2" | cut -d' ' -f1)"
+        # streamed from stdin with a Content-Length; "Transfer-Encoding:" stops curl from adding
+        # "chunked" as well (a request with both is refused: 400)
         curl -sf -o /dev/null -X POST -H "Content-Type: application/octet-stream" -H "Content-Length: $(stat -c %s "$2")" \
-                -T - "$URL/v2/$1/blobs/uploads/?digest=$d" <"$2" || { echo "upload of $2 failed" >&2; exit 1; }
+                -H "Transfer-Encoding:" -T - "$URL/v2/$1/blobs/uploads/?digest=$d" <"$2" || { echo "upload of $2 failed" >&2; exit 1; }
         echo "$d"
 }
 

@@ -23,13 +23,12 @@
 #                                           tools/bench/loadgen.c at a fixed BENCH_GC_RATE req/s (default 2000)
 #   BENCH_GC_EXTRA='"sched_idle": true'   more keys for the gc section of plura's config (both parts)
 #   BENCH_GC_COLD=1                         part B: do not read the index files into the page cache first
-# Environment: PLURA (binary, default build/plura), POPULATE (default next to PLURA:
+# Environment: PLURA (binary, default build/tools/plura), POPULATE (default next to PLURA:
 # tools/bench/bench-gc-populate), BENCH_DIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PLURA=${PLURA:-$ROOT/build/plura}
-[ -x "$PLURA" ] || PLURA=$ROOT/build/tools/plura
+PLURA=${PLURA:-$ROOT/build/tools/plura}
 POPULATE=${POPULATE:-$(dirname "$PLURA")/bench/bench-gc-populate}
 ONLY=${BENCH_GC_ONLY:-a b}
 IMAGES=${BENCH_GC_IMAGES:-2500}
@@ -45,6 +44,8 @@ want() { [[ " $ONLY " == *" $1 "* ]]; }
 for tool in wrk docker-registry python3 curl; do
         command -v "$tool" >/dev/null || { echo "bench-gc.sh: $tool missing" >&2; exit 1; }
 done
+[ -x "$PLURA" ] || { echo "bench-gc.sh: $PLURA not built (make build)" >&2; exit 1; }
+! want b || [ -x "$POPULATE" ] || { echo "bench-gc.sh: $POPULATE not built (make build)" >&2; exit 1; }
 
 PIDS=()
 MOUNTED=

@@ -9,7 +9,7 @@
 # Distribution with its stock filesystem driver (which never fsyncs) and the in-memory
 # blob descriptor cache of Debian's default config.
 #
-# Environment: PLURA (binary, default build/plura), BENCH_PLURA_FSYNC=false (plura without
+# Environment: PLURA (binary, default build/tools/plura), BENCH_PLURA_FSYNC=false (plura without
 # fsync, to see what durability costs), BENCH_DIR, BENCH_DURATION (seconds per
 # wrk run, default 10), BENCH_REPOS / BENCH_TAGS (1000 / 10), BENCH_BLOBS (64 MiB blobs per
 # push workload, default 8), BENCH_IMAGE_SIZE (skopeo image, default 500M), BENCH_ONLY
@@ -21,7 +21,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 B="$ROOT/tools/bench"
-PLURA=${PLURA:-$ROOT/build/plura}
+PLURA=${PLURA:-$ROOT/build/tools/plura}
 if [ -n "${BENCH_QUICK:-}" ]; then
         : "${BENCH_DURATION:=4}" "${BENCH_REPOS:=200}" "${BENCH_BLOBS:=4}" "${BENCH_IMAGE_SIZE:=100M}"
 fi
