@@ -66,6 +66,9 @@ uint64_t registry_v1_wake_generation(Registry *r);
 
 /* Sets an error body {"errors":[{"code":code,"message":msg,"detail":detail}]} and returns 0. */
 int v1_error(V1Response *resp, int status, const char *code, json_t *detail, const char *fmt, ...) _printf_(5, 6);
+/* An error body for a failed store call r (-errno), "<what>: <reason>": 507 STORAGE_FULL when the
+ * storage is full (ENOSPC, EDQUOT), 503 READ_ONLY when it is read-only, else 500 with code. */
+int v1_error_errno(V1Response *resp, int r, const char *code, const char *fmt, ...) _printf_(4, 5);
 
 typedef int (*V1HandlerFn)(Registry *r, const V1Request *req, V1Response *resp);
 

@@ -275,16 +275,15 @@ void request_reply_error_header(Request *req, unsigned status, const char *code,
 }
 
 void request_reply_store_error(Request *req, int r, const StoreError *err, const char *what) {
+        /* a full volume is not the request's fault, whatever code the store attached */
+        if (r == -ENOSPC || r == -EDQUOT)
+                return request_reply_error(req, 507, "UNKNOWN", NULL, "%s: storage is full (%s)", what, strerror(-r));
         if (err && err->code > OCI_OK && err->code < _OCI_ERROR_MAX) {
                 request_reply_error(req, (unsigned) oci_error_http_status(err->code), oci_error_to_string(err->code),
                                     NULL, "%s", err->message[0] ? err->message : what);
                 return;
         }
         switch (-r) {
-        case ENOSPC:
-        case EDQUOT:
-                request_reply_error(req, 507, "UNKNOWN", NULL, "%s: storage is full", what);
-                return;
         case EROFS:
                 request_reply_error(req, 503, "UNKNOWN", NULL, "%s: storage is read-only", what);
                 return;
@@ -311,6 +310,23 @@ int v1_error(V1Response *resp, int status, const char *code, json_t *detail, con
         resp->status = status;
         resp->body = error_body(code, detail, msg);
         return 0;
+}
+
+int v1_error_errno(V1Response *resp, int r, const char *code, const char *fmt, ...) {
+        char what[768];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        switch (-r) {
+        case ENOSPC:
+        case EDQUOT:
+                return v1_error(resp, 507, "STORAGE_FULL", NULL, "%s: storage is full (%s)", what, strerror(-r));
+        case EROFS:
+                return v1_error(resp, 503, "READ_ONLY", NULL, "%s: storage is read-only", what);
+        default:
+                return v1_error(resp, 500, code, NULL, "%s: %s", what, strerror(r < 0 ? -r : r));
+        }
 }
 
 /* A prefix matches whole path components: "holds" matches "holds" and "holds/x", not "holdsx". */
@@ -468,7 +484,7 @@ static void v1_finish(Request *req) {
         }
         if (r < 0 && !vresp.body) {
                 log_error_errno(r, "%s %s: %m", req->method, req->url);
-                v1_error(&vresp, 500, "UNKNOWN", NULL, "%s", strerror(-r));
+                v1_error_errno(&vresp, r, "UNKNOWN", "%s /v1/registry/%s", req->method, p);
         }
         if (vresp.status <= 0)
                 vresp.status = 200;

@@ -75,7 +75,7 @@ static int run_error(V1Response *resp, int k) {
                 return v1_error(resp, 409, "READ_ONLY", NULL, "the store is read-only");
         if (k == -ECANCELED)
                 return v1_error(resp, 503, "GC_CANCELLED", NULL, "the garbage collection was cancelled (server stopping)");
-        return v1_error(resp, 500, "GC_FAILED", NULL, "garbage collection failed: %s", strerror(-k));
+        return v1_error_errno(resp, k, "GC_FAILED", "garbage collection failed");
 }
 
 typedef struct AsyncRun {

@@ -201,7 +201,7 @@ static int h_promote(Registry *reg, const V1Request *req, V1Response *resp) {
                 json_t *ad = json_pack("{s:s, s:s}", "digest", digest, "error", strerror(-r));
                 (void) store_audit(g->store, req->actor, "promote", strna(target), "error", ad);
                 json_decref(ad);
-                return v1_error(resp, 500, "INTERNAL", NULL, "moving %s to %s failed: %s", strna(target), digest, strerror(-r));
+                return v1_error_errno(resp, r, "INTERNAL", "moving %s to %s failed", strna(target), digest);
         }
         char labels[96];
         snprintf(labels, sizeof(labels), "to=\"%s\"", toname);
@@ -313,7 +313,7 @@ static int h_rollback(Registry *reg, const V1Request *req, V1Response *resp) {
                 json_t *ad = json_pack("{s:s, s:s}", "digest", destbuf, "error", strerror(-r));
                 (void) store_audit(g->store, req->actor, "rollback", strna(target), "error", ad);
                 json_decref(ad);
-                return v1_error(resp, 500, "INTERNAL", NULL, "rollback of %s failed: %s", strna(target), strerror(-r));
+                return v1_error_errno(resp, r, "INTERNAL", "rollback of %s failed", strna(target));
         }
         double secs = (double) (clock_monotonic_ns() - t0) / 1e9;
         metrics_histogram_observe(M_ROLLBACK_TIME, NULL, secs);
@@ -400,7 +400,7 @@ static int h_block(Registry *reg, const V1Request *req, V1Response *resp) {
         int r = gov_block(g, digest, rec);
         if (r < 0) {
                 json_decref(rec);
-                return v1_error(resp, 500, "INTERNAL", NULL, "storing the block: %s", strerror(-r));
+                return v1_error_errno(resp, r, "INTERNAL", "storing the block");
         }
         gov_cve_block_event(g, "block");
         (void) store_audit(g->store, req->actor, "block", digest, "ok", rec);
@@ -432,7 +432,7 @@ static int h_unblock(Registry *reg, const V1Request *req, V1Response *resp) {
         if (r == -ENOENT)
                 return v1_error(resp, 404, "NOT_BLOCKED", NULL, "%s is not blocked", digest);
         if (r < 0)
-                return v1_error(resp, 500, "INTERNAL", NULL, "removing the block: %s", strerror(-r));
+                return v1_error_errno(resp, r, "INTERNAL", "removing the block");
         json_t *d = json_pack("{s:O}", "was", old);
         (void) store_audit(g->store, req->actor, "unblock", digest, "ok", d);
         json_decref(d);

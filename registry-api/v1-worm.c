@@ -32,6 +32,10 @@ static int store_error_response(V1Response *resp, int r, const StoreError *e, co
                 return v1_error(resp, 404, oci_code(e, "NOT_FOUND"), NULL, "%s", msg);
         case EINVAL:
                 return v1_error(resp, 400, oci_code(e, "INVALID_REQUEST"), NULL, "%s", msg);
+        case ENOSPC:
+        case EDQUOT:
+        case EROFS:
+                return v1_error_errno(resp, r, "INTERNAL_ERROR", "%s", what);
         default:
                 return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "%s: %s", what, msg);
         }

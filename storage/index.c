@@ -2,9 +2,12 @@
 /* RocksDB index: opening (primary or secondary), column families, schema version, point and prefix
  * access, batches, snapshots, sequences and the binary record codecs. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -179,15 +182,25 @@ char *index_key_join(size_t *ret_len, const char *first, ...) {
 
 /* ---- errors */
 
-static int rocksdb_error_to_errno(const char *e) {
+/* RocksDB's C API hands over only Status::ToString(): "IO error: No space left on device: While
+ * appending to file: <path>: No space left on device", "IO error: While lock file: <path>/LOCK:
+ * Resource temporarily unavailable", "NotFound: ...". A full volume is ENOSPC whichever part says
+ * so (the NoSpace or SpaceLimit subcode, or the errno text), and wins over everything else; the
+ * lock is matched by RocksDB's own words, so a path with "lock" in it is not EBUSY. */
+int index_error_to_errno(const char *e) {
         if (!e)
                 return 0;
-        if (strstr(e, "Resource temporarily unavailable") || strstr(e, "lock"))
-                return -EBUSY;
-        if (strstr(e, "No such file") || strstr(e, "does not exist"))
-                return -ENOENT;
-        if (strstr(e, "No space"))
+        if (strstr(e, "No space left on device") || strstr(e, "Space limit reached"))
                 return -ENOSPC;
+        if (strstr(e, "Disk quota exceeded"))
+                return -EDQUOT;
+        if (strstr(e, "Read-only file system"))
+                return -EROFS;
+        if (strstr(e, "While lock file") || strstr(e, "lock hold by current process") ||
+            strstr(e, "Resource temporarily unavailable"))
+                return -EBUSY;
+        if (startswith(e, "NotFound: ") || strstr(e, "No such file") || strstr(e, "does not exist"))
+                return -ENOENT;
         if (strstr(e, "Invalid argument"))
                 return -EINVAL;
         if (strstr(e, "Not implemented") || strstr(e, "Not supported"))
@@ -198,9 +211,51 @@ static int rocksdb_error_to_errno(const char *e) {
 static int take_error(char *e, const char *what) {
         if (!e)
                 return 0;
-        int r = rocksdb_error_to_errno(e);
+        int r = index_error_to_errno(e);
         log_error("RocksDB %s: %s", what, e);
         rocksdb_free(e);
+        return r;
+}
+
+/* After a failed write RocksDB takes no more writes until it recovers (from NoSpace by itself,
+ * see index_open()); the last write's result tells readiness whether to ask again. */
+static void note_write(Store *s, int r) {
+        if (__atomic_load_n(&s->index_write_error, __ATOMIC_RELAXED) != r)
+                __atomic_store_n(&s->index_write_error, r, __ATOMIC_RELAXED);
+}
+
+static int take_write_error(Store *s, char *e, const char *what) {
+        int r = take_error(e, what);
+        note_write(s, r);
+        return r;
+}
+
+/* a key that is never written: its tombstone is the smallest write there is */
+#define PROBE_KEY "write_probe"
+
+/* Free space for this process: root also gets the blocks reserved for root (RocksDB counts so too). */
+static int volume_free(const char *path, uint64_t *ret) {
+        struct statvfs v;
+        if (statvfs(path, &v) < 0)
+                return -errno;
+        *ret = (uint64_t) (geteuid() == 0 ? v.f_bfree : v.f_bavail) * v.f_frsize;
+        return 0;
+}
+
+int index_check_writable(Store *s) {
+        if (s->read_only)
+                return 0;
+        /* below one memtable RocksDB can neither flush nor resume after NoSpace */
+        uint64_t free_bytes = UINT64_MAX;
+        if (volume_free(s->root, &free_bytes) >= 0 && free_bytes < s->index_room)
+                return -ENOSPC;
+        if (__atomic_load_n(&s->index_write_error, __ATOMIC_RELAXED) == 0)
+                return 0;
+        char *e = NULL; /* not logged: readiness probes repeat */
+        rocksdb_delete_cf(s->db, s->write_async, s->cf[INDEX_META], PROBE_KEY, strlen(PROBE_KEY), &e);
+        int r = index_error_to_errno(e);
+        rocksdb_free(e);
+        note_write(s, r);
         return r;
 }
 
@@ -226,16 +281,55 @@ static int meta_write_u64(Store *s, const char *name, uint64_t v) {
         int n = snprintf(buf, sizeof buf, "%llu", (unsigned long long) v);
         char *e = NULL;
         rocksdb_put_cf(s->db, s->write_sync, s->cf[INDEX_META], name, strlen(name), buf, (size_t) n, &e);
-        return take_error(e, "write meta");
+        return take_write_error(s, e, "write meta");
 }
 
 #define INDEX_BLOCK_CACHE (64U << 20)
 #define INDEX_MEMTABLE_BUDGET (64U << 20)
-#define INDEX_WAL_MAX (256U << 20)
+#define INDEX_WAL_MAX (256ULL << 20)
+#define MIB (1ULL << 20)
+#define CLAMP(x, lo, hi) MIN(MAX((x), (lo)), (hi))
+
+/* What RocksDB puts on the data volume scales with it. RocksDB preallocates each WAL file to
+ * 1.1 × write_buffer_size (capped by max_total_wal_size and db_write_buffer_size) and, after a
+ * NoSpace error, resumes writes only once write_buffer_size is free again; at its default of
+ * 64 MiB a 64 MiB volume could not hold a store (~48 MiB of WAL at open) nor ever recover. So one
+ * family's memtable is 1/16 of the volume (4-64 MiB), the WAL is kept to 1/8 of it (at least
+ * two memtables, at most 256 MiB), the manifest preallocates 1/4 of a memtable (1-4 MiB). */
+void index_sizes_for_volume(uint64_t volume_bytes, IndexSizes *ret) {
+        uint64_t wb = volume_bytes ? CLAMP(volume_bytes / 16, 4 * MIB, 64 * MIB) : 64 * MIB;
+        *ret = (IndexSizes) {
+                .write_buffer = wb,
+                .wal_max = volume_bytes ? CLAMP(volume_bytes / 8, 2 * wb, INDEX_WAL_MAX) : INDEX_WAL_MAX,
+                .manifest_prealloc = CLAMP(wb / 4, 1 * MIB, 4 * MIB),
+        };
+}
+
+static uint64_t volume_size(const char *path) {
+        struct statvfs v;
+        if (statvfs(path, &v) < 0) {
+                log_warning_errno(errno, "Cannot measure the data volume of %s (%m); sizing the index for a large one.",
+                                  path);
+                return 0;
+        }
+        return (uint64_t) v.f_blocks * v.f_frsize;
+}
+
+/* librocksdb 7.8 (Debian 12) aborts on an assertion when its info log is written again after a
+ * failed write (facebook/rocksdb#11314, fixed in 8.1), and the LOG is on the data volume: once
+ * that was full, the next line RocksDB logged ended the process. At HEADER_LEVEL 7.8 writes
+ * nothing to the LOG (its headers go out at INFO level); RocksDB's errors reach plura's log
+ * through the calls that return them. */
+#define INDEX_LOG_LEVEL 5 /* rocksdb::HEADER_LEVEL */
+#define INDEX_LOG_FILES_KEPT 4 /* each open starts a LOG and keeps the old ones, 1000 by default */
 
 int index_open(Store *s) {
         char *e = NULL;
         int r;
+
+        IndexSizes sizes;
+        index_sizes_for_volume(volume_size(s->root), &sizes);
+        s->index_room = sizes.write_buffer;
 
         s->cache = rocksdb_cache_create_lru(INDEX_BLOCK_CACHE);
         s->table_options = rocksdb_block_based_options_create();
@@ -260,9 +354,14 @@ int index_open(Store *s) {
         /* Memory and restart time stay bounded however many column families take writes: all
          * memtables together are flushed at 64 MiB (RocksDB's default is 64 MiB per family, ×2,
          * ×11 families), and the WAL is not kept beyond 256 MiB for a family that rarely
-         * flushes (else a restart replays gigabytes into memtables). */
+         * flushes (else a restart replays gigabytes into memtables). On a small data volume
+         * both a family's memtable and the WAL are smaller still (index_sizes_for_volume()). */
         rocksdb_options_set_db_write_buffer_size(s->db_options, INDEX_MEMTABLE_BUDGET);
-        rocksdb_options_set_max_total_wal_size(s->db_options, INDEX_WAL_MAX);
+        rocksdb_options_set_write_buffer_size(s->db_options, sizes.write_buffer);
+        rocksdb_options_set_max_total_wal_size(s->db_options, sizes.wal_max);
+        rocksdb_options_set_manifest_preallocation_size(s->db_options, sizes.manifest_prealloc);
+        rocksdb_options_set_info_log_level(s->db_options, INDEX_LOG_LEVEL);
+        rocksdb_options_set_keep_log_file_num(s->db_options, INDEX_LOG_FILES_KEPT);
         rocksdb_options_set_block_based_table_factory(s->db_options, s->table_options);
         if (s->read_only)
                 rocksdb_options_set_max_open_files(s->db_options, -1); /* required for secondaries */
@@ -367,8 +466,11 @@ void index_close(Store *s) {
                         char *e = NULL;
                         rocksdb_flush_cf(s->db, fo, s->cf_handles[i], &e);
                         if (e) {
+                                /* the others fail the same way (a full volume, a stopped index):
+                                 * the WAL keeps what they hold */
                                 log_warning("index: flush on close: %s", e);
                                 rocksdb_free(e);
+                                break;
                         }
                 }
                 if (fo)
@@ -557,7 +659,7 @@ int store_kv_put(Store *s, IndexColumn c, const void *key, size_t klen, const vo
         if (c < 0 || c >= _INDEX_COLUMN_MAX)
                 return -EINVAL;
         rocksdb_put_cf(s->db, s->write_sync, s->cf[c], key, klen, val, vlen, &e);
-        return take_error(e, "put");
+        return take_write_error(s, e, "put");
 }
 
 int store_kv_delete(Store *s, IndexColumn c, const void *key, size_t klen) {
@@ -567,7 +669,7 @@ int store_kv_delete(Store *s, IndexColumn c, const void *key, size_t klen) {
         if (c < 0 || c >= _INDEX_COLUMN_MAX)
                 return -EINVAL;
         rocksdb_delete_cf(s->db, s->write_sync, s->cf[c], key, klen, &e);
-        return take_error(e, "delete");
+        return take_write_error(s, e, "delete");
 }
 
 /* ---- iteration */
@@ -737,7 +839,7 @@ int index_batch_commit_full(Store *s, IndexBatch *b, bool sync) {
         }
         rocksdb_write(s->db, sync ? s->write_sync : s->write_async, wb, &e);
         rocksdb_writebatch_destroy(wb);
-        return take_error(e, "write batch");
+        return take_write_error(s, e, "write batch");
 }
 
 static _Thread_local unsigned deferred_sync_depth = 0;
@@ -756,9 +858,13 @@ int store_sync_wal(Store *s) {
                 return -EROFS;
         if (!s->fsync)
                 return 0;
+        /* A synced write rather than rocksdb_flush_wal(): it syncs every WAL file the same way,
+         * but through the write queue, which refuses it while RocksDB is stopped after a write
+         * error. 7.8's FlushWAL(true) syncs the WAL file whose append failed and aborts on an
+         * assertion (WritableFileWriter::SyncWithoutFlush): a GC on a full volume ended so. */
         char *e = NULL;
-        rocksdb_flush_wal(s->db, 1, &e);
-        return take_error(e, "sync the write-ahead log");
+        rocksdb_delete_cf(s->db, s->write_sync, s->cf[INDEX_META], PROBE_KEY, strlen(PROBE_KEY), &e);
+        return take_write_error(s, e, "sync the write-ahead log");
 }
 
 int store_batch_commit(Store *s, IndexBatch *b) {

@@ -53,6 +53,8 @@ struct Store {
         rocksdb_writeoptions_t *write_async; /* advisory records (last pulled, upload offset) */
         rocksdb_readoptions_t *read_options;
         rocksdb_readoptions_t *read_cold; /* read_options without filling the block cache */
+        int index_write_error;            /* atomic: -errno of the last index write, 0 if it worked */
+        uint64_t index_room;              /* free space readiness wants: one memtable (IndexSizes) */
 
         pthread_mutex_t digest_locks[DIGEST_LOCK_STRIPES];
         uint32_t digest_gen[DIGEST_LOCK_STRIPES]; /* atomic; see store_digest_generations() */
@@ -89,6 +91,18 @@ struct Store {
 
 /* ---- index.c */
 int index_open(Store *s);
+/* Sizes of the index's files that follow the size of the data volume (0: unknown, large). */
+typedef struct IndexSizes {
+        uint64_t write_buffer;      /* one column family's memtable */
+        uint64_t wal_max;           /* all WAL files together before the oldest memtables flush */
+        uint64_t manifest_prealloc; /* manifest preallocation */
+} IndexSizes;
+void index_sizes_for_volume(uint64_t volume_bytes, IndexSizes *ret);
+/* A RocksDB error string as -errno (0 for NULL): ENOSPC for a full volume, EBUSY for the lock ... */
+int index_error_to_errno(const char *e);
+/* -ENOSPC when the volume has less free than index_room; else 0 unless the last index write
+ * failed and a probe write still fails (then its -errno). */
+int index_check_writable(Store *s);
 void index_close(Store *s);
 int index_get(Store *s, IndexSnapshot *snap, IndexColumn c, const void *key, size_t klen, char **ret, size_t *ret_len);
 /* fn(userdata, i, value, len) for each key i in order, value NULL if absent; keys sorted. */

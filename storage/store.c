@@ -198,8 +198,12 @@ int store_check_ready(Store *s) {
                 return -ENOTCONN;
         if (s->read_only)
                 return access(s->root, R_OK) < 0 ? -errno : 0;
+        /* the index too: a write error stops RocksDB's writes until it has recovered */
+        int r = index_check_writable(s);
+        if (r < 0)
+                return r;
         char rnd[37];
-        int r = uuid_random(rnd);
+        r = uuid_random(rnd);
         if (r < 0)
                 return r;
         _cleanup_free_ char *p = strdup_printf("%s/tmp/.ready-%s", s->root, rnd);

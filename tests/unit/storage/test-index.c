@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* RocksDB index: key encoding, round trips, prefix iteration, snapshots, batches, sequences,
- * schema version, secondary (read-only) instances. Real RocksDB files in a temporary dir. */
+ * schema version, secondary (read-only) instances, error strings, sizes for the data volume.
+ * Real RocksDB files in a temporary dir. */
 #include <dirent.h>
 #include <sys/stat.h>
 
 #include "storage-test-helpers.h"
+#include "storage/store-internal.h" /* index_error_to_errno, index_sizes_for_volume */
 
 TEST(test_key_join) {
         size_t l;
@@ -337,6 +339,80 @@ TEST(test_cold_reads) {
         rm_rf(dir);
 }
 
+/* The strings are librocksdb 7.8's Status::ToString() for these failures. */
+TEST(test_error_to_errno) {
+        ASSERT_EQ(index_error_to_errno(NULL), 0);
+        ASSERT_EQ(index_error_to_errno("IO error: No space left on device: While appending to file: "
+                                       "/srv/data/index/000004.log: No space left on device"),
+                  -ENOSPC);
+        /* the NoSpace subcode alone, and the SstFileManager's limit */
+        ASSERT_EQ(index_error_to_errno("IO error: No space left on device"), -ENOSPC);
+        ASSERT_EQ(index_error_to_errno("IO error: Space limit reached"), -ENOSPC);
+        /* full wins over words in the path */
+        ASSERT_EQ(index_error_to_errno("IO error: No space left on device: While appending to file: "
+                                       "/srv/blocklist/index/000009.sst: No space left on device"),
+                  -ENOSPC);
+        ASSERT_EQ(index_error_to_errno("IO error: While appending to file: /q/index/000004.log: Disk quota exceeded"),
+                  -EDQUOT);
+        ASSERT_EQ(index_error_to_errno("IO error: While open a file for appending: /ro/index/000012.log: "
+                                       "Read-only file system"),
+                  -EROFS);
+        ASSERT_EQ(index_error_to_errno("IO error: While lock file: /srv/data/index/LOCK: Resource temporarily "
+                                       "unavailable"),
+                  -EBUSY);
+        ASSERT_EQ(index_error_to_errno("IO error: lock hold by current process, acquire time 1796351426 acquiring "
+                                       "thread 140: /srv/data/index/LOCK: No locks available"),
+                  -EBUSY);
+        /* "lock" in a path is not the lock */
+        ASSERT_EQ(index_error_to_errno("IO error: While fdatasync: /srv/blocklist/index/000004.log: "
+                                       "Input/output error"),
+                  -EIO);
+        ASSERT_EQ(index_error_to_errno("NotFound: "), -ENOENT);
+        ASSERT_EQ(index_error_to_errno("IO error: No such file or directory: While opening a file for sequentially "
+                                       "reading: /srv/data/index/CURRENT: No such file or directory"),
+                  -ENOENT);
+        ASSERT_EQ(index_error_to_errno("Invalid argument: /srv/data/index: does not exist "
+                                       "(create_if_missing is false)"),
+                  -ENOENT);
+        ASSERT_EQ(index_error_to_errno("Invalid argument: Column family not found: blob"), -EINVAL);
+        ASSERT_EQ(index_error_to_errno("Not implemented: Not supported operation in read only mode."), -EOPNOTSUPP);
+        ASSERT_EQ(index_error_to_errno("Corruption: block checksum mismatch"), -EIO);
+}
+
+#define MIB (UINT64_C(1) << 20)
+
+TEST(test_sizes_for_volume) {
+        IndexSizes z;
+        /* a 64 MiB ext4 volume has ~55 MiB of blocks: the smallest sizes, WAL prealloc 4.4 MiB */
+        index_sizes_for_volume(56037 * UINT64_C(1024), &z);
+        ASSERT_EQ(z.write_buffer, 4 * MIB);
+        ASSERT_EQ(z.wal_max, 8 * MIB);
+        ASSERT_EQ(z.manifest_prealloc, 1 * MIB);
+        index_sizes_for_volume(1, &z);
+        ASSERT_EQ(z.write_buffer, 4 * MIB);
+        ASSERT_EQ(z.wal_max, 8 * MIB);
+        /* in between: 1/16 and 1/8 of the volume */
+        index_sizes_for_volume(512 * MIB, &z);
+        ASSERT_EQ(z.write_buffer, 32 * MIB);
+        ASSERT_EQ(z.wal_max, 64 * MIB);
+        ASSERT_EQ(z.manifest_prealloc, 4 * MIB);
+        /* from 1 GiB on the memtable is RocksDB's default, from 2 GiB on the WAL limit is 256 MiB:
+         * what plura used on every volume before */
+        index_sizes_for_volume(1024 * MIB, &z);
+        ASSERT_EQ(z.write_buffer, 64 * MIB);
+        ASSERT_EQ(z.wal_max, 128 * MIB);
+        index_sizes_for_volume(2048 * MIB, &z);
+        ASSERT_EQ(z.wal_max, 256 * MIB);
+        index_sizes_for_volume(UINT64_C(1) << 42, &z);
+        ASSERT_EQ(z.write_buffer, 64 * MIB);
+        ASSERT_EQ(z.wal_max, 256 * MIB);
+        ASSERT_EQ(z.manifest_prealloc, 4 * MIB);
+        /* unknown (statvfs failed): a large volume */
+        index_sizes_for_volume(0, &z);
+        ASSERT_EQ(z.write_buffer, 64 * MIB);
+        ASSERT_EQ(z.wal_max, 256 * MIB);
+}
+
 int main(void) {
         RUN(test_key_join);
         RUN(test_round_trip_and_iteration);
@@ -345,5 +421,7 @@ int main(void) {
         RUN(test_secondary);
         RUN(test_close_flushes_memtables);
         RUN(test_cold_reads);
+        RUN(test_error_to_errno);
+        RUN(test_sizes_for_volume);
         return 0;
 }
