@@ -206,38 +206,56 @@ int parse_timestamp_ns(const char *s, int64_t *ret) {
         return 0;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (before e), 0 if there is none (a NUL is none). */
+static size_t utf8_sequence_length(const uint8_t *p, const uint8_t *e) {
+        uint8_t c = *p;
+        if (c == 0)
+                return 0;
+        if (c < 0x80)
+                return 1;
+        size_t len;
+        uint32_t cp, min;
+        if ((c & 0xe0) == 0xc0)
+                len = 2, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0)
+                len = 3, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0)
+                len = 4, cp = c & 0x07, min = 0x10000;
+        else
+                return 0;
+        if ((size_t) (e - p) < len)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((p[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return len;
+}
+
 bool utf8_is_valid(const char *s, size_t n) {
         const uint8_t *p = (const uint8_t *) s, *e = p + n;
         while (p < e) {
-                uint8_t c = *p;
-                if (c == 0)
+                size_t l = utf8_sequence_length(p, e);
+                if (l == 0)
                         return false;
-                if (c < 0x80) {
-                        p++;
-                        continue;
-                }
-                size_t len;
-                uint32_t cp, min;
-                if ((c & 0xe0) == 0xc0)
-                        len = 2, cp = c & 0x1f, min = 0x80;
-                else if ((c & 0xf0) == 0xe0)
-                        len = 3, cp = c & 0x0f, min = 0x800;
-                else if ((c & 0xf8) == 0xf0)
-                        len = 4, cp = c & 0x07, min = 0x10000;
-                else
-                        return false;
-                if ((size_t) (e - p) < len)
-                        return false;
-                for (size_t i = 1; i < len; i++) {
-                        if ((p[i] & 0xc0) != 0x80)
-                                return false;
-                        cp = cp << 6 | (p[i] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                p += len;
+                p += l;
         }
         return true;
+}
+
+char *utf8_sanitize(char *s) {
+        uint8_t *p = (uint8_t *) s, *e = p + strlen(s);
+        while (p < e) {
+                size_t l = utf8_sequence_length(p, e);
+                if (l == 0)
+                        *p++ = '?';
+                else
+                        p += l;
+        }
+        return s;
 }
 
 int mkdir_p(const char *path, mode_t mode) {

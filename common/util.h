@@ -50,6 +50,8 @@ ssize_t loop_pread(int fd, void *buf, size_t n, off_t offset);
 
 /* Well-formed UTF-8 of exactly n bytes: no NUL byte, no overlong form, no surrogate, <= U+10FFFF. */
 bool utf8_is_valid(const char *s, size_t n);
+/* Replaces, in place, each byte that is not part of well-formed UTF-8 with '?'; returns s. */
+char *utf8_sanitize(char *s);
 
 void hex_encode(const uint8_t *data, size_t n, char *out /* 2n+1 */);
 int hex_decode(const char *s, size_t slen, uint8_t *out);

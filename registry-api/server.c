@@ -245,7 +245,11 @@ void request_reply_json(Request *req, unsigned status, json_t *body) {
 }
 
 static json_t *error_body(const char *code, json_t *detail, const char *message) {
-        json_t *e = json_pack("{s:s,s:s}", "code", code, "message", message);
+        /* a message that quotes the request (a path with %ff in it) must still be a JSON string,
+         * or json_pack() fails and the client gets "{}" */
+        char m[1024];
+        snprintf(m, sizeof m, "%s", message);
+        json_t *e = json_pack("{s:s,s:s}", "code", code, "message", utf8_sanitize(m));
         if (!e) {
                 json_decref(detail);
                 return NULL;

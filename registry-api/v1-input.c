@@ -123,7 +123,7 @@ typedef struct QueryCheck {
         const char *const *known;
         unsigned seen[QUERY_KNOWN_MAX];
         char field[128];
-        char problem[192]; /* "" = fine */
+        char problem[320]; /* "" = fine; room for the list of known names (256) */
 } QueryCheck;
 
 static enum MHD_Result query_check_one(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,

@@ -127,6 +127,19 @@ check "worm/verify: bundle a number" refused POST /v1/registry/worm/verify '{"bu
 api GET /v1/registry/holds
 check "no hold was added by any of them" [ "$HTTP_STATUS" = 200 -a "$(jq '.holds | length' <<<"$BODY")" = 0 ]
 
+# ---- an error message that quotes a path with invalid UTF-8 is still the spec's error body
+# (json_pack refused the message and the client got "{}")
+error_body() { # METHOD PATH STATUS
+        api "$1" "$2"
+        [ "$HTTP_STATUS" = "$3" ] && jq -e '(.errors | length) == 1 and (.errors[0].code | type) == "string" and (.errors[0].message | type) == "string"' <<<"$BODY" >/dev/null ||
+                { note "$1 $2: $HTTP_STATUS $BODY (wanted $3 with an error body)"; return 1; }
+}
+check "GET block/%ff: 404 with an error body" error_body GET "/v1/registry/block/%ff" 404
+check "GET holds/%ff: 400 with an error body" error_body GET "/v1/registry/holds/%ff" 400
+check "GET gc/%ff: 404 with an error body" error_body GET "/v1/registry/gc/%ff" 404
+check "GET /v1/registry/%ff: 404 with an error body" error_body GET "/v1/registry/%ff" 404
+check "GET /v2/<name>/manifests/%ff: 404 with an error body" error_body GET "/v2/test/app/manifests/%ff" 404
+
 # ---- /v2 manifest PUT ?tag=
 dig() { echo "sha256:$(sha256_of "$1")"; }
 R=test/app

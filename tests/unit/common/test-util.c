@@ -154,6 +154,9 @@ TEST(test_utf8) {
         ASSERT_FALSE(utf8_is_valid("\xed\xa0\x80", 3));  /* surrogate */
         ASSERT_FALSE(utf8_is_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
         ASSERT_FALSE(utf8_is_valid("a\x80", 2));
+        char m[] = "holds/\xff\xfe: gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xed\xa0\x80 \xc3";
+        ASSERT_STREQ(utf8_sanitize(m), "holds/??: gr\xc3\xbc\xc3\x9f \xe2\x82\xac ??? ?");
+        ASSERT_TRUE(utf8_is_valid(m, strlen(m)));
 }
 
 TEST(test_atomic_write) {
