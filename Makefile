@@ -6,7 +6,8 @@ SHELL := /bin/bash
 
 DEB_PACKAGES := build-essential libmicrohttpd-dev librocksdb-dev libssl-dev libjansson-dev libzstd-dev \
 	libfuse3-dev fuse3 zlib1g-dev libcurl4 meson ninja-build pkg-config clang \
-	libclang-rt-14-dev curl skopeo python3 jq e2fsprogs util-linux
+	libclang-rt-14-dev curl skopeo python3 jq e2fsprogs util-linux libcrypt-dev \
+	openssl apache2-utils
 BENCH_PACKAGES := docker-registry wrk hyperfine time bc
 
 BUILD := build
