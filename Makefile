@@ -8,6 +8,8 @@ DEB_PACKAGES := build-essential libmicrohttpd-dev librocksdb-dev libssl-dev libj
 	libfuse3-dev fuse3 zlib1g-dev libcurl4 meson ninja-build pkg-config clang \
 	libclang-rt-14-dev curl skopeo python3 jq e2fsprogs util-linux libcrypt-dev \
 	openssl apache2-utils
+# native TLS: GnuTLS headers (registry-api/tls.c), openssl for the tests' certificates, the CA store plura reg verifies with
+DEB_PACKAGES += libgnutls28-dev openssl ca-certificates
 BENCH_PACKAGES := docker-registry wrk hyperfine time bc
 
 BUILD := build

@@ -548,6 +548,26 @@ static int check_public_key(Checker *c, json_t *v, json_t *u) {
         return startswith(json_string_value(v), "-----BEGIN") ? 0 : check_readable_file(c, v, u);
 }
 
+/* A file that may be left unset: "" */
+static int check_optional_file(Checker *c, json_t *v, json_t *u) {
+        return *json_string_value(v) ? check_readable_file(c, v, u) : 0;
+}
+
+/* registry-api/tls.c tls_new(): TLS is on when tls.cert is set; it needs its key, and a client
+ * CA means nothing without it */
+static int check_tls(Checker *c, json_t *v, json_t *u) {
+        const char *cert = strempty(json_string_value(json_object_get(v, "cert")));
+        const char *key = strempty(json_string_value(json_object_get(v, "key")));
+        if (*cert && !*key)
+                return fail_key(c, "key", "missing: tls.cert (%.256s) is set, its private key (a PEM file) is needed too", cert);
+        if (*key && !*cert)
+                return fail_key(c, "cert", "missing: tls.key (%.256s) is set, the certificate (a PEM file, chain allowed) "
+                                "is needed too", key);
+        if (*strempty(json_string_value(json_object_get(v, "client_ca"))) && !*cert)
+                return fail_key(c, "client_ca", "client certificates need TLS: set tls.cert and tls.key too");
+        return 0;
+}
+
 /* governance fails a signature gate when no key is configured: say so at start instead */
 static int check_signature_gate(Checker *c, json_t *v, json_t *u) {
         json_t *keys = json_object_get(json_object_get(c->root, "channels"), "public_keys");
@@ -598,6 +618,20 @@ static const Node http_node = {
                 { "header_timeout", DURATION_IN(1 * SEC, 3600 * SEC, "a duration of 1s..1h, like \"10s\"") },
                 { "max_json_body_bytes", INTEGER(1, 1 << 30) }),
         .check = check_http,
+};
+
+static const Node tls_file_node = { .type = NODE_STRING, .check = check_optional_file, .expect = "the path of a PEM file" };
+
+/* registry-api/tls.c tls_new() */
+static const Node tls_node = {
+        .type = NODE_OBJECT,
+        .fields = FIELDS(
+                { "cert", &tls_file_node },
+                { "key", &tls_file_node },
+                { "client_ca", &tls_file_node },
+                { "hsts_max_age", DURATION_IN(0, (int64_t) UINT_MAX * SEC,
+                                              "a duration of at most 4294967295s, like \"365d\" (0: no HSTS header)") }),
+        .check = check_tls,
 };
 
 static const Node storage_node = {
@@ -728,6 +762,7 @@ static const Node root_node = {
                 { "access_log", &bool_node },
                 { "registry_id", &string_node },
                 { "http", &http_node },
+                { "tls", &tls_node },
                 { "storage", &storage_node },
                 { "channels", &channels_node },
                 { "policy", ARRAY_OF(&policy_rule_node, "an array of rules") },

@@ -368,8 +368,9 @@ static void blob_get(Request *req) {
         int fd = blob_reader_fd(br);
         if (len == 0)
                 resp = response_empty();
-        else if (fd >= 0) {
-                /* MHD owns (and closes) the fd; the reader goes away now */
+        else if (fd >= 0 && !request_is_tls(req)) {
+                /* sendfile: MHD owns (and closes) the fd; the reader goes away now. (With TLS, MHD
+                 * would read fd responses 4 KiB at a time; the stream below reads 64 KiB.) */
                 int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
                 if (dfd < 0)
                         return request_reply_store_error(req, -errno, NULL, "duplicating the blob fd");

@@ -31,6 +31,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Registry *, registry_free);
 
 Store *registry_store(Registry *r);
 Config *registry_config(Registry *r);
+/* "https" when tls.cert is set (the listen address serves HTTPS only), else "http". */
+const char *registry_scheme(Registry *r);
+/* SIGHUP: re-reads what can change without a restart: the TLS certificate, key and client CA
+ * (registry-api/tls.h; a file that cannot be used keeps what was loaded before, and says why).
+ * Connections stay open. Any thread. */
+void registry_reload(Registry *r);
 
 /* ---- /v1/registry/ handlers */
 

@@ -79,6 +79,8 @@ struct MHD_Response *response_buffer_copy(const void *data, size_t len);
 void response_header(struct MHD_Response *resp, const char *name, const char *value);
 const char *request_header(Request *req, const char *name);
 const char *request_query(Request *req, const char *key);
+/* The connection is TLS (tls.cert is set): no sendfile, MHD encrypts what it sends. */
+bool request_is_tls(const Request *req);
 
 /* oci-api.c: called at the first access-handler call for /v2 paths. Sets req->route, and either
  * queues a response right away (errors found in the headers) or sets the body mode and

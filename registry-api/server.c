@@ -18,6 +18,7 @@
 #include "fusefs/fusefs.h"
 #include "registry-api/listener.h"
 #include "registry-api/server-internal.h"
+#include "registry-api/tls.h"
 
 #define CONNECTION_MEMORY_LIMIT (64U * 1024U) /* also bounds the request header size: larger gets 431 */
 #define DRAIN_TIMEOUT_NS (10 * NSEC_PER_SEC)
@@ -45,6 +46,7 @@ struct Registry {
 
         struct MHD_Daemon *daemon;
         Listener *listener;
+        Tls *tls;          /* tls.cert set: the listen address serves HTTPS only */
         uint16_t port;
 
         V1Handler *v1;
@@ -80,6 +82,15 @@ Store *registry_store(Registry *r) {
 
 Config *registry_config(Registry *r) {
         return r->config;
+}
+
+const char *registry_scheme(Registry *r) {
+        return r->tls ? "https" : "http";
+}
+
+void registry_reload(Registry *r) {
+        if (r->tls)
+                (void) tls_reload(r->tls); /* logs what it loaded, or why it kept the old */
 }
 
 void *registry_feature_state(Registry *r, const char *feature) {
@@ -162,6 +173,10 @@ const char *request_query(Request *req, const char *key) {
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+bool request_is_tls(const Request *req) {
+        return req->reg->tls != NULL;
+}
+
 static bool request_has_body(Request *req) {
         const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > 0)
@@ -206,6 +221,7 @@ void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
                 return;
         }
         response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
+        response_header(resp, "Strict-Transport-Security", tls_hsts(req->reg->tls));
         if (req->close_now)
                 response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         /* The body is done with: release the upload session before the client can see the
@@ -590,6 +606,10 @@ static void request_actor(Request *req) {
         }
         const char *a = request_header(req, "X-Plura-Actor");
         snprintf(req->actor, sizeof(req->actor), "%s", a && *a ? a : req->client);
+        /* a verified client certificate (mTLS) names the actor */
+        char user[sizeof(req->actor)];
+        if (tls_client_user(req->reg->tls, req->conn, user, sizeof user) > 0)
+                snprintf(req->actor, sizeof(req->actor), "%s", user);
 }
 
 static void dispatch_begin(Request *req) {
@@ -813,10 +833,15 @@ static void connection_notify(void *cls, struct MHD_Connection *c, void **socket
         Registry *reg = cls;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
                 listener_connection_opened(reg->listener, sa);
-        else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+                if (reg->tls)
+                        tls_connection_started(reg->tls, c, socket_context);
+        } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+                if (reg->tls)
+                        tls_connection_closed(reg->tls, socket_context);
                 listener_connection_closed(reg->listener, sa);
+        }
 }
 
 static int connection_handoff(void *userdata, int fd, const struct sockaddr *addr, socklen_t addrlen) {
@@ -825,12 +850,29 @@ static int connection_handoff(void *userdata, int fd, const struct sockaddr *add
         return MHD_add_connection(reg->daemon, fd, addr, addrlen) == MHD_YES ? 0 : -errno;
 }
 
+/* With tls.cert the daemon speaks only TLS (1.2+, see tls.c), each handshake with the credentials
+ * current then. It polls instead of using epoll: libmicrohttpd 0.9.75 leaves a connection whose
+ * handshake waits for the client on its epoll ready list, and the worker spins until the client
+ * answers (3.4 ms of CPU per handshake in tools/bench/bench-tls.sh, 0.7 ms with poll; TLS blob
+ * pulls 1.5x faster; docs/BENCHMARKS.md). */
+static const struct MHD_OptionItem *daemon_tls_options(Registry *r, unsigned *flags) {
+        static const struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
+        if (!r->tls)
+                return none;
+        *flags = (*flags & ~(unsigned) MHD_USE_EPOLL) | MHD_USE_POLL | MHD_USE_TLS;
+        return tls_mhd_options(r->tls);
+}
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap) {
         char msg[1024];
         vsnprintf(msg, sizeof(msg), fmt, ap);
         size_t l = strlen(msg);
         while (l > 0 && msg[l - 1] == '\n')
                 msg[--l] = 0;
+        /* MHD's words for every failed TLS handshake */
+        if (streq(msg, "Error: received handshake message out of context."))
+                return (void) log_info("http: a TLS handshake failed (a plain-HTTP client, an old TLS version or "
+                                       "cipher, or a refused client certificate)");
         log_warning("http: %s", msg);
 }
 
@@ -900,6 +942,13 @@ int registry_new(const RegistryOptions *o, Registry **ret) {
                 return log_error_errno(k, "governance: %m");
         }
         r->governance_up = true;
+
+        /* tls.cert set: certificate, key and client CA load now; one that cannot be used refuses the start */
+        k = tls_new(config_section(r->config, "tls"), &r->tls);
+        if (k < 0) {
+                registry_free(r);
+                return k;
+        }
         *ret = r;
         return 0;
 }
@@ -936,7 +985,7 @@ int registry_start(Registry *r, uint16_t *ret_port) {
                 .max_connections = max_connections,
                 .max_per_client = c->http_max_connections_per_client,
                 .header_timeout_s = c->http_header_timeout_s,
-                .sniff = true,
+                .sniff = !r->tls, /* a TLS connection starts with a ClientHello: MHD takes it at once */
                 .handoff = connection_handoff,
                 .userdata = r,
         };
@@ -956,6 +1005,7 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         }
         unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
                          MHD_USE_NO_LISTEN_SOCKET;
+        const struct MHD_OptionItem *tls_opts = daemon_tls_options(r, &flags);
         struct MHD_OptionItem opts[] = {
                 { MHD_OPTION_THREAD_POOL_SIZE, threads, NULL },
                 { MHD_OPTION_CONNECTION_LIMIT, max_connections, NULL },
@@ -971,7 +1021,7 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         r->daemon = MHD_start_daemon(flags, 0, NULL, NULL, access_handler, r,
                                      /* first, so that option parsing errors reach it too */
                                      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, r, MHD_OPTION_ARRAY, opts,
-                                     MHD_OPTION_END);
+                                     MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!r->daemon) {
                 r->listener = listener_free(r->listener);
                 k = errno > 0 ? -errno : -EIO;
@@ -1087,6 +1137,7 @@ Registry *registry_free(Registry *r) {
         if (!r)
                 return NULL;
         registry_stop(r);
+        r->tls = tls_free(r->tls); /* after MHD: its connections held the credentials */
         v1_gc_unregister(r);
         if (r->governance_up)
                 governance_free(r);

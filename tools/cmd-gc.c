@@ -11,7 +11,7 @@
 #include "http-client.h"
 #include "plura.h"
 
-enum { OPT_REPO = 0x100, OPT_DRY_RUN, OPT_JSON, OPT_URL, OPT_ACTOR, OPT_REPORTS, OPT_LAST };
+enum { OPT_REPO = 0x100, OPT_DRY_RUN, OPT_JSON, OPT_REPORTS, OPT_LAST };
 
 static void gc_help(FILE *f) {
         fputs("Usage: plura gc [-c FILE] [--data DIR] [--repo R] [--dry-run] [--json]\n"
@@ -27,7 +27,7 @@ static void gc_help(FILE *f) {
 }
 
 static void reg_gc_help(FILE *f) {
-        fputs("Usage: plura reg gc [--repo R] [--dry-run] [--json] [--url URL] [--actor NAME]\n"
+        fputs("Usage: plura reg gc [--repo R] [--dry-run] [--json] [--url URL] [--actor NAME] [--ca FILE|--insecure]\n"
               "       plura reg gc --reports [--json]      stored reports (newest first)\n"
               "       plura reg gc --last [--json]         the last stored report in full\n"
               "\n"
@@ -40,12 +40,14 @@ int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' }, { "data", required_argument, NULL, 'd' },
                 { "repo", required_argument, NULL, OPT_REPO }, { "dry-run", no_argument, NULL, OPT_DRY_RUN },
-                { "json", no_argument, NULL, OPT_JSON },     { "url", required_argument, NULL, OPT_URL },
-                { "actor", required_argument, NULL, OPT_ACTOR }, { "reports", no_argument, NULL, OPT_REPORTS },
+                { "json", no_argument, NULL, OPT_JSON },     { "reports", no_argument, NULL, OPT_REPORTS },
                 { "last", no_argument, NULL, OPT_LAST },     { "help", no_argument, NULL, 'h' },
                 {},
         };
         void (*help)(FILE *) = offline ? gc_help : reg_gc_help;
+        argc = http_client_options_take(argc, argv, &o->http);
+        if (argc < 0)
+                return -2;
         int c;
         optind = 0;
         while ((c = getopt_long(argc, argv, "c:d:h", options, NULL)) >= 0)
@@ -65,12 +67,6 @@ int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
                 case OPT_JSON:
                         o->json = true;
                         break;
-                case OPT_URL:
-                        o->url = optarg;
-                        break;
-                case OPT_ACTOR:
-                        o->actor = optarg;
-                        break;
                 case OPT_REPORTS:
                         o->reports = true;
                         break;
@@ -89,8 +85,8 @@ int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
                 help(stderr);
                 return -2;
         }
-        if (offline && (o->url || o->reports || o->last)) {
-                fprintf(stderr, "plura gc: --url/--reports/--last belong to 'plura reg gc'\n");
+        if (offline && (o->http.url || o->http.ca || o->http.insecure || o->reports || o->last)) {
+                fprintf(stderr, "plura gc: --url/--ca/--insecure/--reports/--last belong to 'plura reg gc'\n");
                 return -2;
         }
         if (!offline && (o->config || o->data)) {
@@ -110,11 +106,10 @@ int reg_gc(int argc, char **argv) {
         int r = gc_cli_parse(argc, argv, &o, false);
         if (r <= 0)
                 return r == 0 ? 0 : 2;
-        const char *url = default_registry_url(o.url);
         HttpResult res = {};
         if (o.reports || o.last) {
-                r = http_json_request(url, "GET", o.last ? "/v1/registry/gc/reports/last" : "/v1/registry/gc/reports?limit=100",
-                                      NULL, o.actor, &res);
+                r = http_json_request(&o.http, "GET", o.last ? "/v1/registry/gc/reports/last" : "/v1/registry/gc/reports?limit=100",
+                                      NULL, &res);
                 if (r < 0 || res.status != 200) {
                         http_print_error("plura reg gc", &res);
                         http_result_done(&res);
@@ -154,7 +149,7 @@ int reg_gc(int argc, char **argv) {
         _cleanup_(json_decrefp) json_t *body = json_pack("{s:b, s:b}", "dry_run", o.dry_run, "wait", o.dry_run);
         if (o.repo)
                 json_object_set_new(body, "repo", json_string(o.repo));
-        r = http_json_request(url, "POST", "/v1/registry/gc", body, o.actor, &res);
+        r = http_json_request(&o.http, "POST", "/v1/registry/gc", body, &res);
         if (r >= 0 && res.status == 202) {
                 /* Polling every 2 ms instead cost a tenth of the CPU of a 10k-blob run on 2 cores.
                  * A server that answers the 30 s long poll well before its time while the run
@@ -164,7 +159,7 @@ int reg_gc(int argc, char **argv) {
                         http_result_done(&res);
                         res = (HttpResult) {};
                         uint64_t t0 = clock_monotonic_ns();
-                        r = http_json_request(url, "GET", "/v1/registry/gc?wait=30", NULL, o.actor, &res);
+                        r = http_json_request(&o.http, "GET", "/v1/registry/gc?wait=30", NULL, &res);
                         if (r < 0 || res.status != 200)
                                 break;
                         if (!json_is_true(json_object_get(res.body, "running")))
@@ -177,7 +172,7 @@ int reg_gc(int argc, char **argv) {
                 if (r >= 0 && res.status == 200) {
                         http_result_done(&res);
                         res = (HttpResult) {};
-                        r = http_json_request(url, "GET", "/v1/registry/gc/reports/last", NULL, o.actor, &res);
+                        r = http_json_request(&o.http, "GET", "/v1/registry/gc/reports/last", NULL, &res);
                 }
         }
         if (r < 0 || res.status != 200 || !res.body) {

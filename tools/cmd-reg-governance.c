@@ -13,8 +13,7 @@
 #include "plura.h"
 
 typedef struct Opts {
-        const char *url;
-        const char *actor;
+        HttpClientOptions http;
         bool json;
 } Opts;
 
@@ -44,7 +43,7 @@ static const char *jtime(json_t *o, const char *k, char *buf, size_t n) {
 
 /* Runs a request; on a non-2xx answer prints the server's reason and returns 1. */
 static int request(const Opts *o, const char *what, const char *method, const char *path, json_t *body, HttpResult *res) {
-        int r = http_json_request(default_registry_url(o->url), method, path, body, o->actor, res);
+        int r = http_json_request(&o->http, method, path, body, res);
         if (r < 0 || res->status < 200 || res->status >= 300) {
                 http_print_error(what, res);
                 return 1;
@@ -65,7 +64,7 @@ static void usage(FILE *f, const char *verb) {
                 "  plura reg metrics [--repo REPO]\n"
                 "  plura reg audit [--limit N] [--cursor C] [--action A] [--target T] [--all]\n"
                 "  plura reg tags REPO\n"
-                "Common options: --url URL (default $PLURA_URL or http://127.0.0.1:5000), --json, --actor NAME\n");
+                "Common options: " HTTP_CLIENT_OPTIONS_HELP ", --json\n");
         (void) verb;
 }
 
@@ -575,7 +574,7 @@ static int do_tags(const Opts *o, char **args, int n) {
         _cleanup_free_ char *er = urlencode(args[0]);
         _cleanup_free_ char *cpath = strdup_printf("/v1/registry/channels?repo=%s", er);
         HttpResult ch;
-        bool have_ch = http_json_request(default_registry_url(o->url), "GET", cpath, NULL, o->actor, &ch) >= 0 &&
+        bool have_ch = http_json_request(&o->http, "GET", cpath, NULL, &ch) >= 0 &&
                        ch.status == 200;
         if (o->json) {
                 json_t *j = json_pack("{s:O, s:O}", "tags", json_object_get(res.body, "tags"), "channels",
@@ -602,6 +601,9 @@ static int do_tags(const Opts *o, char **args, int n) {
 int reg_governance(int argc, char **argv) {
         /* argv[0] is the verb; pull the common options out, keep the rest in order */
         Opts o = { 0 };
+        argc = http_client_options_take(argc, argv, &o.http);
+        if (argc < 0)
+                return 2;
         _cleanup_free_ char **rest = calloc((size_t) argc + 1, sizeof(char *));
         if (!rest)
                 return 1;
@@ -611,15 +613,6 @@ int reg_governance(int argc, char **argv) {
                 const char *a = argv[i];
                 if (streq(a, "--json"))
                         o.json = true;
-                else if ((streq(a, "--url") || streq(a, "--actor")) && i + 1 < argc) {
-                        if (streq(a, "--url"))
-                                o.url = argv[++i];
-                        else
-                                o.actor = argv[++i];
-                } else if (startswith(a, "--url="))
-                        o.url = a + 6;
-                else if (startswith(a, "--actor="))
-                        o.actor = a + 8;
                 else if (streq(a, "--help") || streq(a, "-h")) {
                         usage(stdout, argv[0]);
                         return 0;

@@ -12,8 +12,7 @@
 #include "storage/storage.h"
 
 typedef struct Opts {
-        const char *url;
-        const char *actor;
+        HttpClientOptions http;
         const char *case_id;
         const char *reason;
         const char *until;
@@ -23,7 +22,7 @@ typedef struct Opts {
         int active; /* -1 any */
 } Opts;
 
-enum { OPT_URL = 0x100, OPT_ACTOR, OPT_CASE, OPT_REASON, OPT_UNTIL, OPT_DIGEST, OPT_EXPORT, OPT_ACTIVE, OPT_RELEASED };
+enum { OPT_CASE = 0x100, OPT_REASON, OPT_UNTIL, OPT_DIGEST, OPT_EXPORT, OPT_ACTIVE, OPT_RELEASED };
 
 static void hold_help(FILE *f) {
         fputs("Usage: plura reg hold add DIGEST --case ID --reason TEXT [--until TIME|DURATION] [--export]\n"
@@ -35,7 +34,7 @@ static void hold_help(FILE *f) {
               "after a verified WORM export exists (exporting it first if needed).\n"
               "  --until    RFC 3339 time (2025-01-31T00:00:00Z) or a duration (30d, 12h)\n"
               "  --export   also write a WORM bundle now\n"
-              "Common options: --url URL (or $PLURA_URL), --json, --actor NAME\n", f);
+              "Common options: " HTTP_CLIENT_OPTIONS_HELP ", --json\n", f);
 }
 
 static void worm_help(FILE *f) {
@@ -46,12 +45,12 @@ static void worm_help(FILE *f) {
               "Write-once exports of held digests into the server's worm.path. verify re-hashes every file\n"
               "of a bundle and reports missing, extra and altered files; the exit status is 1 if the bundle\n"
               "does not verify (or is incomplete), 2 on usage errors.\n"
-              "Common options: --url URL (or $PLURA_URL), --json, --actor NAME\n", f);
+              "Common options: " HTTP_CLIENT_OPTIONS_HELP ", --json\n", f);
 }
 
-static int parse_opts(int argc, char **argv, Opts *o, void (*help)(FILE *)) {
+/* *argc: the arguments left (the client options are taken out of argv) */
+static int parse_opts(int *argc, char **argv, Opts *o, void (*help)(FILE *)) {
         static const struct option longopts[] = {
-                { "url", required_argument, NULL, OPT_URL },       { "actor", required_argument, NULL, OPT_ACTOR },
                 { "case", required_argument, NULL, OPT_CASE },     { "case-id", required_argument, NULL, OPT_CASE },
                 { "reason", required_argument, NULL, OPT_REASON }, { "until", required_argument, NULL, OPT_UNTIL },
                 { "digest", required_argument, NULL, OPT_DIGEST }, { "export", no_argument, NULL, OPT_EXPORT },
@@ -60,12 +59,15 @@ static int parse_opts(int argc, char **argv, Opts *o, void (*help)(FILE *)) {
                 {},
         };
         *o = (Opts) { .active = -1 };
+        *argc = http_client_options_take(*argc, argv, &o->http);
+        if (*argc < 0) {
+                help(stderr);
+                return -EINVAL;
+        }
         optind = 1;
         int c;
-        while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) >= 0)
+        while ((c = getopt_long(*argc, argv, "jh", longopts, NULL)) >= 0)
                 switch (c) {
-                case OPT_URL: o->url = optarg; break;
-                case OPT_ACTOR: o->actor = optarg; break;
                 case OPT_CASE: o->case_id = optarg; break;
                 case OPT_REASON: o->reason = optarg; break;
                 case OPT_UNTIL: o->until = optarg; break;
@@ -92,7 +94,7 @@ static const char *jstr(json_t *o, const char *k) {
 
 /* Runs one request; prints the server's refusal and returns 1 if it was not 2xx. */
 static int request(const Opts *o, const char *method, const char *path, json_t *body, const char *what, HttpResult *res) {
-        int r = http_json_request(default_registry_url(o->url), method, path, body, o->actor, res);
+        int r = http_json_request(&o->http, method, path, body, res);
         if (r < 0 || res->status < 200 || res->status >= 300) {
                 http_print_error(what, res);
                 if (o->json && res->body)
@@ -125,11 +127,12 @@ int reg_hold(int argc, char **argv) {
         }
         const char *verb = argv[1];
         Opts o;
-        int r = parse_opts(argc - 1, argv + 1, &o, hold_help);
+        int n = argc - 1;
+        int r = parse_opts(&n, argv + 1, &o, hold_help);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         char **args = argv + 1 + optind;
-        int nargs = argc - 1 - optind;
+        int nargs = n - optind;
         HttpResult res = {};
         int rc = 0;
 
@@ -260,11 +263,12 @@ int reg_worm(int argc, char **argv) {
         }
         const char *verb = argv[1];
         Opts o;
-        int r = parse_opts(argc - 1, argv + 1, &o, worm_help);
+        int n = argc - 1;
+        int r = parse_opts(&n, argv + 1, &o, worm_help);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         char **args = argv + 1 + optind;
-        int nargs = argc - 1 - optind;
+        int nargs = n - optind;
 
         if (streq(verb, "verify")) {
                 if (nargs != 1) {

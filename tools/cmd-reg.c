@@ -5,11 +5,16 @@
 #include "plura.h"
 
 static void reg_help(FILE *f) {
-        fputs("Usage: plura reg VERB [ARGS] [--url URL] [--json] [--actor NAME]\n"
+        fputs("Usage: plura reg VERB [ARGS] [--url URL] [--json] [--actor NAME] [--ca FILE | --insecure]\n"
               "\n"
               "Client of a running plura server's /v1/registry API (default URL http://127.0.0.1:5000,\n"
               "or $PLURA_URL). Human output by default, --json for the server's JSON. The exit status\n"
               "is non-zero with the server's reason when a request is refused.\n"
+              "\n"
+              "An https:// server's certificate is verified (its chain and the URL's host name) against\n"
+              "the system's trust store, or with --ca FILE (or $PLURA_CA) against that PEM CA file only.\n"
+              "--insecure skips the verification: anyone on the path can then read and change what is\n"
+              "sent, credentials included.\n"
               "\n"
               "Verbs:\n"
               "  gc [--repo R] [--dry-run]                       run (or plan) garbage collection\n"

@@ -21,7 +21,8 @@ static void serve_help(FILE *f) {
               "\n"
               "Runs the registry: the OCI Distribution API on /v2/, the governance API on /v1/registry/,\n"
               "/healthz, /readyz and /metrics. SIGTERM or SIGINT drain in-flight requests and close the\n"
-              "index cleanly.\n"
+              "index cleanly. SIGHUP reloads the TLS certificate, key and client CA (tls.*) without\n"
+              "dropping connections; other configuration changes need a restart.\n"
               "\n"
               "Options:\n"
               "  -c, --config FILE      JSON configuration (default: the embedded default configuration)\n"
@@ -199,7 +200,7 @@ int cmd_serve(int argc, char **argv) {
         _cleanup_free_ char *hostport = strdup_printf(v6 ? "[%s]:%u" : "%s:%u", cfg->listen_host, port);
         if (!hostport)
                 return 1;
-        printf("plura: listening on http://%s, data in %s\n", hostport, cfg->data_dir);
+        printf("plura: listening on %s://%s, data in %s\n", registry_scheme(reg), hostport, cfg->data_dir);
         fflush(stdout);
         if (ready_file) {
                 _cleanup_free_ char *line = strdup_printf("%s\n", hostport);
@@ -215,7 +216,9 @@ int cmd_serve(int argc, char **argv) {
                 if (sigwait(&mask, &sig) != 0)
                         continue;
                 if (sig == SIGHUP) {
-                        log_info("SIGHUP ignored (restart to reload the configuration)");
+                        /* the TLS credentials; the rest of the configuration needs a restart */
+                        log_info("SIGHUP: reloading");
+                        registry_reload(reg);
                         continue;
                 }
                 log_info("received %s, draining requests and shutting down", strsignal(sig));

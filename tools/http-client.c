@@ -2,7 +2,8 @@
 /* JSON over HTTP/1.1 for `plura reg`: one request per connection (Connection: close), over a
  * plain socket. libcurl, which this replaced, brought 25 shared libraries (GnuTLS, Kerberos,
  * LDAP, SSH...) whose loading took 12 of the 24 ms that every `plura reg` call spent before main();
- * it is still used, loaded on demand, for https:// URLs (a TLS-terminating proxy in front). */
+ * it is still used, loaded on demand, for https:// URLs (plura's native TLS, or a proxy in front),
+ * and always verifies the server's certificate unless told --insecure. */
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -262,7 +263,16 @@ struct curl_slist;
 #define CURLOPT_WRITEDATA 10001
 #define CURLOPT_NOSIGNAL 99
 #define CURLOPT_TIMEOUT 13
+#define CURLOPT_ERRORBUFFER 10010
+#define CURLOPT_SSL_VERIFYPEER 64
+#define CURLOPT_SSL_VERIFYHOST 81
+#define CURLOPT_CAINFO 10065
+#define CURLOPT_CAPATH 10097
 #define CURLINFO_RESPONSE_CODE 0x200002
+#define CURL_ERROR_SIZE 256
+#define CURLE_SSL_CONNECT_ERROR 35
+#define CURLE_PEER_FAILED_VERIFICATION 60
+#define CURLE_SSL_CACERT_BADFILE 77
 
 static struct {
         CURL *(*easy_init)(void);
@@ -318,10 +328,40 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud) {
         return add;
 }
 
-static int curl_request(const char *url, const char *method, const char *payload, const char *actor, HttpResult *ret) {
+/* Certificate verification: on (the chain to a trusted CA, and the host name) unless insecure;
+ * with a CA file, that CA alone is trusted (no CA directory beside it). */
+static void curl_verify(CURL *c, const char *ca, bool insecure) {
+        curl.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
+        curl.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
+        if (ca && !insecure) {
+                curl.easy_setopt(c, CURLOPT_CAINFO, ca);
+                curl.easy_setopt(c, CURLOPT_CAPATH, (const char *) NULL);
+        }
+}
+
+static void curl_error(HttpResult *ret, const char *url, const char *ca, int cr, const char *detail) {
+        const char *why = *detail ? detail : curl.easy_strerror(cr);
+        if (cr == CURLE_PEER_FAILED_VERIFICATION || (cr == CURLE_SSL_CONNECT_ERROR && strstr(why, "certificate")))
+                snprintf(ret->error, sizeof ret->error, "%s: the server's TLS certificate does not verify (%s)%s", url, why,
+                         ca ? "" : "; trust its CA with --ca FILE (or $PLURA_CA)");
+        else if (cr == CURLE_SSL_CACERT_BADFILE)
+                snprintf(ret->error, sizeof ret->error, "--ca %s: not a usable CA file (%s)", strna(ca), why);
+        else
+                snprintf(ret->error, sizeof ret->error, "%s: %s", url, why);
+}
+
+static int curl_request(const HttpClientOptions *o, const char *url, const char *method, const char *payload,
+                        const char *actor, HttpResult *ret) {
         int r = curl_load(ret->error, sizeof ret->error);
         if (r < 0)
                 return -ECONNREFUSED;
+        const char *ca = o->ca ? o->ca : getenv("PLURA_CA");
+        if (ca && !*ca)
+                ca = NULL;
+        if (ca && !o->insecure && access(ca, R_OK) < 0) {
+                snprintf(ret->error, sizeof ret->error, "--ca %s: %s", ca, strerror(errno));
+                return -ENOENT;
+        }
         CURL *c = curl.easy_init();
         if (!c)
                 return -ENOMEM;
@@ -332,6 +372,9 @@ static int curl_request(const char *url, const char *method, const char *payload
         if (actor && asprintf(&actor_h, "X-Plura-Actor: %s", actor) >= 0)
                 h = curl.slist_append(h, actor_h);
         Buf b = {};
+        char detail[CURL_ERROR_SIZE] = "";
+        curl.easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
+        curl_verify(c, ca, o->insecure);
         curl.easy_setopt(c, CURLOPT_URL, url);
         curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl.easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -343,7 +386,7 @@ static int curl_request(const char *url, const char *method, const char *payload
         curl.easy_setopt(c, CURLOPT_TIMEOUT, (long) REQUEST_TIMEOUT_S);
         int cr = curl.easy_perform(c);
         if (cr != 0)
-                snprintf(ret->error, sizeof ret->error, "%s: %s", url, curl.easy_strerror(cr));
+                curl_error(ret, url, ca, cr, detail);
         else
                 curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ret->status);
         curl.slist_free_all(h);
@@ -352,9 +395,60 @@ static int curl_request(const char *url, const char *method, const char *payload
         return cr == 0 ? 0 : -ECONNREFUSED;
 }
 
-int http_json_request(const char *base_url, const char *method, const char *path, json_t *body,
-                      const char *actor, HttpResult *ret) {
+/* "--name VALUE" or "--name=VALUE" at argv[*i]: the value (and *i moved past it), NULL if
+ * argv[*i] is not that option. *missing when the value is not there. */
+static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing) {
+        const char *a = argv[*i];
+        size_t l = strlen(name);
+        if (strncmp(a, name, l) != 0)
+                return NULL;
+        if (a[l] == '=')
+                return a + l + 1;
+        if (a[l] != 0)
+                return NULL;
+        if (*i + 1 >= argc) {
+                *missing = true;
+                return NULL;
+        }
+        return argv[++*i];
+}
+
+int http_client_options_take(int argc, char **argv, HttpClientOptions *o) {
+        int n = 1;
+        for (int i = 1; i < argc; i++) {
+                const char *v;
+                bool missing = false;
+                if (streq(argv[i], "--")) {
+                        while (i < argc)
+                                argv[n++] = argv[i++];
+                        break;
+                }
+                if ((v = option_value(argc, argv, &i, "--url", &missing)))
+                        o->url = v;
+                else if ((v = option_value(argc, argv, &i, "--actor", &missing)))
+                        o->actor = v;
+                else if ((v = option_value(argc, argv, &i, "--ca", &missing)))
+                        o->ca = v;
+                else if (streq(argv[i], "--insecure"))
+                        o->insecure = true;
+                else if (!missing)
+                        argv[n++] = argv[i];
+                if (missing) {
+                        fprintf(stderr, "plura reg: %s needs a value\n", argv[i]);
+                        return -EINVAL;
+                }
+        }
+        argv[n] = NULL;
+        if (o->ca && o->insecure) {
+                fprintf(stderr, "plura reg: --ca and --insecure contradict each other (verify with that CA, or not at all)\n");
+                return -EINVAL;
+        }
+        return n;
+}
+
+int http_json_request(const HttpClientOptions *o, const char *method, const char *path, json_t *body, HttpResult *ret) {
         memset(ret, 0, sizeof(*ret));
+        const char *base_url = default_registry_url(o->url), *actor = o->actor;
         if (!actor)
                 actor = getenv("PLURA_ACTOR");
         if (!actor)
@@ -376,7 +470,7 @@ int http_json_request(const char *base_url, const char *method, const char *path
                 return -ENOMEM;
         int r;
         if (strncasecmp(base_url, "https://", 8) == 0)
-                r = curl_request(url, method, payload, actor, ret);
+                r = curl_request(o, url, method, payload, actor, ret);
         else {
                 Url u;
                 int k = url_parse(base_url, &u);

@@ -4,6 +4,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "http-client.h"
+
 /* Subcommands of the plura binary; each lives in its own tools/cmd-*.c file. */
 int cmd_serve(int argc, char **argv);   /* cmd-serve.c */
 int cmd_fsck(int argc, char **argv);    /* cmd-serve.c */
@@ -19,7 +21,8 @@ int reg_worm(int argc, char **argv);        /* cmd-reg-worm.c */
 
 /* The options of plura gc and plura reg gc (cmd-gc.c): 1 parsed, 0 --help printed, -2 usage. */
 typedef struct GcCliOptions {
-        const char *config, *data, *repo, *url, *actor;
+        const char *config, *data, *repo;
+        HttpClientOptions http; /* plura reg gc: --url, --actor, --ca, --insecure */
         bool dry_run, json, reports, last;
 } GcCliOptions;
 int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline);

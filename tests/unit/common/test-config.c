@@ -160,8 +160,7 @@ TEST(test_schema_refusals) {
         static const Refusal refusals[] = {
                 /* top level */
                 { "{\"bogus\": 1}", "bogus: unknown key (known: listen, data, log_level, access_log, registry_id, http, "
-                                    "storage, channels, policy, gc, worm, fuse)" },
-                { "{\"tls\": {}}", "tls: unknown key ..." },
+                                    "tls, storage, channels, policy, gc, worm, fuse)" },
                 { "{\"access_log\": \"yes\"}", "access_log: expected true or false" },
                 { "{\"listen\": \"localhost\"}", "listen: expected \"HOST:PORT\" ..." },
                 { "{\"listen\": \"localhost: 80\"}", "listen: expected \"HOST:PORT\" ..." },
@@ -184,6 +183,23 @@ TEST(test_schema_refusals) {
                 { "{\"http\": {\"max_connections\": 10, \"max_connections_per_client\": 11}}",
                   "http.max_connections_per_client: expected 1..10 (at most http.max_connections)" },
                 { "{\"http\": {\"max_json_body_bytes\": -1}}", "http.max_json_body_bytes: expected an integer 1..1073741824" },
+                /* tls: a certificate without its key (or the reverse) names what is missing */
+                { "{\"tls\": {\"certificate\": \"/etc/plura/cert.pem\"}}",
+                  "tls.certificate: unknown key (known: cert, key, client_ca, hsts_max_age)" },
+                { "{\"tls\": {\"cert\": \"/nonexistent/cert.pem\", \"key\": \"/nonexistent/key.pem\"}}",
+                  "tls.cert: cannot read /nonexistent/cert.pem: No such file or directory" },
+                { "{\"tls\": {\"cert\": \"/dev/null\"}}",
+                  "tls.key: missing: tls.cert (/dev/null) is set, its private key (a PEM file) is needed too" },
+                { "{\"tls\": {\"key\": \"/dev/null\"}}",
+                  "tls.cert: missing: tls.key (/dev/null) is set, the certificate (a PEM file, chain allowed) is needed too" },
+                { "{\"tls\": {\"cert\": \"/dev/null\", \"key\": \"\"}}", "tls.key: missing: tls.cert (/dev/null) is set..." },
+                { "{\"tls\": {\"client_ca\": \"/dev/null\"}}",
+                  "tls.client_ca: client certificates need TLS: set tls.cert and tls.key too" },
+                { "{\"tls\": {\"cert\": \"/dev/null\", \"key\": \"/\"}}", "tls.key: / is a directory, not a file" },
+                { "{\"tls\": {\"cert\": 5}}", "tls.cert: expected the path of a PEM file" },
+                { "{\"tls\": {\"hsts_max_age\": \"forever\"}}", "tls.hsts_max_age: expected a duration like..." },
+                { "{\"tls\": {\"hsts_max_age\": 4294967296}}", "tls.hsts_max_age: expected a duration of at most 4294967295s..." },
+                { "{\"tls\": \"on\"}", "tls: expected an object" },
                 /* storage */
                 { "{\"storage\": {\"zstd\": true}}", "storage.zstd: unknown key (known: zstd_at_rest, zstd_level, fsync, "
                                                      "max_manifest_bytes, upload_purge_after, max_upload_sessions, "
@@ -310,6 +326,8 @@ TEST(test_schema_accepts) {
                 "{\"fuse\": {\"catch_up_interval\": 2, \"allow_other\": true, \"threads\": 4, \"gzip_span\": 1048576, "
                 "\"max_layer_bytes\": 0, \"zstd_cache_bytes\": 1073741824}}",
                 "{\"listen\": \"[::1]:0\", \"http\": {\"timeout\": 0}}",
+                "{\"tls\": {\"cert\": \"/dev/null\", \"key\": \"/dev/null\", \"client_ca\": \"/dev/null\", \"hsts_max_age\": \"0\"}}",
+                "{\"tls\": {\"cert\": \"\", \"key\": \"\", \"client_ca\": \"\", \"hsts_max_age\": \"365d\"}}",
         };
         for (size_t i = 0; i < ELEMENTSOF(ok); i++)
                 config_free(load_ok(ok[i]));

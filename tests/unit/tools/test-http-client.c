@@ -157,6 +157,11 @@ static void *serve_one(void *userdata) {
         return NULL;
 }
 
+static int request(const char *url, const char *method, const char *path, json_t *body, const char *actor, HttpResult *res) {
+        HttpClientOptions o = { .url = url, .actor = actor };
+        return http_json_request(&o, method, path, body, res);
+}
+
 /* base: host + ":" + the port + suffix */
 static int canned_request(Canned *c, const char *host, const char *suffix, const char *method, const char *path, json_t *body, const char *actor,
                           HttpResult *res) {
@@ -171,7 +176,7 @@ static int canned_request(Canned *c, const char *host, const char *suffix, const
         snprintf(base, sizeof base, "%s:%u%s", host, ntohs(sa.sin_port), suffix);
         pthread_t t;
         ASSERT_TRUE(pthread_create(&t, NULL, serve_one, c) == 0);
-        int r = http_json_request(base, method, path, body, actor, res);
+        int r = request(base, method, path, body, actor, res);
         if (r < 0 && getenv("TEST_VERBOSE"))
                 fprintf(stderr, "%s\n", res->error);
         pthread_join(t, NULL);
@@ -239,27 +244,66 @@ TEST(test_requests) {
 TEST(test_request_errors) {
         HttpResult res;
         /* nothing listens on port 1 */
-        ASSERT_TRUE(http_json_request("http://127.0.0.1:1", "GET", "/v2/", NULL, "x", &res) == -ECONNREFUSED);
+        ASSERT_TRUE(request("http://127.0.0.1:1", "GET", "/v2/", NULL, "x", &res) == -ECONNREFUSED);
         ASSERT_EQ(res.status, 0);
         ASSERT_TRUE(strstr(res.error, "cannot connect") != NULL);
         http_result_done(&res);
         static const char *const bad_urls[] = { "ftp://x", "127.0.0.1:5000", "http://", "http://h:0", "http://h:65536", "http://h:x",
                                                 "http://u@h", "http://[::1", "http://h?x" };
         for (size_t i = 0; i < ELEMENTSOF(bad_urls); i++) {
-                ASSERT_TRUE(http_json_request(bad_urls[i], "GET", "/v2/", NULL, "x", &res) == -EINVAL);
+                ASSERT_TRUE(request(bad_urls[i], "GET", "/v2/", NULL, "x", &res) == -EINVAL);
                 ASSERT_EQ(res.status, 0);
                 ASSERT_TRUE(res.error[0] != 0);
                 http_result_done(&res);
         }
         /* no header injection through the actor or the path */
-        ASSERT_TRUE(http_json_request("http://127.0.0.1:1", "GET", "/v2/", NULL, "a\r\nX-Evil: 1", &res) == -EINVAL);
-        ASSERT_TRUE(http_json_request("http://127.0.0.1:1", "GET", "/v2/a b", NULL, "x", &res) == -EINVAL);
-        ASSERT_TRUE(http_json_request("http://127.0.0.1:1", "GET", "/v2/\r\nX: 1", NULL, "x", &res) == -EINVAL);
+        ASSERT_TRUE(request("http://127.0.0.1:1", "GET", "/v2/", NULL, "a\r\nX-Evil: 1", &res) == -EINVAL);
+        ASSERT_TRUE(request("http://127.0.0.1:1", "GET", "/v2/a b", NULL, "x", &res) == -EINVAL);
+        ASSERT_TRUE(request("http://127.0.0.1:1", "GET", "/v2/\r\nX: 1", NULL, "x", &res) == -EINVAL);
+}
+
+/* The options every plura reg verb takes come out of argv, the rest keeps its order */
+TEST(test_client_options) {
+        char *argv[] = { "promote", "--url", "https://r:5000", "apps/a", "--ca=/etc/ca.pem", "--json", "--actor", "bob",
+                         "x", "--", "--insecure", NULL };
+        HttpClientOptions o = {};
+        int n = http_client_options_take(11, argv, &o);
+        ASSERT_EQ(n, 6);
+        ASSERT_STREQ(o.url, "https://r:5000");
+        ASSERT_STREQ(o.ca, "/etc/ca.pem");
+        ASSERT_STREQ(o.actor, "bob");
+        ASSERT_FALSE(o.insecure); /* after "--": an argument */
+        ASSERT_STREQ(argv[0], "promote");
+        ASSERT_STREQ(argv[1], "apps/a");
+        ASSERT_STREQ(argv[2], "--json");
+        ASSERT_STREQ(argv[3], "x");
+        ASSERT_STREQ(argv[4], "--");
+        ASSERT_STREQ(argv[5], "--insecure");
+        ASSERT_TRUE(argv[6] == NULL);
+
+        char *insecure[] = { "tags", "--insecure", "apps/a", NULL };
+        o = (HttpClientOptions) {};
+        ASSERT_EQ(http_client_options_take(3, insecure, &o), 2);
+        ASSERT_TRUE(o.insecure);
+        ASSERT_TRUE(o.ca == NULL);
+
+        char *both[] = { "tags", "--insecure", "--ca", "/etc/ca.pem", NULL };
+        o = (HttpClientOptions) {};
+        ASSERT_EQ(http_client_options_take(4, both, &o), -EINVAL);
+        char *missing[] = { "tags", "--ca", NULL };
+        o = (HttpClientOptions) {};
+        ASSERT_EQ(http_client_options_take(2, missing, &o), -EINVAL);
+        char *lookalike[] = { "tags", "--cache", "--url", "http://h", NULL };
+        o = (HttpClientOptions) {};
+        ASSERT_EQ(http_client_options_take(4, lookalike, &o), 2);
+        ASSERT_STREQ(lookalike[1], "--cache");
+        ASSERT_STREQ(o.url, "http://h");
 }
 
 int main(void) {
         RUN(test_response_parse);
         RUN(test_url_escape);
+        RUN(test_client_options);
         RUN(test_requests);
         RUN(test_request_errors);
         return 0;
