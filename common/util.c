@@ -449,39 +449,63 @@ bool uuid_is_valid(const char *s) {
         return true;
 }
 
-static bool glob_match_at(const char *p, const char *n) {
+/* Backtracking over '*' and '**' remembers the (pattern, name) positions that failed: without it,
+ * a pattern of many stars takes exponential time ("***...*x" against a long name ran for minutes
+ * in fuzz-acl). With it, each pair is tried at most once. */
+typedef struct GlobMemo {
+        const char *p0, *n0;
+        size_t nl;
+        uint8_t *failed; /* bit (p - p0) * (nl + 1) + (n - n0) */
+} GlobMemo;
+
+static bool glob_failed_before(GlobMemo *m, const char *p, const char *n) {
+        size_t bit = (size_t) (p - m->p0) * (m->nl + 1) + (size_t) (n - m->n0);
+        return m->failed && (m->failed[bit / 8] >> (bit % 8)) & 1;
+}
+
+static bool glob_fail(GlobMemo *m, const char *p, const char *n) {
+        size_t bit = (size_t) (p - m->p0) * (m->nl + 1) + (size_t) (n - m->n0);
+        if (m->failed)
+                m->failed[bit / 8] |= (uint8_t) (1U << (bit % 8));
+        return false;
+}
+
+static bool glob_match_at(GlobMemo *m, const char *p, const char *n) {
+        if (glob_failed_before(m, p, n))
+                return false;
+        const char *p_in = p, *n_in = n;
         for (;;) {
                 if (*p == 0)
-                        return *n == 0;
+                        return *n == 0 || glob_fail(m, p_in, n_in);
                 if (p[0] == '*' && p[1] == '*') {
                         const char *rest = p + 2;
                         /* "a/ **" also matches "a" itself */
                         if (*rest == 0)
                                 return true;
-                        if (*rest == '/' && glob_match_at(rest + 1, n))
+                        if (*rest == '/' && glob_match_at(m, rest + 1, n))
                                 return true;
-                        for (const char *s = n; ; s++) {
-                                if (glob_match_at(rest, s))
+                        for (const char *s = n;; s++) {
+                                if (glob_match_at(m, rest, s))
                                         return true;
                                 if (*s == 0)
-                                        return false;
+                                        return glob_fail(m, p_in, n_in);
                         }
                 }
                 if (*p == '*') {
-                        for (const char *s = n; ; s++) {
-                                if (glob_match_at(p + 1, s))
+                        for (const char *s = n;; s++) {
+                                if (glob_match_at(m, p + 1, s))
                                         return true;
                                 if (*s == 0 || *s == '/')
-                                        return false;
+                                        return glob_fail(m, p_in, n_in);
                         }
                 }
                 if (*n == 0)
-                        return false;
+                        return glob_fail(m, p_in, n_in);
                 if (*p == '?') {
                         if (*n == '/')
-                                return false;
+                                return glob_fail(m, p_in, n_in);
                 } else if (*p != *n)
-                        return false;
+                        return glob_fail(m, p_in, n_in);
                 p++;
                 n++;
         }
@@ -491,10 +515,14 @@ bool repo_glob_match(const char *pattern, const char *name) {
         if (!pattern || !name)
                 return false;
         /* "apps/ **" also matches the bare prefix "apps" */
-        size_t pl = strlen(pattern);
+        size_t pl = strlen(pattern), nl = strlen(name);
         if (pl >= 3 && streq(pattern + pl - 3, "/**") && strncmp(pattern, name, pl - 3) == 0 && name[pl - 3] == 0)
                 return true;
-        return glob_match_at(pattern, name);
+        GlobMemo m = { .p0 = pattern, .n0 = name, .nl = nl };
+        /* only patterns with stars backtrack; a plain one needs no memory */
+        _cleanup_free_ uint8_t *bits = strchr(pattern, '*') ? calloc(((pl + 1) * (nl + 1) + 7) / 8, 1) : NULL;
+        m.failed = bits; /* allocation failure: unmemoized, still correct */
+        return glob_match_at(&m, pattern, name);
 }
 
 char *strdup_printf(const char *fmt, ...) {

@@ -184,9 +184,28 @@ TEST(test_atomic_write) {
         ASSERT_EQ(system(cmd), 0);
 }
 
+/* Many stars backtrack: each (pattern, name) position is tried once, not exponentially often
+ * (unmemoized this took minutes; the test's timeout is the check). */
+TEST(test_glob_many_stars) {
+        char pattern[64], name[256];
+        memset(pattern, '*', 40);
+        strcpy(pattern + 40, "x");
+        memset(name, 'a', 254);
+        name[254] = 0;
+        ASSERT_FALSE(repo_glob_match(pattern, name));
+        name[253] = 'x';
+        ASSERT_TRUE(repo_glob_match(pattern, name));
+        memcpy(pattern, "*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/**/**/**/**/**/y", 57);
+        for (size_t i = 0; i < 254; i++)
+                name[i] = i % 2 ? '/' : 'a';
+        name[254] = 0;
+        ASSERT_FALSE(repo_glob_match(pattern, name));
+}
+
 int main(void) {
         RUN(test_fake_now_env);
         RUN(test_glob);
+        RUN(test_glob_many_stars);
         RUN(test_duration);
         RUN(test_hex_uuid_bytes);
         RUN(test_fake_clock);
