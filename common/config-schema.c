@@ -7,6 +7,7 @@
  * node's type checks passed. Where a check needs knowledge of a module (the gates governance
  * implements, how gc compiles a regex), its comment names the module: keep the two in step.
  * common/ depends on no module, so that knowledge is written down here, not linked in. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -590,6 +591,57 @@ static int check_schedule(Checker *c, json_t *v, json_t *u) {
         return 0;
 }
 
+/* registry-api/acl.c acl_action_is_valid(): the actions a rule or an API token scope can name */
+static int check_acl_action(Checker *c, json_t *v, json_t *u) {
+        static const char *const simple[] = { "pull", "push", "delete", "block", "unblock", "hold", "release",
+                                              "worm", "gc", "audit", "metrics", "admin" };
+        const char *s = json_string_value(v);
+        for (size_t i = 0; i < ELEMENTSOF(simple); i++)
+                if (streq(s, simple[i]))
+                        return 0;
+        const char *rest = startswith(s, "promote");
+        bool promote = rest != NULL;
+        if (!rest)
+                rest = startswith(s, "rollback");
+        if (rest && *rest == 0)
+                return 0;
+        if (rest && *rest == ':') {
+                const char *env = rest + 1, *colon = strchr(env, ':');
+                size_t el = colon ? (size_t) (colon - env) : strlen(env);
+                bool ok = el > 0 && el <= 64 && (!colon || (promote && (streq(colon + 1, "stable") || streq(colon + 1, "candidate"))));
+                for (size_t i = 0; ok && i < el; i++)
+                        ok = (env[i] >= 'a' && env[i] <= 'z') || (env[i] >= '0' && env[i] <= '9') || env[i] == '-' || env[i] == '_';
+                if (ok)
+                        return 0;
+        }
+        return fail(c, "unknown action \"%.64s\" (known: pull, push, delete, promote[:<env>[:stable|candidate]], "
+                       "rollback[:<env>], block, unblock, hold, release, worm, gc, audit, metrics, admin)", s);
+}
+
+/* registry-api/auth.c: "a.b.c.d/n" or "v6/n" (or one address) */
+static int check_cidr(Checker *c, json_t *v, json_t *u) {
+        const char *s = json_string_value(v);
+        char addr[64];
+        const char *slash = strchr(s, '/');
+        size_t al = slash ? (size_t) (slash - s) : strlen(s);
+        unsigned char buf[16];
+        bool v6 = memchr(s, ':', al) != NULL;
+        if (al == 0 || al >= sizeof addr)
+                return fail(c, "expected an address or a CIDR block like \"10.0.0.0/8\"");
+        memcpy(addr, s, al);
+        addr[al] = 0;
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, addr, buf) != 1)
+                return fail(c, "\"%.64s\" is not an IPv4 or IPv6 address", addr);
+        if (slash) {
+                char *end;
+                errno = 0;
+                unsigned long bits = strtoul(slash + 1, &end, 10);
+                if (errno || end == slash + 1 || *end || bits > (v6 ? 128U : 32U))
+                        return fail(c, "\"%.64s\": the prefix length must be 0..%u", s, v6 ? 128U : 32U);
+        }
+        return 0;
+}
+
 /* ------------------------------------------------------------------ the schema */
 
 #define SEC ((int64_t) NSEC_PER_SEC)
@@ -750,6 +802,55 @@ static const Node fuse_node = {
                 { "zstd_cache_bytes", UINT }),
 };
 
+/* registry-api/acl.c acl_from_json(), registry-api/auth.c auth_new() */
+static const Node acl_action_list_node = {
+        .type = NODE_ARRAY, .items = &(const Node) { .type = NODE_STRING, .check = check_acl_action },
+        .expect = "an array of actions",
+};
+static const Node name_list_node = { .type = NODE_ARRAY, .items = &name_node, .expect = "an array of names" };
+static const Node acl_rule_node = {
+        .type = NODE_OBJECT,
+        .fields = FIELDS(
+                { "repos", &glob_node },
+                { "users", &name_list_node },
+                { "groups", &name_list_node },
+                { "tokens", &name_list_node },
+                { "anonymous", &bool_node },
+                { "allow", &acl_action_list_node },
+                { "deny", &acl_action_list_node },
+                { "comment", &string_node }),
+        .required = REQUIRED("repos"),
+};
+static const Node auth_node = {
+        .type = NODE_OBJECT,
+        .fields = FIELDS(
+                { "htpasswd", &(const Node) { .type = NODE_STRING, .check = check_optional_file } },
+                { "token", &(const Node) {
+                        .type = NODE_OBJECT,
+                        .fields = FIELDS(
+                                { "key", &(const Node) { .type = NODE_STRING, .check = check_optional_file } },
+                                { "ttl", DURATION_IN(10 * SEC, 24 * 3600 * SEC, "a duration of 10s..24h, like \"5m\"") },
+                                { "refresh_ttl", DURATION_IN(60 * SEC, 366 * 24 * 3600 * SEC, "a duration of 1m..366d") },
+                                { "service", &name_node },
+                                { "issuer", &name_node }) } },
+                { "groups", &(const Node) {
+                        .type = NODE_MAP, .noun = "group", .items = &name_list_node,
+                        .expect = "an object of group name -> array of user names" } },
+                { "acl", ARRAY_OF(&acl_rule_node, "an array of rules") },
+                { "allow_anonymous_remote", &bool_node },
+                { "basic_cache_ttl", DURATION_IN(0, 3600 * SEC, "a duration of at most 1h") },
+                { "failed_logins", &(const Node) {
+                        .type = NODE_OBJECT,
+                        .fields = FIELDS(
+                                { "per_client", INTEGER(1, 1000000) },
+                                { "per_user", INTEGER(1, 1000000) },
+                                { "window", DURATION_IN(1 * SEC, 24 * 3600 * SEC, "a duration of 1s..24h") }) } },
+                { "metrics", &(const Node) {
+                        .type = NODE_ENUM, .values = (const char *const[]) { "open", "loopback", "acl", NULL } } },
+                { "trusted_proxies", ARRAY_OF(&((const Node) { .type = NODE_STRING, .check = check_cidr }),
+                                              "an array of addresses or CIDR blocks") }),
+};
+
 /* channels before policy and gc: gc's windows are keyed by its environments */
 static const Node root_node = {
         .type = NODE_OBJECT,
@@ -768,7 +869,8 @@ static const Node root_node = {
                 { "policy", ARRAY_OF(&policy_rule_node, "an array of rules") },
                 { "gc", &gc_node },
                 { "worm", &worm_node },
-                { "fuse", &fuse_node }),
+                { "fuse", &fuse_node },
+                { "auth", &auth_node }),
 };
 
 int config_schema_validate(json_t *merged, json_t *user, char *err, size_t errlen) {

@@ -499,9 +499,9 @@ static int link_closure(Governance *g, const char *repo, const char *src, const 
                 BlobInfo bi;
                 if (store_repo_blob_info(g->store, repo, bd, &bi) >= 0)
                         continue;
-                r = store_blob_mount(g->store, repo, src, bd);
+                r = store_blob_mount(g->store, repo, src, bd, NULL); /* audited as part of the promotion */
                 if (r == -ENOENT)
-                        r = store_blob_mount(g->store, repo, NULL, bd);
+                        r = store_blob_mount(g->store, repo, NULL, bd, NULL);
                 if (r < 0)
                         return log_error_errno(r, "governance: mounting %s into %s: %m", bd, repo);
         }

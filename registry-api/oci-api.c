@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "registry-api/http-form.h"
 #include "registry-api/http-range.h"
 #include "registry-api/server-internal.h"
 
@@ -21,6 +22,7 @@ typedef enum OciRoute {
         ROUTE_UPLOAD,
         ROUTE_TAGS,
         ROUTE_REFERRERS,
+        ROUTE_TOKEN,
         _ROUTE_MAX,
         _ROUTE_INVALID = -1,
 } OciRoute;
@@ -28,7 +30,7 @@ typedef enum OciRoute {
 static const char *const route_label[_ROUTE_MAX] = {
         [ROUTE_BASE] = "v2_base",       [ROUTE_CATALOG] = "v2_catalog",     [ROUTE_MANIFEST] = "v2_manifest",
         [ROUTE_BLOB] = "v2_blob",       [ROUTE_UPLOAD_START] = "v2_upload", [ROUTE_UPLOAD] = "v2_upload",
-        [ROUTE_TAGS] = "v2_tags",       [ROUTE_REFERRERS] = "v2_referrers",
+        [ROUTE_TAGS] = "v2_tags",       [ROUTE_REFERRERS] = "v2_referrers", [ROUTE_TOKEN] = "v2_token",
 };
 
 static bool method_is(Request *req, const char *m) {
@@ -453,7 +455,7 @@ static void upload_commit_finish(Request *req) {
         snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
         Upload *u = steal_pointer(&req->upload); /* freed by commit in every case */
         StoreError err = {};
-        int r = store_upload_commit(s, u, req->digest, &err);
+        int r = store_upload_commit(s, u, req->digest, req->actor, &err);
         if (r < 0) {
                 if (err.code == OCI_OK && r == -EBADMSG)
                         err.code = OCI_DIGEST_INVALID;
@@ -569,8 +571,11 @@ static void upload_start(Request *req) {
         if (mount) {
                 const char *from = request_query(req, "from");
                 /* spec: a mount that can not be done falls back to a new session (202) */
-                if (digest_parse(mount, NULL) == 0 && (!from || repo_name_is_valid(from))) {
-                        int r = store_blob_mount(s, req->repo, from, mount);
+                /* with auth on, a mount needs pull on a named source (else: a new session) */
+                bool may = request_auth_enabled(req) ? from && repo_name_is_valid(from) && request_may(req, from, "pull")
+                                                     : !from || repo_name_is_valid(from);
+                if (digest_parse(mount, NULL) == 0 && may) {
+                        int r = store_blob_mount(s, req->repo, from, mount, req->actor);
                         if (r >= 0)
                                 return reply_blob_created(req, mount);
                         if (r != -ENOENT)
@@ -687,16 +692,61 @@ static void tags_list(Request *req) {
         reply_list(req, path, "tags", req->repo, tags, more, n);
 }
 
+/* The repositories after last the caller may pull, at most n (0 = all), and whether more follow:
+ * pages of the store's catalog filtered until n are found or it ends. */
+static int catalog_visible(Request *req, const char *last, size_t n, char ***ret, bool *ret_more) {
+        Store *s = registry_store(req->reg);
+        if (!request_auth_enabled(req))
+                return store_catalog(s, last, n, ret, ret_more);
+        size_t batch = n > 0 ? MAX(n, (size_t) 100) : 0, count = 0;
+        _cleanup_strv_free_ char **out = calloc(1, sizeof(char *));
+        _cleanup_free_ char *cursor = last ? strdup(last) : NULL;
+        if (!out || (last && !cursor))
+                return -ENOMEM;
+        bool more = true;
+        while (more && (n == 0 || count < n)) {
+                _cleanup_strv_free_ char **page = NULL;
+                int r = store_catalog(s, cursor, batch, &page, &more);
+                if (r < 0)
+                        return r;
+                for (char **i = page; *i; i++) {
+                        free(cursor);
+                        if (!(cursor = strdup(*i)))
+                                return -ENOMEM;
+                        if (n > 0 && count == n) {
+                                more = true; /* a visible one is left over: there is more */
+                                break;
+                        }
+                        if (!request_may(req, *i, "pull"))
+                                continue;
+                        char **grown = realloc(out, (count + 2) * sizeof(char *));
+                        if (!grown)
+                                return -ENOMEM;
+                        out = grown;
+                        out[count++] = steal_pointer(i);
+                        out[count] = NULL;
+                }
+                if (!page[0])
+                        more = false;
+        }
+        *ret_more = more && n > 0 && count == n;
+        *ret = steal_pointer(&out);
+        return 0;
+}
+
 static void catalog(Request *req) {
         if (!method_is(req, "GET") && !method_is(req, "HEAD"))
                 return reply_method_not_allowed(req, "GET, HEAD");
+        /* a bearer token needs registry:catalog:*; the list shows only what the caller may pull */
+        if (req->identity.bearer && !request_authorize(req, "", "catalog"))
+                return;
         long long n;
         if (!parse_n(req, &n))
                 return;
         const char *last = request_query(req, "last");
         _cleanup_strv_free_ char **repos = NULL;
         bool more = false;
-        int r = store_catalog(registry_store(req->reg), last, n > 0 ? (size_t) n : 0, &repos, &more);
+        int r = catalog_visible(req, last, n > 0 ? (size_t) n : 0, &repos, &more);
         if (r < 0)
                 return request_reply_store_error(req, r, NULL, "listing repositories");
         if (n == 0) {
@@ -738,6 +788,143 @@ static void referrers(Request *req) {
         request_reply(req, 200, resp);
 }
 
+/* ------------------------------------------------------------------ the token service */
+
+/* Scopes of ?scope= (GET: repeated, or several in one) or of the form's scope field (POST). */
+static enum MHD_Result collect_scopes(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        char **all = cls;
+        if (!streq(key, "scope") || !value)
+                return MHD_YES;
+        char *joined = strdup_printf("%s%s%s", strempty(*all), *all ? " " : "", value);
+        free(*all);
+        *all = joined;
+        return joined ? MHD_YES : MHD_NO;
+}
+
+static void token_reply(Request *req, const char *scope_text, const char *refresh, bool offline) {
+        TokenScope *scopes = NULL;
+        size_t n = 0;
+        if (scope_text && *scope_text) {
+                int r = token_scopes_parse(scope_text, &scopes, &n);
+                if (r < 0)
+                        return request_reply_error(req, 400, "UNSUPPORTED", json_pack("{s:s}", "scope", scope_text),
+                                                   "malformed scope: expected <type>:<name>:<action>[,<action>...], "
+                                                   "e.g. repository:apps/search:pull,push");
+        }
+        json_t *body = NULL;
+        char reason[256] = "";
+        int r = registry_issue_token(req, refresh, scopes, n, offline, &body, reason, sizeof reason);
+        token_scopes_free(scopes, n);
+        if (r == -EACCES)
+                return request_reply_unauthorized(req, NULL, NULL, "%s", reason);
+        if (r < 0)
+                return request_reply_store_error(req, r, NULL, "issuing a token");
+        request_reply_json(req, 200, body);
+}
+
+static void token_post_finish(Request *req) {
+        FormField *f = NULL;
+        size_t n = 0;
+        if (req->body_too_large)
+                return request_reply_error(req, 413, "SIZE_INVALID", NULL, "token request body too large");
+        if (form_parse(req->body ? req->body : "", req->body_len, &f, &n) < 0)
+                return request_reply_error(req, 400, "UNSUPPORTED", NULL, "malformed application/x-www-form-urlencoded body");
+        const char *grant = form_get(f, n, "grant_type");
+        const char *scope = form_get(f, n, "scope");
+        bool offline = streq(strempty(form_get(f, n, "access_type")), "offline");
+        if (streq(strempty(grant), "refresh_token")) {
+                const char *refresh = form_get(f, n, "refresh_token");
+                if (!refresh || !*refresh)
+                        request_reply_error(req, 400, "UNSUPPORTED", NULL, "refresh_token: missing");
+                else
+                        token_reply(req, scope, refresh, false);
+        } else if (streq(strempty(grant), "password")) {
+                const char *user = form_get(f, n, "username"), *password = form_get(f, n, "password");
+                if (!user || !password)
+                        request_reply_error(req, 400, "UNSUPPORTED", NULL, "username and password: both are needed");
+                else if (registry_identify_password(req, user, password))
+                        token_reply(req, scope, NULL, offline);
+        } else
+                request_reply_error(req, 400, "UNSUPPORTED", json_pack("{s:s?}", "grant_type", grant),
+                                    "grant_type: expected refresh_token or password");
+        form_free(f, n);
+}
+
+/* GET /v2/token?service=&scope=&offline_token=true with Basic credentials (or none: anonymous);
+ * POST with the OAuth2 form (grant_type refresh_token or password), as docker does with the
+ * refresh token it was given. */
+static void token_route(Request *req) {
+        if (!request_auth_enabled(req))
+                return request_reply_error(req, 404, "NOT_FOUND", NULL,
+                                           "no token service: authentication is not configured (auth.htpasswd, auth.acl)");
+        if (req->identity.bearer)
+                return request_reply_unauthorized(req, NULL, NULL, "/v2/token takes Basic credentials or a refresh token, not a bearer token");
+        if (method_is(req, "GET")) {
+                _cleanup_free_ char *scopes = NULL;
+                MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, collect_scopes, &scopes);
+                const char *offline = request_query(req, "offline_token");
+                return token_reply(req, scopes, NULL, offline && streq(offline, "true"));
+        }
+        if (method_is(req, "POST")) {
+                req->body_mode = BODY_BUFFER;
+                req->body_limit = 16 * 1024;
+                req->finish = token_post_finish;
+                return;
+        }
+        reply_method_not_allowed(req, "GET, POST");
+}
+
+/* Every /v2/ route and what it needs, checked before its handler (server.c request_authorize()).
+ * action NULL: the route checks for itself (see note). GET /v1/registry/routes lists this table. */
+typedef struct OciAccess {
+        OciRoute route;
+        const char *methods; /* space-separated */
+        const char *path;
+        const char *action;
+        const char *note;
+} OciAccess;
+
+static const OciAccess oci_access[] = {
+        { ROUTE_BASE, "GET HEAD", "/v2/", NULL, "credentials of any kind (with auth on)" },
+        { ROUTE_CATALOG, "GET HEAD", "/v2/_catalog", NULL, "lists the repositories the caller may pull; a bearer token needs registry:catalog:*" },
+        { ROUTE_TOKEN, "GET POST", "/v2/token", NULL, "Basic credentials, a refresh token or none (anonymous grants)" },
+        { ROUTE_MANIFEST, "GET HEAD", "/v2/<name>/manifests/<reference>", "pull", NULL },
+        { ROUTE_MANIFEST, "PUT", "/v2/<name>/manifests/<reference>", "push", NULL },
+        { ROUTE_MANIFEST, "DELETE", "/v2/<name>/manifests/<reference>", "delete", NULL },
+        { ROUTE_BLOB, "GET HEAD", "/v2/<name>/blobs/<digest>", "pull", NULL },
+        { ROUTE_BLOB, "DELETE", "/v2/<name>/blobs/<digest>", "delete", NULL },
+        { ROUTE_UPLOAD_START, "POST", "/v2/<name>/blobs/uploads/", "push", "a mount also needs pull on ?from=" },
+        { ROUTE_UPLOAD, "GET PATCH PUT DELETE", "/v2/<name>/blobs/uploads/<uuid>", "push", NULL },
+        { ROUTE_TAGS, "GET HEAD", "/v2/<name>/tags/list", "pull", NULL },
+        { ROUTE_REFERRERS, "GET HEAD", "/v2/<name>/referrers/<digest>", "pull", NULL },
+};
+
+static bool methods_have(const char *methods, const char *method) {
+        size_t l = strlen(method);
+        for (const char *p = methods; (p = strstr(p, method)); p += l)
+                if ((p == methods || p[-1] == ' ') && (p[l] == ' ' || p[l] == 0))
+                        return true;
+        return false;
+}
+
+/* The action a route needs; NULL if it checks for itself or the method is not one of its own
+ * (the handler answers 405). */
+static const char *route_action(OciRoute route, const char *method) {
+        for (size_t i = 0; i < ELEMENTSOF(oci_access); i++)
+                if (oci_access[i].route == route && methods_have(oci_access[i].methods, method))
+                        return oci_access[i].action;
+        return NULL;
+}
+
+json_t *oci_routes_json(void) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < ELEMENTSOF(oci_access); i++)
+                json_array_append_new(a, json_pack("{s:s, s:s, s:s?, s:s?}", "methods", oci_access[i].methods, "path",
+                                                   oci_access[i].path, "action", oci_access[i].action, "note",
+                                                   oci_access[i].note));
+        return a;
+}
+
 /* ------------------------------------------------------------------ routing */
 
 /* Splits "/v2/<name>/<suffix>". Names contain slashes; what follows the name has a fixed shape,
@@ -750,6 +937,8 @@ static OciRoute route_parse(const char *url, char **ret_name, char **ret_arg) {
         p++; /* past '/' */
         if (streq(p, "_catalog") || streq(p, "_catalog/"))
                 return ROUTE_CATALOG;
+        if (streq(p, "token"))
+                return ROUTE_TOKEN;
 
         size_t len = strlen(p);
         struct {
@@ -807,9 +996,14 @@ void oci_begin(Request *req) {
         if (route < 0)
                 return request_reply_error(req, 404, "NOT_FOUND", NULL, "no such endpoint: %s", req->url);
 
+        if (route == ROUTE_TOKEN)
+                return token_route(req);
         if (route == ROUTE_BASE) {
                 if (!method_is(req, "GET") && !method_is(req, "HEAD"))
                         return reply_method_not_allowed(req, "GET, HEAD");
+                /* with auth on, the base answers 200 only to credentials: the client's cue to sign in */
+                if (request_auth_enabled(req) && !req->identity.credentials)
+                        return request_reply_unauthorized(req, NULL, NULL, "authentication required");
                 req->resp_bytes = 2;
                 struct MHD_Response *resp = MHD_create_response_from_buffer(2, (void *) "{}", MHD_RESPMEM_PERSISTENT);
                 response_header(resp, "Content-Type", "application/json");
@@ -824,6 +1018,12 @@ void oci_begin(Request *req) {
                                    "invalid repository name: lower-case components [a-z0-9] separated by '.', '_', '__' "
                                    "or '-', joined with '/', at most %d characters",
                                    REPO_NAME_MAX);
+        }
+
+        const char *action = route_action(route, req->method);
+        if (action && !request_authorize(req, name, action)) {
+                free(arg);
+                return;
         }
 
         switch (route) {

@@ -78,9 +78,27 @@ int v1_error_errno(V1Response *resp, int r, const char *code, const char *fmt, .
 
 typedef int (*V1HandlerFn)(Registry *r, const V1Request *req, V1Response *resp);
 
-/* Registers a handler for method + path prefix (e.g. "POST", "gc"). The longest matching
- * prefix wins; a prefix matches whole path components only. */
-void registry_v1_register(Registry *r, const char *method, const char *prefix, V1HandlerFn fn);
+/* Where a /v1 route's repository comes from, for the rights check. */
+typedef enum V1RepoSource {
+        V1_REPO_NONE,  /* registry-wide: repository "" */
+        V1_REPO_BODY,  /* the body's "repo" (absent: registry-wide) */
+        V1_REPO_QUERY, /* ?repo= (absent: registry-wide) */
+        _V1_REPO_SOURCE_MAX,
+        _V1_REPO_SOURCE_INVALID = -1,
+} V1RepoSource;
+
+/* What a /v1 route needs: an action of registry-api/acl.h on a repository. "promote" and
+ * "rollback" take their environment and pointer from the body's "to": "prod:stable" needs
+ * promote:prod:stable (a bare "stg" is stg's candidate) or rollback:prod. */
+typedef struct V1Access {
+        const char *action;
+        V1RepoSource repo;
+} V1Access;
+
+/* Registers a handler for method + path prefix (e.g. "POST", "gc") and what it needs. The
+ * longest matching prefix wins; a prefix matches whole path components only. The rights check
+ * (server.c) runs before the handler; a route cannot be registered without an action. */
+void registry_v1_register(Registry *r, const char *method, const char *prefix, V1Access access, V1HandlerFn fn);
 
 /* Each feature file provides one of these; server.c calls them all at start-up. */
 void v1_gc_register(Registry *r);

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "registry-api/auth.h"
 #include "registry-api/registry-api.h"
 
 typedef enum BodyMode {
@@ -32,13 +33,16 @@ struct Request {
         const char *route;      /* metrics label: "v2_manifest", "v2_blob", ... */
         unsigned status;        /* 0 until a response was queued */
         uint64_t resp_bytes;
-        char actor[128];
-        char client[64];        /* the peer's address */
+        char actor[320];
+        char client[64];        /* the peer's address (the client's, behind a trusted proxy) */
+        bool proxied;           /* came through one of auth.trusted_proxies */
+        Identity identity;      /* who is asking (registry-api/auth.h) */
         bool queued;
         bool begun;             /* the access handler has seen it (uri_log() created it before) */
         bool in_begin;
         bool close_now;         /* answer at once and close: the head was refused, the body is not read */
         unsigned query_params;  /* > 0: the query had this many arguments, too many (cut off) */
+        bool nul_in_path;       /* the path has %00, which MHD unescapes into a NUL */
         bool suspended;         /* this access-handler call suspended the connection (long poll) */
         uint64_t wait_deadline_ns; /* of the long poll, monotonic; 0 = none yet */
         /* A response prepared at the first access-handler call, queued at the final one
@@ -82,7 +86,32 @@ const char *request_query(Request *req, const char *key);
 /* The connection is TLS (tls.cert is set): no sendfile, MHD encrypts what it sends. */
 bool request_is_tls(const Request *req);
 
+/* Whether the request's identity may do action on repo ("" for registry-wide actions): true, or
+ * false after answering 401 (with the challenge: no credentials, or a bearer token that was not
+ * asked for this scope) or 403 DENIED naming the missing action. The one rights check of every
+ * route, before its handler runs. */
+bool request_authorize(Request *req, const char *repo, const char *action);
+/* The registry's identities and rules (registry-api/auth.h). */
+Auth *registry_auth(Registry *r);
+/* v1-tokens.c: POST/GET/DELETE /v1/registry/tokens */
+void v1_tokens_register(Registry *r);
+/* Whether auth is on (identities and rules configured). */
+bool request_auth_enabled(Request *req);
+/* request_authorize() without an answer (for filtering lists and optional paths such as mounts). */
+bool request_may(Request *req, const char *repo, const char *action);
+/* 401 UNAUTHORIZED with the challenge: Bearer (realm .../v2/token, the service, scope and error if
+ * given) on /v2/, Basic elsewhere. */
+void request_reply_unauthorized(Request *req, const char *scope, const char *error, const char *fmt, ...)
+        _printf_(4, 5);
+/* The token service (auth_issue_token()) for this request's identity. */
+int registry_issue_token(Request *req, const char *refresh, const TokenScope *scopes, size_t n, bool offline,
+                         json_t **ret, char *reason, size_t reason_len);
+/* Identifies the request as user:password (the OAuth2 password grant): false if answered (401, 429). */
+bool registry_identify_password(Request *req, const char *user, const char *password);
+
 /* oci-api.c: called at the first access-handler call for /v2 paths. Sets req->route, and either
  * queues a response right away (errors found in the headers) or sets the body mode and
  * req->finish. */
 void oci_begin(Request *req);
+/* The /v2/ routes and what each needs: [{methods, path, action, note}] (GET /v1/registry/routes). */
+json_t *oci_routes_json(void);

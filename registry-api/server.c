@@ -5,9 +5,12 @@
  * the upload purge thread and the graceful stop. The /v2/ handlers are in oci-api.c. */
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -16,6 +19,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "fusefs/fusefs.h"
+#include "registry-api/acl.h"
 #include "registry-api/listener.h"
 #include "registry-api/server-internal.h"
 #include "registry-api/tls.h"
@@ -31,6 +35,7 @@
 typedef struct V1Handler {
         char *method;
         char *prefix;
+        V1Access access;
         V1HandlerFn fn;
 } V1Handler;
 
@@ -46,7 +51,9 @@ struct Registry {
 
         struct MHD_Daemon *daemon;
         Listener *listener;
+        Auth *auth;
         Tls *tls;          /* tls.cert set: the listen address serves HTTPS only */
+        char hostport[300]; /* where it listens, for the token realm when a request has no Host */
         uint16_t port;
 
         V1Handler *v1;
@@ -91,6 +98,7 @@ const char *registry_scheme(Registry *r) {
 void registry_reload(Registry *r) {
         if (r->tls)
                 (void) tls_reload(r->tls); /* logs what it loaded, or why it kept the old */
+        (void) auth_reload(r->auth);       /* the same for the users of auth.htpasswd */
 }
 
 void *registry_feature_state(Registry *r, const char *feature) {
@@ -126,7 +134,9 @@ done:
         pthread_mutex_unlock(&r->lock);
 }
 
-void registry_v1_register(Registry *r, const char *method, const char *prefix, V1HandlerFn fn) {
+void registry_v1_register(Registry *r, const char *method, const char *prefix, V1Access access, V1HandlerFn fn) {
+        assert(access.action && (acl_action_is_valid(access.action) || streq(access.action, "promote") ||
+                                 streq(access.action, "rollback")));
         V1Handler *n = realloc(r->v1, (r->n_v1 + 1) * sizeof(V1Handler));
         if (!n) {
                 log_oom();
@@ -147,7 +157,7 @@ void registry_v1_register(Registry *r, const char *method, const char *prefix, V
         size_t l = strlen(p);
         while (l > 0 && p[l - 1] == '/')
                 p[--l] = 0;
-        r->v1[r->n_v1++] = (V1Handler) { .method = m, .prefix = p, .fn = fn };
+        r->v1[r->n_v1++] = (V1Handler) { .method = m, .prefix = p, .access = access, .fn = fn };
 }
 
 /* ------------------------------------------------------------------ responses */
@@ -357,6 +367,29 @@ static bool v1_prefix_matches(const char *prefix, const char *path) {
         return strncmp(path, prefix, l) == 0 && (path[l] == 0 || path[l] == '/');
 }
 
+/* GET /v1/registry/routes: every route and the action it needs, for operators writing rules
+ * (and the ACL matrix test, which fails on a route it does not know). */
+static const char *const v1_repo_source_names[_V1_REPO_SOURCE_MAX] = {
+        [V1_REPO_NONE] = "registry-wide", [V1_REPO_BODY] = "body repo", [V1_REPO_QUERY] = "?repo=",
+};
+
+static int v1_routes(Registry *reg, const V1Request *req, V1Response *resp) {
+        json_t *v1 = json_array();
+        for (size_t i = 0; v1 && i < reg->n_v1; i++) {
+                const V1Handler *h = &reg->v1[i];
+                const char *action = h->access.action;
+                _cleanup_free_ char *shown = streq(action, "promote") ? strdup("promote:<env>:<pointer> (from \"to\")")
+                                             : streq(action, "rollback") ? strdup("rollback:<env> (from \"to\")")
+                                                                         : strdup(action);
+                json_array_append_new(v1, json_pack("{s:s, s:s+, s:s, s:s}", "method", h->method, "path", "/v1/registry/",
+                                                    h->prefix, "action", strempty(shown), "repository",
+                                                    v1_repo_source_names[h->access.repo]));
+        }
+        resp->body = json_pack("{s:o, s:o, s:[s,s,s]}", "v1", v1, "v2", oci_routes_json(), "open", "/healthz", "/readyz",
+                               "/metrics (auth.metrics)");
+        return resp->body ? 0 : -ENOMEM;
+}
+
 /* ------------------------------------------------------------------ long polls */
 
 static void waiting_resume_locked(Registry *r, size_t i) {
@@ -433,6 +466,133 @@ static void *wait_thread(void *userdata) {
         return NULL;
 }
 
+/* ------------------------------------------------------------------ rights */
+
+/* "<scheme>://<host>/v2/token" from the request's Host (the client reaches us there). */
+static void token_realm(Request *req, char *buf, size_t len) {
+        const char *host = req->proxied && request_header(req, "X-Forwarded-Host") ? request_header(req, "X-Forwarded-Host")
+                                                                                    : request_header(req, MHD_HTTP_HEADER_HOST);
+        const char *proto = req->proxied ? request_header(req, "X-Forwarded-Proto") : NULL;
+        bool https = proto ? strcasecmp(proto, "https") == 0 : req->reg->tls != NULL;
+        bool ok = host && *host && strlen(host) < 256;
+        for (const char *p = host; ok && *p; p++)
+                ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                     strchr(".-:[]_", *p);
+        snprintf(buf, len, "%s://%s/v2/token", https ? "https" : "http", ok ? host : req->reg->hostport);
+}
+
+/* 401 with the challenge a client answers with credentials: Bearer (the token flow) on /v2/,
+ * Basic elsewhere. */
+void request_reply_unauthorized(Request *req, const char *scope, const char *error, const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        _cleanup_free_ char *challenge = NULL;
+        if (startswith(req->url, "/v2/") && !streq(req->url, "/v2/token")) {
+                char realm[320];
+                token_realm(req, realm, sizeof realm);
+                challenge = http_bearer_challenge(realm, auth_service(req->reg->auth), scope, error);
+        } else
+                challenge = http_basic_challenge("plura");
+        request_reply_error_header(req, 401, "UNAUTHORIZED", "WWW-Authenticate", challenge, "%s", msg);
+}
+
+static bool request_identify_from(Request *req, const char *authorization);
+
+bool request_may(Request *req, const char *repo, const char *action) {
+        const Identity *id = &req->identity;
+        return id->bearer ? auth_could_get(req->reg->auth, id, repo, action) : auth_allowed(req->reg->auth, id, repo, action);
+}
+
+int registry_issue_token(Request *req, const char *refresh, const TokenScope *scopes, size_t n, bool offline,
+                         json_t **ret, char *reason, size_t reason_len) {
+        return auth_issue_token(req->reg->auth, &req->identity, refresh, scopes, n, offline, ret, reason, reason_len);
+}
+
+bool registry_identify_password(Request *req, const char *user, const char *password) {
+        _cleanup_free_ char *pair = strdup_printf("%s:%s", user, password), *b64 = NULL;
+        if (pair) {
+                size_t l = strlen(pair);
+                b64 = malloc(4 * ((l + 2) / 3) + 1);
+                if (b64)
+                        EVP_EncodeBlock((unsigned char *) b64, (const unsigned char *) pair, (int) l);
+                OPENSSL_cleanse(pair, l);
+        }
+        _cleanup_free_ char *header = b64 ? strdup_printf("Basic %s", b64) : NULL;
+        if (!header) {
+                request_reply_store_error(req, -ENOMEM, NULL, "out of memory");
+                return false;
+        }
+        identity_done(&req->identity);
+        return request_identify_from(req, header);
+}
+
+Auth *registry_auth(Registry *r) {
+        return r->auth;
+}
+
+bool request_auth_enabled(Request *req) {
+        return auth_enabled(req->reg->auth);
+}
+
+bool request_authorize(Request *req, const char *repo, const char *action) {
+        Registry *reg = req->reg;
+        const Identity *id = &req->identity;
+        if (auth_allowed(reg->auth, id, repo, action))
+                return true;
+        _cleanup_free_ char *scope = NULL;
+        if (repo && *repo && (streq(action, "pull") || streq(action, "push") || streq(action, "delete")))
+                scope = strdup_printf("repository:%s:%s", repo, streq(action, "pull") ? "pull" : streq(action, "push") ? "pull,push" : action);
+        else if (streq(action, "catalog"))
+                scope = strdup("registry:catalog:*");
+        char who[HTTP_AUTH_USER_MAX + 64];
+        identity_format(id, who, sizeof who);
+        if (!id->credentials || id->kind == IDENTITY_ANONYMOUS) {
+                request_reply_unauthorized(req, scope, NULL, "authentication required: %s%s%s needs %s", repo && *repo ? "repository " : "",
+                                   repo && *repo ? repo : "this endpoint", "", action);
+                return false;
+        }
+        if (id->bearer && auth_could_get(reg->auth, id, repo, action)) {
+                /* the token was asked for less: the client asks /v2/token again with this scope */
+                request_reply_unauthorized(req, scope, "insufficient_scope", "the bearer token does not grant %s on %s", action,
+                                   repo && *repo ? repo : "this endpoint");
+                return false;
+        }
+        request_reply_error(req, 403, "DENIED", json_pack("{s:s, s:s}", "action", action, "repository", strempty(repo)),
+                            "%s may not %s%s%s (missing action \"%s\")", who, action, repo && *repo ? " in " : "",
+                            repo && *repo ? repo : "", action);
+        return false;
+}
+
+/* The action and repository a /v1 route needs for this request (see V1Access). */
+static void v1_required(const V1Access *acc, const V1Request *vreq, char *action, size_t alen, char *repo, size_t rlen) {
+        const char *r = NULL;
+        if (acc->repo == V1_REPO_BODY)
+                r = json_string_value(json_object_get(vreq->body, "repo"));
+        else if (acc->repo == V1_REPO_QUERY)
+                r = v1_request_query(vreq, "repo");
+        snprintf(repo, rlen, "%s", r && repo_name_is_valid(r) ? r : "");
+        const char *to = json_string_value(json_object_get(vreq->body, "to"));
+        if (!to || (!streq(acc->action, "promote") && !streq(acc->action, "rollback"))) {
+                snprintf(action, alen, "%s", acc->action);
+                return;
+        }
+        /* "prod:stable@sha256:..." -> env prod, pointer stable; a bare env is its candidate */
+        char env[64] = "", pointer[16] = "candidate";
+        size_t el = strcspn(to, ":@");
+        snprintf(env, sizeof env, "%.*s", (int) MIN(el, sizeof env - 1), to);
+        if (to[el] == ':')
+                snprintf(pointer, sizeof pointer, "%.*s", (int) strcspn(to + el + 1, "@"), to + el + 1);
+        if (streq(acc->action, "promote"))
+                snprintf(action, alen, "promote:%s:%s", env, pointer);
+        else
+                snprintf(action, alen, "rollback:%s", env);
+        if (!acl_action_is_valid(action))
+                snprintf(action, alen, "%s", acc->action); /* a bad "to": the handler says why */
+}
+
 static void v1_finish(Request *req) {
         Registry *reg = req->reg;
         const char *path = startswith(req->url, "/v1/registry");
@@ -489,6 +649,10 @@ static void v1_finish(Request *req) {
                 .conn = req,
                 .wait_deadline_ns = req->wait_deadline_ns,
         };
+        char action[96], repo[REPO_NAME_MAX + 1];
+        v1_required(&best->access, &vreq, action, sizeof action, repo, sizeof repo);
+        if (!request_authorize(req, repo, action))
+                return;
         V1Response vresp;
         int r;
         for (;;) {
@@ -557,10 +721,20 @@ static void health_begin(Request *req) {
         request_reply(req, 200, MHD_create_response_from_buffer(6, (void *) "ready\n", MHD_RESPMEM_PERSISTENT));
 }
 
+static bool client_is_loopback(const Request *req) {
+        return startswith(req->client, "127.") || streq(req->client, "::1") || startswith(req->client, "::ffff:127.");
+}
+
 static void metrics_begin(Request *req) {
         req->route = "metrics";
         if (!streq(req->method, "GET") && !streq(req->method, "HEAD"))
                 return request_reply_error(req, 405, "UNSUPPORTED", NULL, "method %s not allowed", req->method);
+        /* auth.metrics: "open", "loopback" (open to loopback clients, the metrics action for others) or "acl" */
+        const char *policy = json_string_value(json_object_get(json_object_get(req->reg->config->root, "auth"), "metrics"));
+        bool open = policy ? streq(policy, "open") || (streq(policy, "loopback") && client_is_loopback(req))
+                           : client_is_loopback(req);
+        if (!open && !request_authorize(req, "", "metrics"))
+                return;
         char *text = metrics_render();
         if (!text)
                 return request_reply_error(req, 500, "UNKNOWN", NULL, "out of memory");
@@ -589,10 +763,11 @@ static void request_free(Request *req) {
         free(req->ref);
         free(req->upload_uuid);
         free(req->digest);
+        identity_done(&req->identity);
         free(req);
 }
 
-static void request_actor(Request *req) {
+static void request_client(Request *req) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         snprintf(req->client, sizeof(req->client), "unknown");
         if (ci && ci->client_addr) {
@@ -604,12 +779,78 @@ static void request_actor(Request *req) {
                         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr, req->client,
                                   sizeof(req->client));
         }
+}
+
+/* Behind a trusted proxy (auth.trusted_proxies) the client is the last address the proxy
+ * appended to X-Forwarded-For, and the realm of the challenge takes X-Forwarded-Proto/-Host.
+ * From anyone else these headers are ignored. */
+static void request_proxied(Request *req) {
+        if (!auth_trusted_proxy(req->reg->auth, req->client))
+                return;
+        const char *xff = request_header(req, "X-Forwarded-For");
+        if (xff && *xff) {
+                const char *last = strrchr(xff, ',');
+                last = last ? last + 1 : xff;
+                while (*last == ' ')
+                        last++;
+                char addr[64];
+                snprintf(addr, sizeof addr, "%.*s", (int) strcspn(last, " "), last);
+                struct in6_addr buf;
+                if (inet_pton(AF_INET, addr, &buf) == 1 || inet_pton(AF_INET6, addr, &buf) == 1)
+                        snprintf(req->client, sizeof req->client, "%s", addr);
+        }
+        req->proxied = true;
+}
+
+static void request_actor(Request *req) {
+        if (auth_enabled(req->reg->auth)) {
+                /* who was authenticated, and from where; X-Plura-Actor is not believed */
+                char who[HTTP_AUTH_USER_MAX + 64];
+                identity_format(&req->identity, who, sizeof who);
+                snprintf(req->actor, sizeof(req->actor), "%s from %s", who, req->client);
+                return;
+        }
         const char *a = request_header(req, "X-Plura-Actor");
         snprintf(req->actor, sizeof(req->actor), "%s", a && *a ? a : req->client);
         /* a verified client certificate (mTLS) names the actor */
         char user[sizeof(req->actor)];
         if (tls_client_user(req->reg->tls, req->conn, user, sizeof user) > 0)
                 snprintf(req->actor, sizeof(req->actor), "%s", user);
+}
+
+/* Who is asking, from an Authorization header value (may be NULL): false if the request was
+ * answered (bad credentials, too many failures). */
+static bool request_identify_from(Request *req, const char *authorization) {
+        Registry *reg = req->reg;
+        char cert_user[HTTP_AUTH_USER_MAX + 1] = "";
+        if (tls_client_user(reg->tls, req->conn, cert_user, sizeof cert_user) <= 0)
+                cert_user[0] = 0;
+        AuthRequest rq = {
+                .authorization = authorization,
+                .client = req->client,
+                .cert_user = cert_user,
+        };
+        unsigned retry = 0;
+        char reason[256] = "";
+        switch (auth_identify(reg->auth, &rq, &req->identity, &retry, reason, sizeof reason)) {
+        case AUTH_IDENTIFIED:
+                return true;
+        case AUTH_RATE_LIMITED: {
+                char ra[16];
+                snprintf(ra, sizeof ra, "%u", retry);
+                request_reply_error_header(req, 429, "TOOMANYREQUESTS", "Retry-After", ra, "%s", reason);
+                return false;
+        }
+        default:
+                request_reply_unauthorized(req, NULL, "invalid_token", "%s", reason);
+                return false;
+        }
+}
+
+static bool request_identify(Request *req) {
+        if (!auth_enabled(req->reg->auth))
+                return true;
+        return request_identify_from(req, request_header(req, MHD_HTTP_HEADER_AUTHORIZATION));
 }
 
 static void dispatch_begin(Request *req) {
@@ -678,6 +919,13 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c) {
         req->start_ns = clock_monotonic_ns();
         req->route = "other";
         char *q = uri ? strchr(uri, '?') : NULL;
+        /* MHD unescapes %00 in the path into a NUL: "manifests/nul%00evil" would read as the tag
+         * "nul". No name, tag, digest or /v1 path has a NUL: such a request is refused. */
+        for (const char *p = uri; p && *p && p != q; p++)
+                if (p[0] == '%' && p[1] == '0' && p[2] == '0') {
+                        req->nul_in_path = true;
+                        break;
+                }
         if (q && q[1]) {
                 unsigned n = 1;
                 for (const char *p = q + 1; *p; p++)
@@ -693,6 +941,10 @@ static void *uri_log(void *cls, const char *uri, struct MHD_Connection *c) {
 /* Refusals of the request head as a whole, before any route: the connection is closed after the
  * answer, since what follows the head cannot be read reliably. Returns true if refused. */
 static bool request_head_refused(Request *req) {
+        if (req->nul_in_path) {
+                request_reply_error(req, 400, "NAME_INVALID", NULL, "the path contains an escaped NUL byte (%%00)");
+                return true;
+        }
         if (req->query_params > 0) {
                 req->close_now = true;
                 request_reply_error(req, 400, "UNSUPPORTED", NULL, "too many query parameters: %u (at most %u)",
@@ -725,10 +977,13 @@ static void request_begin(Request *req, const char *url, const char *method) {
         pthread_mutex_unlock(&reg->lock);
         /* the connection's header timeout (see registry_start) gives way to the request's */
         (void) MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, reg->config->http_timeout_s);
-        request_actor(req);
         req->in_begin = true;
-        if (!request_head_refused(req))
+        request_client(req);
+        request_proxied(req);
+        if (!request_head_refused(req) && request_identify(req)) {
+                request_actor(req);
                 dispatch_begin(req);
+        }
         req->in_begin = false;
 }
 
@@ -931,12 +1186,23 @@ int registry_new(const RegistryOptions *o, Registry **ret) {
                 return -ENOMEM;
         }
 
+        char err[512] = "";
+        int k = auth_new(r->store, r->config, &r->auth, err, sizeof err);
+        if (k < 0) {
+                registry_free(r);
+                if (err[0])
+                        log_error("auth: %s", err);
+                return log_error_errno(k, "cannot set up authentication: %m");
+        }
+
         declare_metrics();
         v1_gc_register(r);
         v1_governance_register(r);
         v1_worm_register(r);
+        v1_tokens_register(r);
+        registry_v1_register(r, "GET", "routes", (V1Access) { "admin", V1_REPO_NONE }, v1_routes);
 
-        int k = governance_init(r);
+        k = governance_init(r);
         if (k < 0) {
                 registry_free(r);
                 return log_error_errno(k, "governance: %m");
@@ -951,6 +1217,17 @@ int registry_new(const RegistryOptions *o, Registry **ret) {
         }
         *ret = r;
         return 0;
+}
+
+static bool listen_is_loopback(const struct sockaddr_storage *sa) {
+        if (sa->ss_family == AF_INET)
+                return (ntohl(((const struct sockaddr_in *) (const void *) sa)->sin_addr.s_addr) >> 24) == 127;
+        if (sa->ss_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) (const void *) sa)->sin6_addr;
+                return IN6_IS_ADDR_LOOPBACK(a) ||
+                       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        }
+        return false;
 }
 
 static int resolve_listen(const char *host, uint16_t port, struct sockaddr_storage *ret, bool *ret_ipv6) {
@@ -978,6 +1255,19 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         if (k < 0)
                 return k;
 
+        if (!auth_enabled(r->auth) && !listen_is_loopback(&sa)) {
+                json_t *anon = json_object_get(json_object_get(c->root, "auth"), "allow_anonymous_remote");
+                if (!json_is_true(anon)) {
+                        log_error("refusing to listen on %s:%u without authentication: anyone who reaches it could push, "
+                                  "delete, promote and run GC. Configure auth.htpasswd and auth.acl (README: \"Exposing "
+                                  "plura to a team\"), listen on 127.0.0.1, or set auth.allow_anonymous_remote: true",
+                                  c->listen_host, c->listen_port);
+                        return -EACCES;
+                }
+                log_warning("listening on %s:%u without authentication (auth.allow_anonymous_remote)", c->listen_host,
+                            c->listen_port);
+        }
+
         unsigned max_connections = c->http_max_connections ? c->http_max_connections : 1024;
         ListenerOptions lo = {
                 .addr = (const struct sockaddr *) &sa,
@@ -997,6 +1287,7 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         if (k < 0)
                 return log_error_errno(k, "cannot listen on %s:%u: %m", c->listen_host, c->listen_port);
         r->port = listener_port(r->listener);
+        snprintf(r->hostport, sizeof r->hostport, strchr(c->listen_host, ':') ? "[%s]:%u" : "%s:%u", c->listen_host, r->port);
 
         unsigned threads = c->http_threads;
         if (threads == 0) {
@@ -1141,6 +1432,7 @@ Registry *registry_free(Registry *r) {
         v1_gc_unregister(r);
         if (r->governance_up)
                 governance_free(r);
+        auth_free(r->auth);
         for (size_t i = 0; i < r->n_v1; i++) {
                 free(r->v1[i].method);
                 free(r->v1[i].prefix);

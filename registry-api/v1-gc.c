@@ -296,8 +296,8 @@ void v1_gc_unregister(Registry *r) {
 
 void v1_gc_register(Registry *r) {
         gc_set_finished_notify(wake_waiting, r);
-        registry_v1_register(r, "POST", "gc", handle_post);
-        registry_v1_register(r, "GET", "gc", handle_get);
+        registry_v1_register(r, "POST", "gc", (V1Access) { "gc", V1_REPO_BODY }, handle_post);
+        registry_v1_register(r, "GET", "gc", (V1Access) { "gc", V1_REPO_NONE }, handle_get);
         gc_metrics_init(registry_store(r), 30 * (int64_t) NSEC_PER_SEC);
 }
 

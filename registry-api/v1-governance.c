@@ -1015,13 +1015,13 @@ void gov_metrics_done(Governance *g) {
 /* ------------------------------------------------------------------ registration */
 
 void v1_governance_register(Registry *r) {
-        registry_v1_register(r, "POST", "promote", h_promote);
-        registry_v1_register(r, "POST", "rollback", h_rollback);
-        registry_v1_register(r, "POST", "block", h_block);
-        registry_v1_register(r, "DELETE", "block", h_unblock);
-        registry_v1_register(r, "GET", "block", h_block_get);
-        registry_v1_register(r, "GET", "history", h_history);
-        registry_v1_register(r, "GET", "channels", h_channels);
-        registry_v1_register(r, "GET", "audit", h_audit);
-        registry_v1_register(r, "GET", "metrics", h_metrics);
+        registry_v1_register(r, "POST", "promote", (V1Access) { "promote", V1_REPO_BODY }, h_promote);
+        registry_v1_register(r, "POST", "rollback", (V1Access) { "rollback", V1_REPO_BODY }, h_rollback);
+        registry_v1_register(r, "POST", "block", (V1Access) { "block", V1_REPO_NONE }, h_block);
+        registry_v1_register(r, "DELETE", "block", (V1Access) { "unblock", V1_REPO_NONE }, h_unblock);
+        registry_v1_register(r, "GET", "block", (V1Access) { "audit", V1_REPO_NONE }, h_block_get);
+        registry_v1_register(r, "GET", "history", (V1Access) { "pull", V1_REPO_QUERY }, h_history);
+        registry_v1_register(r, "GET", "channels", (V1Access) { "pull", V1_REPO_QUERY }, h_channels);
+        registry_v1_register(r, "GET", "audit", (V1Access) { "audit", V1_REPO_QUERY }, h_audit);
+        registry_v1_register(r, "GET", "metrics", (V1Access) { "metrics", V1_REPO_QUERY }, h_metrics);
 }

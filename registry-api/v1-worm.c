@@ -513,12 +513,12 @@ static void holds_collect(void *userdata) {
 }
 
 void v1_worm_register(Registry *r) {
-        registry_v1_register(r, "POST", "holds", hold_post);
-        registry_v1_register(r, "GET", "holds", holds_get);
-        registry_v1_register(r, "DELETE", "holds", hold_delete);
-        registry_v1_register(r, "POST", "worm/export", worm_export_post);
-        registry_v1_register(r, "GET", "worm/bundles", worm_bundles_get);
-        registry_v1_register(r, "POST", "worm/verify", worm_verify_post);
+        registry_v1_register(r, "POST", "holds", (V1Access) { "hold", V1_REPO_NONE }, hold_post);
+        registry_v1_register(r, "GET", "holds", (V1Access) { "hold", V1_REPO_NONE }, holds_get);
+        registry_v1_register(r, "DELETE", "holds", (V1Access) { "release", V1_REPO_NONE }, hold_delete);
+        registry_v1_register(r, "POST", "worm/export", (V1Access) { "worm", V1_REPO_NONE }, worm_export_post);
+        registry_v1_register(r, "GET", "worm/bundles", (V1Access) { "worm", V1_REPO_NONE }, worm_bundles_get);
+        registry_v1_register(r, "POST", "worm/verify", (V1Access) { "worm", V1_REPO_NONE }, worm_verify_post);
 
         Config *c = registry_config(r);
         if (c && c->registry_id)

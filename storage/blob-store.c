@@ -259,7 +259,7 @@ static int blob_dir_sync(Store *s, const char *digest, const char *dir) {
 }
 
 int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_fd, const char *digest, uint64_t size,
-                     const char *upload_uuid, StoreError *err) {
+                     const char *upload_uuid, const char *actor, StoreError *err) {
         _cleanup_free_ char *dir = NULL, *path = NULL, *zpath = NULL;
         int r;
 
@@ -361,7 +361,7 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
                 index_batch_delete(b, INDEX_UPLOAD, upload_uuid, strlen(upload_uuid));
         _cleanup_free_ char *target = strdup_printf("%s@%s", strempty(repo), digest);
         json_t *detail = json_pack("{s:I}", "size", (json_int_t) size);
-        r = b ? audit_add(s, b, NULL, "blob.push", target, "ok", detail) : -ENOMEM;
+        r = b ? audit_add(s, b, actor, "blob.push", target, "ok", detail) : -ENOMEM;
         json_decref(detail);
         if (r >= 0)
                 r = store_batch_commit(s, b);
@@ -578,7 +578,7 @@ int blob_file_verify(Store *s, const char *digest, const BlobInfo *info, uint64_
 
 /* ---- mount, unlink, put, remove */
 
-int store_blob_mount(Store *s, const char *repo, const char *from_repo, const char *digest) {
+int store_blob_mount(Store *s, const char *repo, const char *from_repo, const char *digest, const char *actor) {
         if (s->read_only)
                 return -EROFS;
         if (!repo || !digest || digest_parse(digest, NULL) < 0)
@@ -609,7 +609,7 @@ int store_blob_mount(Store *s, const char *repo, const char *from_repo, const ch
                         index_batch_put(b, INDEX_REPO_BLOB, k, kl, link, sizeof link);
                 _cleanup_free_ char *target = strdup_printf("%s@%s", repo, digest);
                 json_t *detail = json_pack("{s:s?}", "from", from_repo);
-                audit_add(s, b, NULL, "blob.mount", target, "ok", detail);
+                audit_add(s, b, actor, "blob.mount", target, "ok", detail);
                 json_decref(detail);
         }
         r = store_batch_commit(s, b);
@@ -689,7 +689,7 @@ int store_blob_put(Store *s, const char *repo, const void *data, size_t len, con
                 unlink(tmp);
                 return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "cannot write a temporary file");
         }
-        r = blob_commit_file(s, repo, tmp, fd, digest, len, NULL, err);
+        r = blob_commit_file(s, repo, tmp, fd, digest, len, NULL, NULL, err);
         if (r < 0)
                 return r;
         if (out_digest)

@@ -28,6 +28,7 @@ static const char *const index_column_names[_INDEX_COLUMN_MAX] = {
         [INDEX_AUDIT] = "audit",
         [INDEX_LAYER_FS] = "layer_fs",
         [INDEX_META] = "meta",
+        [INDEX_TOKEN] = "token",
 };
 
 const char *index_column_to_string(IndexColumn c) {

@@ -244,7 +244,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(BlobReader *, blob_reader_free);
 
 /* Cross-repository mount: link digest, which must be linked in from_repo (or, if from_repo is
  * NULL, exist anywhere), into repo. -ENOENT if not found. Under the digest lock; touches. */
-int store_blob_mount(Store *s, const char *repo, const char *from_repo, const char *digest);
+int store_blob_mount(Store *s, const char *repo, const char *from_repo, const char *digest, const char *actor);
 /* Unlink a blob from a repository (content is reclaimed by GC). -ENOENT if not linked; -EBUSY
  * (OCI_DENIED, the manifest named in err) while a manifest linked in repo uses it as config,
  * layer or child: the link is what makes that image pullable. */
@@ -284,7 +284,7 @@ void store_upload_release(Store *s, Upload *u);
 /* Verifies the digest (-EBADMSG + OCI_DIGEST_INVALID on mismatch, the session is then
  * discarded), commits the blob atomically, links it into the repo, ends the session (u is
  * freed in every case). */
-int store_upload_commit(Store *s, Upload *u, const char *digest, StoreError *err);
+int store_upload_commit(Store *s, Upload *u, const char *digest, const char *actor, StoreError *err);
 /* Deletes a session (not held by anyone). -ENOENT if unknown. */
 int store_upload_cancel(Store *s, const char *repo, const char *uuid);
 /* Removes sessions not written to for older_than_ns. Returns the number purged. */
@@ -428,6 +428,7 @@ typedef enum IndexColumn {
         INDEX_AUDIT,
         INDEX_LAYER_FS,
         INDEX_META,
+        INDEX_TOKEN,
         _INDEX_COLUMN_MAX,
         _INDEX_COLUMN_INVALID = -1,
 } IndexColumn;
@@ -450,6 +451,7 @@ const char *index_column_to_string(IndexColumn c);
  *   block           digest                          -> JSON {reason, cves[], severity, time, actor}
  *   audit           time(u64 BE)\0seq               -> JSON {time, actor, action, target, result, detail}
  *   layer_fs        layer digest\0...               -> fusefs-defined
+ *   token           id (32 hex)                     -> JSON ApiToken fields (see API tokens below)
  *   meta            name                            -> "schema_version" (text), "gc/last",
  *                                                      "gc/report/<time u64 BE>" (JSON), counters */
 
@@ -623,6 +625,32 @@ int worm_verify(const char *bundle_path, json_t **ret_report);
 int worm_bundles_list(const char *path, const char *case_id, json_t **ret);
 /* Newest bundle of digest under path/case_id that verifies: 0 and *ret_bundle, or -ENOENT. */
 int worm_find_verified(const char *path, const char *case_id, const char *digest, char **ret_bundle);
+
+/* ---- API tokens (storage/tokens.c): robots' credentials. Only the SHA-256 of a token's secret is
+ * stored; registry-api/ makes the secret, shows it once and checks presented ones. */
+
+#define API_TOKEN_ID_LEN 32
+typedef struct ApiToken {
+        char id[API_TOKEN_ID_LEN + 1]; /* 32 lower-case hex digits */
+        char *name;                    /* [a-z0-9][a-z0-9._-]*, matched by ACL rules' "users"/"tokens" */
+        char **scopes;                 /* NULL-terminated "<repo glob>:<action>[,<action>...]" */
+        uint8_t hash[32];              /* SHA-256 of the secret */
+        int64_t created;
+        int64_t expires;               /* 0 = never */
+        int64_t revoked;               /* 0 = not revoked */
+        char *created_by;
+        char *revoked_by;
+} ApiToken;
+bool api_token_id_is_valid(const char *id);
+void api_token_done(ApiToken *t);
+/* Writes a new token (audited as token.create). -EEXIST if the id is taken. */
+int store_token_put(Store *s, const ApiToken *t, const char *actor);
+/* -ENOENT if unknown. */
+int store_token_get(Store *s, const char *id, ApiToken *ret);
+typedef int (*ApiTokenIterFn)(void *userdata, const ApiToken *t);
+int store_tokens_foreach(Store *s, ApiTokenIterFn fn, void *userdata);
+/* Marks it revoked (audited as token.revoke); revoking twice is a no-op. -ENOENT if unknown. */
+int store_token_revoke(Store *s, const char *id, const char *actor);
 
 /* ---- audit (every mutation) */
 

@@ -154,7 +154,7 @@ char *store_path(Store *s, const char *sub);
  * same index batch. Takes the digest lock. Consumes src_path (renamed or unlinked) on success and
  * failure. */
 int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_fd, const char *digest,
-                     uint64_t size, const char *upload_uuid, StoreError *err);
+                     uint64_t size, const char *upload_uuid, const char *actor, StoreError *err);
 /* Reads a blob's logical content and hashes it against its name; used by fsck. */
 int blob_file_verify(Store *s, const char *digest, const BlobInfo *info, uint64_t *ret_bytes);
 int blob_dir_for(Store *s, const char *digest, char **ret_dir);

@@ -445,7 +445,7 @@ static void upload_discard(Store *s, Upload *u) {
         slot_remove(s, u);
 }
 
-int store_upload_commit(Store *s, Upload *u, const char *digest, StoreError *err) {
+int store_upload_commit(Store *s, Upload *u, const char *digest, const char *actor, StoreError *err) {
         DigestAlgorithm a;
         char got[DIGEST_MAX_LEN];
         int r;
@@ -492,7 +492,7 @@ int store_upload_commit(Store *s, Upload *u, const char *digest, StoreError *err
                 slot_free(u);
                 return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "index write failed");
         }
-        r = blob_commit_file(s, u->repo, path, u->fd, digest, u->offset, u->uuid, err);
+        r = blob_commit_file(s, u->repo, path, u->fd, digest, u->offset, u->uuid, actor, err);
         if (r < 0)
                 (void) record_delete(s, u->uuid);
         session_uncount(s, u->client);

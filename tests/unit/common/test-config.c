@@ -160,7 +160,7 @@ TEST(test_schema_refusals) {
         static const Refusal refusals[] = {
                 /* top level */
                 { "{\"bogus\": 1}", "bogus: unknown key (known: listen, data, log_level, access_log, registry_id, http, "
-                                    "tls, storage, channels, policy, gc, worm, fuse)" },
+                                    "tls, storage, channels, policy, gc, worm, fuse, auth)" },
                 { "{\"access_log\": \"yes\"}", "access_log: expected true or false" },
                 { "{\"listen\": \"localhost\"}", "listen: expected \"HOST:PORT\" ..." },
                 { "{\"listen\": \"localhost: 80\"}", "listen: expected \"HOST:PORT\" ..." },
@@ -200,6 +200,17 @@ TEST(test_schema_refusals) {
                 { "{\"tls\": {\"hsts_max_age\": \"forever\"}}", "tls.hsts_max_age: expected a duration like..." },
                 { "{\"tls\": {\"hsts_max_age\": 4294967296}}", "tls.hsts_max_age: expected a duration of at most 4294967295s..." },
                 { "{\"tls\": \"on\"}", "tls: expected an object" },
+                /* auth: unknown keys, bad actions and globs, named by their path */
+                { "{\"auth\": {\"htpasswd\": \"/nonexistent/htpasswd\"}}",
+                  "auth.htpasswd: cannot read /nonexistent/htpasswd: No such file or directory" },
+                { "{\"auth\": {\"acl\": [{\"repos\": \"**\", \"users\": [\"a\"], \"allow\": [\"puhs\"]}]}}",
+                  "auth.acl[0].allow[0]: unknown action \"puhs\" (known: ..." },
+                { "{\"auth\": {\"acl\": [{\"users\": [\"a\"], \"allow\": [\"pull\"]}]}}", "auth.acl[0].repos: missing..." },
+                { "{\"auth\": {\"acl\": [{\"repos\": \"**\", \"user\": [\"a\"]}]}}", "auth.acl[0].user: unknown key ..." },
+                { "{\"auth\": {\"token\": {\"ttl\": \"1s\"}}}", "auth.token.ttl: expected a duration of 10s..24h..." },
+                { "{\"auth\": {\"metrics\": \"public\"}}", "auth.metrics: expected one of open, loopback, acl" },
+                { "{\"auth\": {\"trusted_proxies\": [\"10.0.0.0/33\"]}}", "auth.trusted_proxies[0]: \"10.0.0.0/33\": the prefix length..." },
+                { "{\"auth\": {\"allow_anonymous_remote\": \"yes\"}}", "auth.allow_anonymous_remote: expected true or false" },
                 /* storage */
                 { "{\"storage\": {\"zstd\": true}}", "storage.zstd: unknown key (known: zstd_at_rest, zstd_level, fsync, "
                                                      "max_manifest_bytes, upload_purge_after, max_upload_sessions, "

@@ -854,7 +854,7 @@ TEST(test_manifest_push_before_manifest_sweep) {
 static char mounted[DIGEST_MAX_LEN];
 
 static void mount_before_sweep(Store *s) {
-        ASSERT_OK(store_blob_mount(s, "apps/other", "apps/m", mounted));
+        ASSERT_OK(store_blob_mount(s, "apps/other", "apps/m", mounted, NULL));
 }
 
 TEST(test_mount_before_blob_sweep) {

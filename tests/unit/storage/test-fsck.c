@@ -191,7 +191,7 @@ TEST(test_fsck_unlinked_children) {
         char layer[DIGEST_MAX_LEN];
         snprintf(layer, sizeof layer, "%s", m->layers[0].digest);
         manifest_free(m);
-        ASSERT_OK(store_blob_mount(s, "apps/mirror", "apps/search", layer));
+        ASSERT_OK(store_blob_mount(s, "apps/mirror", "apps/search", layer, NULL));
 
         FsckReport r;
         ASSERT_OK(store_fsck(s, false, &r));
@@ -223,7 +223,7 @@ TEST(test_fsck_unlinked_children) {
         stored_manifest_free(sm);
 
         /* linked back as the hint says: clean */
-        ASSERT_OK(store_blob_mount(s, "apps/search", "apps/mirror", layer));
+        ASSERT_OK(store_blob_mount(s, "apps/search", "apps/mirror", layer, NULL));
         ASSERT_OK(store_fsck(s, false, &r));
         ASSERT_EQ(json_array_size(r.problems), 0);
         fsck_report_done(&r);

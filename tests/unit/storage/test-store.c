@@ -138,7 +138,7 @@ TEST(test_manifest_errors) {
         ASSERT_EQ(e.code, OCI_MANIFEST_BLOB_UNKNOWN);
         ASSERT_TRUE(strstr(e.message, layer) != NULL);
         ASSERT_EQ(store_tag_get(s, "a", "v1", &(TagInfo) {}), -ENOENT);
-        ASSERT_OK(store_blob_mount(s, "a", "b", layer));
+        ASSERT_OK(store_blob_mount(s, "a", "b", layer, NULL));
         ASSERT_OK(test_put_manifest(s, "a", "v1", body, digest, &e));
 
         e = (StoreError) {};
@@ -526,7 +526,7 @@ TEST(test_blob_unlink_in_use) {
         ASSERT_OK(store_repo_blob_info(s, "apps/search", layer, NULL));
 
         /* linked in another repository where no manifest uses it: that link goes */
-        ASSERT_OK(store_blob_mount(s, "apps/other", "apps/search", layer));
+        ASSERT_OK(store_blob_mount(s, "apps/other", "apps/search", layer, NULL));
         ASSERT_OK(store_blob_unlink(s, "apps/other", layer, "tester", NULL));
         ASSERT_EQ(store_repo_blob_info(s, "apps/other", layer, NULL), -ENOENT);
 

@@ -76,7 +76,7 @@ TEST(test_chunked_upload) {
         ASSERT_TRUE(upload_started(u) > 0);
         ASSERT_EQ(store_blob_info(s, digest, NULL), -ENOENT); /* not visible before commit */
         StoreError e = {};
-        ASSERT_OK(store_upload_commit(s, u, digest, &e));
+        ASSERT_OK(store_upload_commit(s, u, digest, NULL, &e));
 
         BlobInfo bi;
         ASSERT_OK(store_repo_blob_info(s, "lib/app", digest, &bi));
@@ -111,7 +111,7 @@ TEST(test_chunked_upload) {
         push_chunks(s, "lib/app", other, 10000, 3000, uuid);
         ASSERT_OK(store_upload_acquire(s, "lib/app", uuid, &u));
         e = (StoreError) {};
-        ASSERT_EQ(store_upload_commit(s, u, wrong, &e), -EBADMSG);
+        ASSERT_EQ(store_upload_commit(s, u, wrong, NULL, &e), -EBADMSG);
         ASSERT_EQ(e.code, OCI_DIGEST_INVALID);
         ASSERT_EQ(store_blob_info(s, wrong, NULL), -ENOENT);
         ASSERT_EQ(store_blob_info(s, right, NULL), -ENOENT);
@@ -125,7 +125,7 @@ TEST(test_chunked_upload) {
         ASSERT_OK(digest_buffer(DIGEST_SHA512, other, 10000, d512));
         push_chunks(s, "lib/app", other, 10000, 4096, uuid);
         ASSERT_OK(store_upload_acquire(s, "lib/app", uuid, &u));
-        ASSERT_OK(store_upload_commit(s, u, d512, &e));
+        ASSERT_OK(store_upload_commit(s, u, d512, NULL, &e));
         ASSERT_OK(store_repo_blob_info(s, "lib/app", d512, &bi));
         _cleanup_free_ char *p512 = store_blob_path(s, d512);
         ASSERT_TRUE(strstr(p512, "/blobs/sha512/") != NULL);
@@ -177,7 +177,7 @@ TEST(test_resume_after_restart) {
         ASSERT_EQ(upload_offset(u), 300000); /* from the bytes on disk, re-hashed */
         ASSERT_OK(upload_write(u, data + 300000, len - 300000));
         StoreError e = {};
-        ASSERT_OK(store_upload_commit(s, u, digest, &e));
+        ASSERT_OK(store_upload_commit(s, u, digest, NULL, &e));
         ASSERT_OK(store_repo_blob_info(s, "r", digest, NULL));
         store_free(s);
         rm_rf(dir);
@@ -207,15 +207,15 @@ TEST(test_dedupe_and_mount) {
         ASSERT_EQ(e.code, OCI_DIGEST_INVALID);
 
         /* mount */
-        ASSERT_EQ(store_blob_mount(s, "three", "nowhere", d1), -ENOENT);
+        ASSERT_EQ(store_blob_mount(s, "three", "nowhere", d1, NULL), -ENOENT);
         ASSERT_EQ(store_repo_blob_info(s, "three", d1, NULL), -ENOENT);
         clock_set_fake(first.touched + 10 * (int64_t) NSEC_PER_SEC);
-        ASSERT_OK(store_blob_mount(s, "three", "one", d1));
+        ASSERT_OK(store_blob_mount(s, "three", "one", d1, NULL));
         clock_set_fake(0);
         ASSERT_OK(store_repo_blob_info(s, "three", d1, &again));
         ASSERT_TRUE(again.touched > first.touched);
-        ASSERT_OK(store_blob_mount(s, "four", NULL, d1));
-        ASSERT_EQ(store_blob_mount(s, "four", NULL, "sha256:0000000000000000000000000000000000000000000000000000000000000000"), -ENOENT);
+        ASSERT_OK(store_blob_mount(s, "four", NULL, d1, NULL));
+        ASSERT_EQ(store_blob_mount(s, "four", NULL, "sha256:0000000000000000000000000000000000000000000000000000000000000000", NULL), -ENOENT);
 
         /* unlink: gone from that repo only; the content stays for GC */
         ASSERT_OK(store_blob_unlink(s, "three", d1, "tester", NULL));
@@ -254,7 +254,7 @@ static void *worker(void *userdata) {
                 Upload *u = NULL;
                 ASSERT_OK(store_upload_acquire(w->s, repo, uuid, &u));
                 StoreError e = {};
-                ASSERT_OK(store_upload_commit(w->s, u, w->shared_digest, &e));
+                ASSERT_OK(store_upload_commit(w->s, u, w->shared_digest, NULL, &e));
         }
         _cleanup_free_ uint8_t *own = pattern(120000 + (size_t) w->id, 100 + (unsigned) w->id, false);
         ASSERT_OK(digest_buffer(DIGEST_SHA256, own, 120000 + (size_t) w->id, w->own_digest));
@@ -262,7 +262,7 @@ static void *worker(void *userdata) {
         Upload *u = NULL;
         ASSERT_OK(store_upload_acquire(w->s, repo, uuid, &u));
         StoreError e = {};
-        ASSERT_OK(store_upload_commit(w->s, u, w->own_digest, &e));
+        ASSERT_OK(store_upload_commit(w->s, u, w->own_digest, NULL, &e));
         return NULL;
 }
 
@@ -334,7 +334,7 @@ static void *same_dir_worker(void *userdata) {
                 ASSERT_OK(store_upload_begin(w->s, repo, NULL, uuid, NULL));
                 ASSERT_OK(store_upload_acquire(w->s, repo, uuid, &u));
                 ASSERT_OK(upload_write(u, b->data, SAME_DIR_SIZE));
-                ASSERT_OK(store_upload_commit(w->s, u, b->digest, &e));
+                ASSERT_OK(store_upload_commit(w->s, u, b->digest, NULL, &e));
         }
         return NULL;
 }
@@ -475,7 +475,7 @@ TEST(test_zstd_at_rest) {
         Upload *u = NULL;
         ASSERT_OK(store_upload_acquire(s, "z", uuid, &u));
         StoreError e = {};
-        ASSERT_OK(store_upload_commit(s, u, digest, &e));
+        ASSERT_OK(store_upload_commit(s, u, digest, NULL, &e));
 
         BlobInfo bi;
         ASSERT_OK(store_blob_info(s, digest, &bi));
@@ -577,7 +577,7 @@ TEST(test_upload_limits) {
         ASSERT_OK(upload_write(u, "def", 3));
         char d[DIGEST_MAX_LEN];
         ASSERT_OK(digest_buffer(DIGEST_SHA256, "abcdef", 6, d));
-        ASSERT_OK(store_upload_commit(s, u, d, &e)); /* the hash survived the closed file */
+        ASSERT_OK(store_upload_commit(s, u, d, NULL, &e)); /* the hash survived the closed file */
         ASSERT_EQ(open_fds(), fds);
 
         /* committed and cancelled sessions no longer count */
