@@ -5,7 +5,7 @@
 #include "plura.h"
 
 static void reg_help(FILE *f) {
-        fputs("Usage: plura reg VERB [ARGS] [--url URL] [--json] [--actor NAME] [--ca FILE | --insecure]\n"
+        fputs("Usage: plura reg VERB [ARGS] [--url URL] [--user USER[:PASSWORD]] [--json] [--actor NAME] [--ca FILE | --insecure]\n"
               "\n"
               "Client of a running plura server's /v1/registry API (default URL http://127.0.0.1:5000,\n"
               "or $PLURA_URL). Human output by default, --json for the server's JSON. The exit status\n"
@@ -28,7 +28,13 @@ static void reg_help(FILE *f) {
               "  audit [--limit N] [--after CURSOR]             the audit log\n"
               "  tags REPO                                      list tags\n"
               "  hold add|list|release ...                      RCA holds\n"
-              "  worm export|list|verify ...                    write-once exports of held digests\n", f);
+              "  worm export|list|verify ...                    write-once exports of held digests\n"
+              "  token create|list|revoke ...                   API tokens for CI and robots (admin)\n"
+              "\n"
+              "Credentials: --user USER[:PASSWORD] (the password from $PLURA_PASSWORD or asked on the\n"
+              "terminal), else $PLURA_TOKEN (an API token), else $PLURA_USER + $PLURA_PASSWORD, else the\n"
+              "registry's entry in the podman/docker credential files ($REGISTRY_AUTH_FILE,\n"
+              "${XDG_RUNTIME_DIR}/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json).\n", f);
 }
 
 int cmd_reg(int argc, char **argv) {
@@ -43,6 +49,8 @@ int cmd_reg(int argc, char **argv) {
                 return reg_hold(argc - 1, argv + 1);
         if (streq(verb, "worm"))
                 return reg_worm(argc - 1, argv + 1);
+        if (streq(verb, "token"))
+                return reg_token(argc - 1, argv + 1);
         static const char *const gov[] = { "promote", "rollback", "block", "unblock", "history", "metrics", "audit", "tags" };
         for (size_t i = 0; i < ELEMENTSOF(gov); i++)
                 if (streq(verb, gov[i]))

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credentials.h"
 #include "http-client.h"
 #include "http-response.h"
 
@@ -212,18 +213,19 @@ static bool header_value_ok(const char *v) {
 }
 
 static int plain_request(const Url *u, const char *url, const char *method, const char *path, const char *payload,
-                         const char *actor, HttpResult *ret) {
+                         const char *actor, const char *authorization, HttpResult *ret) {
         int64_t deadline = now_ms() + REQUEST_TIMEOUT_S * 1000LL;
         bool v6 = strchr(u->host, ':') != NULL;
         _cleanup_free_ char *head = NULL;
         size_t plen = payload ? strlen(payload) : 0;
         bool default_port = streq(u->port, "80");
         int hl = asprintf(&head,
-                          "%s %s%s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nAccept: application/json\r\n%s%s%s%s"
+                          "%s %s%s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nAccept: application/json\r\n%s%s%s%s%s%s%s"
                           "Content-Length: %zu\r\nConnection: close\r\nUser-Agent: plura\r\n\r\n",
                           method, u->prefix, path, v6 ? "[" : "", u->host, v6 ? "]" : "", default_port ? "" : ":",
                           default_port ? "" : u->port, payload ? "Content-Type: application/json\r\n" : "",
-                          actor ? "X-Plura-Actor: " : "", strempty(actor), actor ? "\r\n" : "", plen);
+                          actor ? "X-Plura-Actor: " : "", strempty(actor), actor ? "\r\n" : "",
+                          authorization ? "Authorization: " : "", strempty(authorization), authorization ? "\r\n" : "", plen);
         if (hl < 0)
                 return -ENOMEM;
         int fd = -1;
@@ -351,7 +353,7 @@ static void curl_error(HttpResult *ret, const char *url, const char *ca, int cr,
 }
 
 static int curl_request(const HttpClientOptions *o, const char *url, const char *method, const char *payload,
-                        const char *actor, HttpResult *ret) {
+                        const char *actor, const char *authorization, HttpResult *ret) {
         int r = curl_load(ret->error, sizeof ret->error);
         if (r < 0)
                 return -ECONNREFUSED;
@@ -365,8 +367,10 @@ static int curl_request(const HttpClientOptions *o, const char *url, const char 
         CURL *c = curl.easy_init();
         if (!c)
                 return -ENOMEM;
-        _cleanup_free_ char *actor_h = NULL;
+        _cleanup_free_ char *actor_h = NULL, *auth_h = NULL;
         struct curl_slist *h = curl.slist_append(NULL, "Accept: application/json");
+        if (authorization && asprintf(&auth_h, "Authorization: %s", authorization) >= 0)
+                h = curl.slist_append(h, auth_h);
         if (payload)
                 h = curl.slist_append(h, "Content-Type: application/json");
         if (actor && asprintf(&actor_h, "X-Plura-Actor: %s", actor) >= 0)
@@ -427,6 +431,8 @@ int http_client_options_take(int argc, char **argv, HttpClientOptions *o) {
                         o->url = v;
                 else if ((v = option_value(argc, argv, &i, "--actor", &missing)))
                         o->actor = v;
+                else if ((v = option_value(argc, argv, &i, "--user", &missing)))
+                        o->user = v;
                 else if ((v = option_value(argc, argv, &i, "--ca", &missing)))
                         o->ca = v;
                 else if (streq(argv[i], "--insecure"))
@@ -464,22 +470,31 @@ int http_json_request(const HttpClientOptions *o, const char *method, const char
         _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
         if (body && !payload)
                 return -ENOMEM;
+        _cleanup_free_ char *authorization = NULL;
+        char source[64] = "";
+        int k = credentials_find(o->user, base_url, &authorization, source, sizeof source, ret->error, sizeof ret->error);
+        if (k < 0)
+                return k;
+        if (authorization && !header_value_ok(authorization)) {
+                snprintf(ret->error, sizeof ret->error, "credentials from %s contain a line break", source);
+                return -EINVAL;
+        }
         size_t bl = strlen(base_url);
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%.*s%s", (int) (bl && base_url[bl - 1] == '/' ? bl - 1 : bl), base_url, path) < 0)
                 return -ENOMEM;
         int r;
         if (strncasecmp(base_url, "https://", 8) == 0)
-                r = curl_request(o, url, method, payload, actor, ret);
+                r = curl_request(o, url, method, payload, actor, authorization, ret);
         else {
                 Url u;
-                int k = url_parse(base_url, &u);
+                k = url_parse(base_url, &u);
                 if (k < 0) {
                         snprintf(ret->error, sizeof ret->error, "%s: %s", base_url,
                                  k == -EPROTONOSUPPORT ? "not an http:// or https:// URL" : "invalid URL");
                         return -EINVAL;
                 }
-                r = plain_request(&u, url, method, path, payload, actor, ret);
+                r = plain_request(&u, url, method, path, payload, actor, authorization, ret);
         }
         if (r >= 0 && ret->raw)
                 ret->body = json_loads(ret->raw, 0, NULL);
@@ -498,6 +513,9 @@ void http_print_error(const char *what, const HttpResult *r) {
                 fprintf(stderr, "%s: %s\n", what, r->error);
                 return;
         }
+        if (r->status == 401)
+                fprintf(stderr, "%s: the server wants credentials: --user USER[:PASSWORD], $PLURA_TOKEN (an API token), "
+                                "$PLURA_USER + $PLURA_PASSWORD, or `podman login` / `docker login` first\n", what);
         json_t *errs = r->body ? json_object_get(r->body, "errors") : NULL;
         if (json_is_array(errs) && json_array_size(errs) > 0) {
                 size_t i;

@@ -23,12 +23,15 @@ typedef struct HttpClientOptions {
          * system's trust store, or against the CA file ca (--ca FILE, else $PLURA_CA) alone. */
         const char *ca;
         bool insecure;     /* --insecure: no verification at all; the only way to turn it off */
+        /* --user USER[:PASSWORD]; NULL: $PLURA_TOKEN, $PLURA_USER + $PLURA_PASSWORD, or the
+         * docker/podman credential files (tools/credentials.h) */
+        const char *user;
 } HttpClientOptions;
 
 /* For the "Common options" line of the verbs' help texts (cmd-reg.c explains --ca and --insecure) */
-#define HTTP_CLIENT_OPTIONS_HELP "--url URL (default $PLURA_URL or http://127.0.0.1:5000), --actor NAME, --ca FILE, --insecure"
+#define HTTP_CLIENT_OPTIONS_HELP "--url URL (default $PLURA_URL or http://127.0.0.1:5000), --user USER[:PASSWORD], --actor NAME, --ca FILE, --insecure"
 
-/* Takes the options of HttpClientOptions (--url URL, --actor NAME, --ca FILE, --insecure, also
+/* Takes the options of HttpClientOptions (--url URL, --user U, --actor NAME, --ca FILE, --insecure, also
  * written --opt=VALUE) out of argv[1..argc-1], up to a "--", and keeps the other arguments in
  * their order. Returns the new argc, or -EINVAL (printed) when an option lacks its value or
  * --ca and --insecure are both given. */

@@ -18,6 +18,7 @@ int reg_gc(int argc, char **argv);          /* cmd-gc.c */
 int reg_governance(int argc, char **argv);  /* cmd-reg-governance.c: promote rollback block unblock history metrics audit tags */
 int reg_hold(int argc, char **argv);        /* cmd-reg-worm.c */
 int reg_worm(int argc, char **argv);        /* cmd-reg-worm.c */
+int reg_token(int argc, char **argv);       /* cmd-reg-token.c */
 
 /* The options of plura gc and plura reg gc (cmd-gc.c): 1 parsed, 0 --help printed, -2 usage. */
 typedef struct GcCliOptions {

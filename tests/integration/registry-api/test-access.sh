@@ -232,6 +232,31 @@ for p in /healthz /readyz /metrics; do
         check "$p stays open (from loopback)" [ "$HTTP_STATUS" = 200 ]
 done
 
+# ---- plura reg: credentials from --user, $PLURA_TOKEN, $PLURA_USER/$PLURA_PASSWORD, podman's auth.json
+REG() { "$PLURA" reg "$@" --url "$URL"; }
+set +e
+OUT=$(REG gc --dry-run 2>&1)
+RC=$?
+set -e
+check "plura reg without credentials: refused, with a hint how to sign in" [ "$RC" -ne 0 ] && grep -q -- "--user" <<<"$OUT"
+check "plura reg --user admin:adminpw gc --dry-run" REG gc --dry-run --user admin:adminpw
+check "--user admin with \$PLURA_PASSWORD" env PLURA_PASSWORD=adminpw "$PLURA" reg gc --dry-run --user admin --url "$URL"
+check "\$PLURA_USER + \$PLURA_PASSWORD" env PLURA_USER=admin PLURA_PASSWORD=adminpw "$PLURA" reg gc --dry-run --url "$URL"
+OUT=$(REG token create --name robot --scope '**:pull' --expires 30d --user admin:adminpw)
+check "plura reg token create prints the secret once" grep -q "^plura_[0-9a-f]*_" <<<"$OUT" && grep -q "shown once" <<<"$OUT"
+ROBOT=$(grep "^plura_" <<<"$OUT")
+check "plura reg token list shows it" bash -c "'$PLURA' reg token list --url '$URL' --user admin:adminpw | grep -q ' robot '"
+mkdir -p "$XDG_RUNTIME_DIR/containers"
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$HOSTPORT" "$(printf 'sam:sampw' | base64)" >"$XDG_RUNTIME_DIR/containers/auth.json"
+check "the podman credential file (what podman login writes) is used" REG audit --limit 1
+rm -f "$XDG_RUNTIME_DIR/containers/auth.json"
+set +e
+OUT=$(PLURA_TOKEN="$ROBOT" "$PLURA" reg gc --dry-run --url "$URL" 2>&1)
+RC=$?
+set -e
+check "\$PLURA_TOKEN: the robot token (pull only, and robot has no rule) may not run GC" [ "$RC" -ne 0 ] && grep -q DENIED <<<"$OUT"
+check "plura reg token revoke robot" REG token revoke robot --user admin:adminpw
+
 # ---- brute force from one address; the right user from another still logs in
 OUT=$(python3 - "$HOST" "$PORT" <<'EOF'
 import base64, http.client, json, socket, sys
