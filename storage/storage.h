@@ -521,6 +521,40 @@ typedef struct RepoManifestInfo {
 } RepoManifestInfo;
 int repo_manifest_info_decode(const char *val, size_t vlen, RepoManifestInfo *ret);
 
+/* ---- typed iteration over the records (storage/records.c): the other modules read records
+ * through these, never through raw keys. snap may be NULL (the current state). Each callback
+ * returns 0 to go on, 1 to stop, negative to abort with that error; what it is given is valid
+ * during the call only. repo NULL: every repository. */
+typedef int (*RepoManifestFn)(void *userdata, const char *repo, const char *digest, const RepoManifestInfo *info);
+int store_repo_manifests_foreach(Store *s, IndexSnapshot *snap, const char *repo, RepoManifestFn fn, void *userdata);
+/* 1 if the manifest is linked in repo, 0 if not. */
+int store_repo_manifest_exists(Store *s, IndexSnapshot *snap, const char *repo, const char *digest);
+typedef int (*RepoBlobFn)(void *userdata, const char *repo, const char *digest, int64_t linked);
+int store_repo_blobs_foreach(Store *s, IndexSnapshot *snap, const char *repo, RepoBlobFn fn, void *userdata);
+typedef int (*TagFn)(void *userdata, const char *repo, const char *tag, const TagInfo *info);
+int store_tags_foreach(Store *s, IndexSnapshot *snap, const char *repo, TagFn fn, void *userdata);
+typedef struct TagHistoryEntry {
+        const char *repo, *tag;
+        uint64_t seq;           /* store-wide order */
+        const char *digest;     /* NULL for a delete without digest */
+        int64_t time;
+        const char *actor, *action; /* "create", "move", "delete", ... */
+} TagHistoryEntry;
+typedef int (*TagHistoryFn)(void *userdata, const TagHistoryEntry *e);
+/* In order of seq within a tag. tag NULL: every tag of repo. */
+int store_tag_history_foreach(Store *s, IndexSnapshot *snap, const char *repo, const char *tag, TagHistoryFn fn,
+                              void *userdata);
+typedef int (*BlobFn)(void *userdata, const char *digest, const BlobInfo *info);
+/* prefix: of the digest, e.g. "sha512:" or "sha256:ab" (NULL: every blob). */
+int store_blobs_foreach(Store *s, IndexSnapshot *snap, const char *prefix, BlobFn fn, void *userdata);
+/* Every manifest record: its meta JSON (see manifest_meta_scan()) and raw bytes. */
+typedef int (*ManifestRecordFn)(void *userdata, const char *digest, const char *meta, size_t meta_len, const char *raw,
+                                size_t raw_len);
+int store_manifests_foreach(Store *s, IndexSnapshot *snap, ManifestRecordFn fn, void *userdata);
+/* One manifest's meta JSON (malloc()ed, NUL-terminated). -ENOENT if there is no such record. */
+int store_manifest_meta(Store *s, IndexSnapshot *snap, const char *digest, char **ret_meta, size_t *ret_len);
+
+
 /* Full parsed manifest record (children etc.) by digest. */
 int store_manifest_parsed(Store *s, IndexSnapshot *snap, const char *digest, Manifest **ret);
 
