@@ -483,7 +483,7 @@ int store_fsck(Store *s, bool repair, FsckReport *ret) {
                 return -ENOMEM;
         Fsck f = { .store = s, .repair = repair, .report = ret, .started = clock_now_ns() };
         _cleanup_free_ char *sweep = NULL;
-        if (store_kv_get(s, NULL, INDEX_META, "gc/sweep", 8, &sweep, NULL) >= 0) {
+        if (store_gc_sweep_intent_get(s, &sweep) >= 0) {
                 json_t *j = json_loads(sweep, 0, NULL);
                 f.gc_sweep_mark_start = json_integer_value(json_object_get(j, "mark_start"));
                 json_decref(j);

@@ -411,6 +411,22 @@ void store_digest_generations(Store *s, uint32_t *ret);
 /* the generation of one stripe (store_digest_stripe()) */
 uint32_t store_digest_generation(Store *s, size_t stripe);
 
+/* ---- GC records (storage/gc-records.c): the reports of the GC's runs, the last one, and the sweep
+ * intent (gc/gc.h: while a sweep runs, files without record older than its mark may be its own). */
+/* Stores the report (JSON text) of the run started at started (ns) and as the last report, drops
+ * the oldest beyond keep and, with clear_intent, the sweep intent: one batch, its WAL not synced
+ * (store_sync_wal() or the next synced write makes it durable). */
+int store_gc_report_put(Store *s, const char *json, int64_t started, size_t keep, bool clear_intent);
+/* The last report's JSON (malloc()ed). -ENOENT if there was no run. */
+int store_gc_report_last(Store *s, char **ret_json);
+/* Every stored report, oldest first. */
+typedef int (*GcReportFn)(void *userdata, int64_t started, const char *json, size_t len);
+int store_gc_reports_foreach(Store *s, GcReportFn fn, void *userdata);
+int store_gc_sweep_intent_put(Store *s, const char *json);
+/* -ENOENT if no sweep is (or was left) in progress. */
+int store_gc_sweep_intent_get(Store *s, char **ret_json);
+int store_gc_sweep_intent_clear(Store *s);
+
 /* ---- raw index access for the gc, governance, WORM and fusefs modules */
 
 typedef enum IndexColumn {
