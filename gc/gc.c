@@ -342,11 +342,9 @@ static int apply_link(Run *r, size_t item, void *ctx) {
         }
         StoreError err = {};
         /* retention decided this; the /v2/ tag policy (e.g. read-only channels/) is not GC's */
-        store_maintenance_begin();
         store_deferred_sync_begin(); /* apply_plan() syncs the WAL once at the end */
-        q = store_manifest_delete(r->s, repo, digest, r->actor, &err);
+        q = store_manifest_delete(r->s, repo, digest, r->actor, STORE_WRITE_MAINTENANCE, &err);
         store_deferred_sync_end();
-        store_maintenance_end();
         if (q < 0 && q != -ENOENT) {
                 char target[600];
                 snprintf(target, sizeof target, "%s@%s", repo, digest);
@@ -379,11 +377,9 @@ static int apply_plan(Run *r) {
                         continue;
                 }
                 StoreError err = {};
-                store_maintenance_begin();
                 store_deferred_sync_begin();
-                q = store_tag_delete(r->s, repo, t->name, r->actor, &err);
+                q = store_tag_delete(r->s, repo, t->name, r->actor, STORE_WRITE_MAINTENANCE, &err);
                 store_deferred_sync_end();
-                store_maintenance_end();
                 if (q < 0 && q != -ENOENT) {
                         char target[512];
                         snprintf(target, sizeof target, "%s:%s", repo, t->name);

@@ -92,7 +92,7 @@ char *channel_repo_name(const char *env, const char *svc);
 /* Current digest of a pointer (-ENOENT if unset). */
 int channel_get(Governance *g, const char *svc, const ChannelRef *c, char digest[DIGEST_MAX_LEN]);
 /* Moves a pointer to digest: links the manifest closure into channels/<env>/<svc> from
- * app_repo, writes the tag through storage with the internal-write bypass, appends
+ * app_repo (STORE_WRITE_CHANNEL_MOVE: the tag policy lets it through), writes the tag, appends
  * channel_history. extra (borrowed, may be NULL) is merged into the history entry. Caller holds
  * move_lock. started_mono (clock_monotonic_ns, 0 = none) records "duration_ms" of the operation up
  * to the pointer move. *ret_entry gets the history entry. */
@@ -135,10 +135,6 @@ int gov_missing_labels(Governance *g, const char *digest, json_t *required, json
 uint64_t gov_counter_add(Governance *g, const char *name, uint64_t delta);
 uint64_t gov_counter_get(Governance *g, const char *name);
 void gov_cve_block_event(Governance *g, const char *kind);
-
-/* Thread-local bypass used by channel_move: the policy hook lets the write through. */
-void gov_internal_write_begin(void);
-void gov_internal_write_end(void);
 
 /* Time helper: "2026-01-01T00:00:00Z" */
 json_t *json_time(int64_t ns);

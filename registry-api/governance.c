@@ -17,16 +17,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static _Thread_local unsigned internal_write_depth = 0;
-
-void gov_internal_write_begin(void) {
-        internal_write_depth++;
-}
-void gov_internal_write_end(void) {
-        if (internal_write_depth > 0)
-                internal_write_depth--;
-}
-
 json_t *json_time(int64_t ns) {
         char buf[64];
         return json_string(format_timestamp(buf, sizeof(buf), ns));
@@ -209,11 +199,12 @@ static int policy_refuse(Governance *g, StoreError *err, const char *repo, const
 }
 
 static int tag_policy_hook(void *userdata, const char *repo, const char *tag, const char *old_digest,
-                           const char *new_digest, const char *first_digest_in_history, StoreError *err) {
+                           const char *new_digest, const char *first_digest_in_history, unsigned flags,
+                           StoreError *err) {
         Governance *g = userdata;
 
         /* governance's own pointer moves, and GC deleting what retention decided */
-        if (internal_write_depth > 0 || store_in_maintenance())
+        if (flags & (STORE_WRITE_CHANNEL_MOVE | STORE_WRITE_MAINTENANCE))
                 return 0;
 
         if (repo_is_channel(repo))
@@ -482,12 +473,11 @@ static int link_closure(Governance *g, const char *repo, const char *src, const 
                         ManifestPut p = {
                                 .repo = repo, .data = child->data, .len = child->size,
                                 .content_type = child->media_type, .reference = cd, .actor = "plura-governance",
+                                .flags = STORE_WRITE_CHANNEL_MOVE,
                         };
                         char out[DIGEST_MAX_LEN];
                         StoreError err = { 0 };
-                        gov_internal_write_begin();
                         r = store_manifest_put(g->store, &p, out, &err);
-                        gov_internal_write_end();
                         if (r < 0)
                                 return log_error_errno(r, "governance: linking %s into %s: %s", cd, repo, err.message);
                 }
@@ -532,13 +522,11 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
                         return r;
                 ManifestPut p = {
                         .repo = chan, .data = m->data, .len = m->size, .content_type = m->media_type,
-                        .reference = digest, .actor = actor,
+                        .reference = digest, .actor = actor, .flags = STORE_WRITE_CHANNEL_MOVE,
                 };
                 char out[DIGEST_MAX_LEN];
                 StoreError err = { 0 };
-                gov_internal_write_begin();
                 r = store_manifest_put(g->store, &p, out, &err);
-                gov_internal_write_end();
                 if (r < 0)
                         return log_error_errno(r, "governance: linking %s into %s: %s", digest, chan, err.message);
         }

@@ -278,8 +278,8 @@ static void manifest_delete(Request *req) {
         if (!check_reference(req, req->ref, &is_digest))
                 return;
         StoreError err = {};
-        int r = is_digest ? store_manifest_delete(registry_store(req->reg), req->repo, req->ref, req->actor, &err)
-                          : store_tag_delete(registry_store(req->reg), req->repo, req->ref, req->actor, &err);
+        int r = is_digest ? store_manifest_delete(registry_store(req->reg), req->repo, req->ref, req->actor, 0, &err)
+                          : store_tag_delete(registry_store(req->reg), req->repo, req->ref, req->actor, 0, &err);
         if (r == -ENOENT && err.code == OCI_OK)
                 return reply_unknown(req, OCI_MANIFEST_UNKNOWN, is_digest ? "manifest unknown" : "tag unknown");
         if (r < 0)

@@ -59,18 +59,3 @@ int store_audit_add(Store *s, IndexBatch *b, const char *actor, const char *acti
                     const char *result, json_t *detail) {
         return audit_add(s, b, actor, action, target, result, detail);
 }
-
-static _Thread_local unsigned maintenance_depth = 0;
-
-void store_maintenance_begin(void) {
-        maintenance_depth++;
-}
-
-void store_maintenance_end(void) {
-        if (maintenance_depth > 0)
-                maintenance_depth--;
-}
-
-bool store_in_maintenance(void) {
-        return maintenance_depth > 0;
-}

@@ -292,6 +292,13 @@ int store_upload_purge(Store *s, int64_t older_than_ns);
 
 /* ---- manifests and tags */
 
+/* Who writes, for the writes that run the tag policy hook (manifest PUT and DELETE, tag DELETE):
+ * 0 for the /v2/ write paths, whose policy the hook is. The hook sees the flags and decides. */
+typedef enum StoreWriteFlags {
+        STORE_WRITE_MAINTENANCE = 1 << 0,  /* the GC applying retention (a tag name stays in tag_history) */
+        STORE_WRITE_CHANNEL_MOVE = 1 << 1, /* governance linking content into a channel repository it moves */
+} StoreWriteFlags;
+
 typedef struct ManifestPut {
         const char *repo;
         const void *data;
@@ -301,6 +308,7 @@ typedef struct ManifestPut {
         const char *const *tags;   /* extra tags (?tag=), may be NULL */
         size_t n_tags;
         const char *actor;         /* for history and audit; may be NULL ("anonymous") */
+        unsigned flags;            /* StoreWriteFlags */
 } ManifestPut;
 
 /* Validates (manifest_parse), checks that config/layers are linked in the repo and index
@@ -326,9 +334,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(StoredManifest *, stored_manifest_free);
 int store_manifest_get(Store *s, const char *repo, const char *reference, StoredManifest **ret);
 /* By digest, regardless of repository. */
 int store_manifest_get_by_digest(Store *s, const char *digest, StoredManifest **ret);
-/* Deletes the manifest from repo: its tags, its repo link and its referrer record. */
-int store_manifest_delete(Store *s, const char *repo, const char *digest, const char *actor, StoreError *err);
-int store_tag_delete(Store *s, const char *repo, const char *tag, const char *actor, StoreError *err);
+/* Deletes the manifest from repo: its tags, its repo link and its referrer record. flags:
+ * StoreWriteFlags, handed to the tag policy hook. */
+int store_manifest_delete(Store *s, const char *repo, const char *digest, const char *actor, unsigned flags,
+                          StoreError *err);
+int store_tag_delete(Store *s, const char *repo, const char *tag, const char *actor, unsigned flags, StoreError *err);
 
 typedef struct TagInfo {
         char digest[DIGEST_MAX_LEN];
@@ -357,13 +367,15 @@ int store_flush_pulls(Store *s);
 
 /* Tag policy hook (governance). Called inside the tag write critical section for each tag a
  * manifest PUT or tag DELETE would change. old_digest is NULL for a new tag, new_digest NULL for
- * a delete; ever_existed tells whether tag_history has the name. Return 0 to allow, or a
- * negative errno and fill err (OCI_DENIED / OCI_TAG_INVALID) to refuse the whole write.
+ * a delete; first_digest_in_history is the digest the name first had in tag_history (NULL if it
+ * never existed). flags are the write's StoreWriteFlags. Return 0 to allow, or a negative errno
+ * and fill err (OCI_DENIED / OCI_TAG_INVALID) to refuse the whole write.
  * Also called once per manifest PUT (new_digest set) and manifest DELETE (old_digest set) with
  * tag == NULL and first_digest_in_history == NULL, so that tagless writes into read-only
  * repositories (channels/) can be refused too. */
 typedef int (*TagPolicyFn)(void *userdata, const char *repo, const char *tag, const char *old_digest,
-                           const char *new_digest, const char *first_digest_in_history, StoreError *err);
+                           const char *new_digest, const char *first_digest_in_history, unsigned flags,
+                           StoreError *err);
 void store_set_tag_policy(Store *s, TagPolicyFn fn, void *userdata);
 
 /* Governance's channel pointer moves (storage/governance-index.c). Adds to b the tag record
@@ -377,13 +389,6 @@ int store_tag_move_add(Store *s, IndexBatch *b, const char *repo, const char *ta
 /* store_audit() into a batch. */
 int store_audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, const char *target,
                     const char *result, json_t *detail);
-
-/* Internal maintenance (GC) runs on this thread between begin and end: the tag policy is the
- * policy of the /v2/ write paths, so its hook lets such deletions through (retention decides
- * them, and a tag name stays in tag_history). Nests; per thread (storage/governance-index.c). */
-void store_maintenance_begin(void);
-void store_maintenance_end(void);
-bool store_in_maintenance(void);
 
 /* ---- locks shared by manifest PUT, mount, upload commit and the GC sweep */
 void store_digest_lock(Store *s, const char *digest);

@@ -633,7 +633,7 @@ static int tag_history_add(Store *s, IndexBatch *b, const char *repo, const char
 }
 
 static int run_tag_policy(Store *s, const char *repo, const char *tag, const char *old_digest, const char *new_digest,
-                          StoreError *err) {
+                          unsigned flags, StoreError *err) {
         TagPolicyFn fn;
         void *ud;
         pthread_mutex_lock(&s->policy_lock);
@@ -645,7 +645,7 @@ static int run_tag_policy(Store *s, const char *repo, const char *tag, const cha
         char buf[DIGEST_MAX_LEN];
         const char *first = tag ? tag_history_first_digest(s, repo, tag, buf) : NULL;
         StoreError local = {};
-        int r = fn(ud, repo, tag, old_digest, new_digest, first, err ? err : &local);
+        int r = fn(ud, repo, tag, old_digest, new_digest, first, flags, err ? err : &local);
         if (r < 0 && err && err->code == OCI_OK)
                 store_error_set(err, r, OCI_DENIED, "%s:%s refused by policy", repo, tag ? tag : "(manifest)");
         return r;
@@ -834,7 +834,7 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
         lock_tags(s, p->repo, tags, n_tags, true);
         json_t *moved = json_array();
         /* the manifest itself (tag == NULL): lets governance refuse writes to read-only repos */
-        r = run_tag_policy(s, p->repo, NULL, NULL, digest, err);
+        r = run_tag_policy(s, p->repo, NULL, NULL, digest, p->flags, err);
         if (r < 0)
                 goto fail_tags;
         for (size_t i = 0; i < n_tags; i++) {
@@ -845,7 +845,7 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
                         goto fail_tags;
                 if (exists && streq(old.digest, digest))
                         continue; /* same digest again: nothing changes */
-                r = run_tag_policy(s, p->repo, tags[i], exists ? old.digest : NULL, digest, err);
+                r = run_tag_policy(s, p->repo, tags[i], exists ? old.digest : NULL, digest, p->flags, err);
                 if (r < 0)
                         goto fail_tags;
                 TagInfo t = {
@@ -945,7 +945,8 @@ static char **tag_list_steal(TagList *l) {
         return v;
 }
 
-int store_manifest_delete(Store *s, const char *repo, const char *digest, const char *actor, StoreError *err) {
+int store_manifest_delete(Store *s, const char *repo, const char *digest, const char *actor, unsigned flags,
+                          StoreError *err) {
         int r;
         if (s->read_only)
                 return store_error_set(err, -EROFS, OCI_UNSUPPORTED, "the store is read-only");
@@ -981,7 +982,7 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
         }
         lock_tags(s, repo, (const char *const *) tags, n_tags, true);
         json_t *removed = json_array();
-        r = run_tag_policy(s, repo, NULL, digest, NULL, err); /* the manifest itself */
+        r = run_tag_policy(s, repo, NULL, digest, NULL, flags, err); /* the manifest itself */
         if (r < 0)
                 goto finish;
         for (size_t i = 0; i < n_tags; i++) {
@@ -989,7 +990,7 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
                 /* re-check under the lock: another PUT may have moved it meanwhile */
                 if (tag_read(s, repo, tags[i], &t) < 0 || !streq(t.digest, digest))
                         continue;
-                r = run_tag_policy(s, repo, tags[i], digest, NULL, err);
+                r = run_tag_policy(s, repo, tags[i], digest, NULL, flags, err);
                 if (r < 0)
                         goto finish;
                 size_t tkl;
@@ -1037,7 +1038,7 @@ finish:
         return r < 0 ? r : 0;
 }
 
-int store_tag_delete(Store *s, const char *repo, const char *tag, const char *actor, StoreError *err) {
+int store_tag_delete(Store *s, const char *repo, const char *tag, const char *actor, unsigned flags, StoreError *err) {
         int r;
         if (s->read_only)
                 return store_error_set(err, -EROFS, OCI_UNSUPPORTED, "the store is read-only");
@@ -1054,7 +1055,7 @@ int store_tag_delete(Store *s, const char *repo, const char *tag, const char *ac
                         return store_error_set(err, r, OCI_MANIFEST_UNKNOWN, "tag %s unknown in %s", tag, repo);
                 return r;
         }
-        r = run_tag_policy(s, repo, tag, t.digest, NULL, err);
+        r = run_tag_policy(s, repo, tag, t.digest, NULL, flags, err);
         if (r >= 0) {
                 _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
                 size_t kl;

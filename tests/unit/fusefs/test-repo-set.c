@@ -80,7 +80,7 @@ int main(void) {
         push(s, "gone/soon", "9", d);
         repo_set_invalidate(r);
         ASSERT_EQ(ask(r, "gone/soon"), 1);
-        ASSERT_OK(store_manifest_delete(s, "gone/soon", d, "tester", &e));
+        ASSERT_OK(store_manifest_delete(s, "gone/soon", d, "tester", 0, &e));
         repo_set_invalidate(r);
         ASSERT_EQ(ask(r, "gone/soon"), -1);
         ASSERT_EQ(ask(r, "gone"), -1);

@@ -96,7 +96,7 @@ TEST(test_manifest_put_get_delete) {
         ASSERT_STREQ(t.digest, digest2);
 
         /* delete the first manifest: its tags go (with history), latest (moved) stays */
-        ASSERT_OK(store_manifest_delete(s, "lib/app", digest, "ops", &e));
+        ASSERT_OK(store_manifest_delete(s, "lib/app", digest, "ops", 0, &e));
         ASSERT_EQ(store_manifest_get(s, "lib/app", digest, &m), -ENOENT);
         ASSERT_EQ(store_tag_get(s, "lib/app", "stable", &t), -ENOENT);
         ASSERT_EQ(store_tag_get(s, "lib/app", "v1.0.0", &t), -ENOENT);
@@ -105,16 +105,16 @@ TEST(test_manifest_put_get_delete) {
         ASSERT_EQ(h.n, 2);
         ASSERT_STREQ(h.actions[1], "delete");
         e = (StoreError) {};
-        ASSERT_EQ(store_manifest_delete(s, "lib/app", digest, "ops", &e), -ENOENT);
+        ASSERT_EQ(store_manifest_delete(s, "lib/app", digest, "ops", 0, &e), -ENOENT);
         ASSERT_EQ(e.code, OCI_MANIFEST_UNKNOWN);
         /* the global record stays for GC */
         ASSERT_OK(store_manifest_get_by_digest(s, digest, &m));
         stored_manifest_free(m);
 
         /* tag delete */
-        ASSERT_OK(store_tag_delete(s, "lib/app", "latest", "ops", &e));
+        ASSERT_OK(store_tag_delete(s, "lib/app", "latest", "ops", 0, &e));
         ASSERT_EQ(store_tag_get(s, "lib/app", "latest", &t), -ENOENT);
-        ASSERT_EQ(store_tag_delete(s, "lib/app", "latest", "ops", &e), -ENOENT);
+        ASSERT_EQ(store_tag_delete(s, "lib/app", "latest", "ops", 0, &e), -ENOENT);
         ASSERT_OK(store_manifest_get(s, "lib/app", digest2, &m)); /* the manifest stays */
         stored_manifest_free(m);
 
@@ -236,7 +236,7 @@ TEST(test_referrers) {
         json_decref(other);
 
         /* deleting the referrer removes its record */
-        ASSERT_OK(store_manifest_delete(s, "app", sbom, NULL, &e));
+        ASSERT_OK(store_manifest_delete(s, "app", sbom, NULL, 0, &e));
         ASSERT_OK(store_referrers(s, "app", subject, NULL, &all));
         ASSERT_EQ(json_array_size(all), 1);
         json_decref(all);
@@ -317,14 +317,17 @@ typedef struct PolicyLog {
         int calls;
         char last_old[DIGEST_MAX_LEN];
         bool had_first;
+        unsigned last_flags;
 } PolicyLog;
 
-/* Refuses to move or delete "v*" tags (immutable) and any tag named "latest". */
+/* Refuses to move or delete "v*" tags (immutable) and any tag named "latest", except in
+ * maintenance writes. */
 static int policy(void *userdata, const char *repo, const char *tag, const char *old_digest, const char *new_digest,
-                  const char *first_digest_in_history, StoreError *err) {
+                  const char *first_digest_in_history, unsigned flags, StoreError *err) {
         PolicyLog *l = userdata;
-        if (!tag)
-                return 0; /* the manifest write itself (tagless): allowed here */
+        l->last_flags = flags;
+        if (!tag || (flags & STORE_WRITE_MAINTENANCE))
+                return 0; /* the manifest write itself (tagless), or maintenance: allowed here */
         l->calls++;
         snprintf(l->last_old, sizeof l->last_old, "%s", strempty(old_digest));
         l->had_first = first_digest_in_history != NULL;
@@ -370,16 +373,20 @@ TEST(test_tag_policy) {
         ASSERT_EQ(store_tag_get(s, "r", "dev", &t), -ENOENT);
 
         /* deletes run the hook too */
-        ASSERT_EQ(store_tag_delete(s, "r", "v1", NULL, &e), -EPERM);
+        ASSERT_EQ(store_tag_delete(s, "r", "v1", NULL, 0, &e), -EPERM);
         ASSERT_OK(store_tag_get(s, "r", "v1", &t));
-        ASSERT_EQ(store_manifest_delete(s, "r", d1, NULL, &e), -EPERM);
+        ASSERT_EQ(store_manifest_delete(s, "r", d1, NULL, 0, &e), -EPERM);
         ASSERT_OK(store_manifest_get(s, "r", d1, &m));
         stored_manifest_free(m);
 
+        ASSERT_EQ(log.last_flags, 0U);
+
+        /* the hook sees the write's flags: this policy lets maintenance through */
+        ASSERT_OK(store_tag_delete(s, "r", "v1", NULL, STORE_WRITE_MAINTENANCE, &e));
+        ASSERT_EQ(log.last_flags, (unsigned) STORE_WRITE_MAINTENANCE);
+        ASSERT_EQ(store_tag_get(s, "r", "v1", &t), -ENOENT);
+
         /* a tag name once used is remembered: re-creating v1 after it is gone is refused */
-        store_set_tag_policy(s, NULL, NULL);
-        ASSERT_OK(store_tag_delete(s, "r", "v1", NULL, &e));
-        store_set_tag_policy(s, policy, &log);
         ASSERT_EQ(test_put_manifest(s, "r", "v1", b2, d2, &e), -EPERM);
         ASSERT_TRUE(log.had_first);
         store_free(s);
@@ -531,7 +538,7 @@ TEST(test_blob_unlink_in_use) {
         ASSERT_EQ(store_repo_blob_info(s, "apps/other", layer, NULL), -ENOENT);
 
         /* once the manifest is deleted, the links can go */
-        ASSERT_OK(store_manifest_delete(s, "apps/search", digest, "tester", &e));
+        ASSERT_OK(store_manifest_delete(s, "apps/search", digest, "tester", 0, &e));
         ASSERT_OK(store_blob_unlink(s, "apps/search", layer, "tester", NULL));
         ASSERT_EQ(store_blob_unlink(s, "apps/search", layer, "tester", NULL), -ENOENT);
         store_free(s);
