@@ -10,6 +10,9 @@ DEB_PACKAGES := build-essential libmicrohttpd-dev librocksdb-dev libssl-dev libj
 	openssl apache2-utils
 # native TLS: GnuTLS headers (registry-api/tls.c), openssl for the tests' certificates, the CA store plura reg verifies with
 DEB_PACKAGES += libgnutls28-dev openssl ca-certificates
+# tests/e2e/test-clients-auth.sh: podman and the docker CLI against dockerd (Debian's packages) logging in to plura over
+# TLS; ip (iproute2) shows that dockerd created no interface
+DEB_PACKAGES += podman docker.io iproute2
 BENCH_PACKAGES := docker-registry wrk hyperfine time bc
 
 BUILD := build
