@@ -791,6 +791,16 @@ static int refresh_identity(Auth *a, const char *refresh, Identity *ret, char *r
         return 0;
 }
 
+int auth_refresh_subject(Auth *a, const char *refresh_token, char *ret, size_t len, char *reason, size_t reason_len) {
+        Identity id = {};
+        int r = refresh_identity(a, refresh_token, &id, reason, reason_len);
+        if (r < 0)
+                return r;
+        identity_format(&id, ret, len);
+        identity_done(&id);
+        return 0;
+}
+
 int auth_issue_token(Auth *a, const Identity *id, const char *refresh_token, const TokenScope *scopes, size_t n_scopes,
                      bool offline, json_t **ret_body, char *reason, size_t reason_len) {
         _cleanup_(identity_done) Identity from_refresh = {};

@@ -108,6 +108,9 @@ void identity_format(const Identity *id, char *buf, size_t len);
  * verify, has expired, or whose user or API token no longer exists. */
 int auth_issue_token(Auth *a, const Identity *id, const char *refresh_token, const TokenScope *scopes, size_t n_scopes,
                      bool offline, json_t **ret_body, char *reason, size_t reason_len);
+/* The identity a refresh token stands for (formatted as identity_format() does), if it still
+ * exists: 0, or -EACCES with the reason. For the log of the token request. */
+int auth_refresh_subject(Auth *a, const char *refresh_token, char *ret, size_t len, char *reason, size_t reason_len);
 /* The service name of the bearer challenge and the tokens (auth.token.service). */
 const char *auth_service(const Auth *a);
 

@@ -500,6 +500,7 @@ void request_reply_unauthorized(Request *req, const char *scope, const char *err
 }
 
 static bool request_identify_from(Request *req, const char *authorization);
+static void request_actor(Request *req);
 
 bool request_may(Request *req, const char *repo, const char *action) {
         const Identity *id = &req->identity;
@@ -508,6 +509,10 @@ bool request_may(Request *req, const char *repo, const char *action) {
 
 int registry_issue_token(Request *req, const char *refresh, const TokenScope *scopes, size_t n, bool offline,
                          json_t **ret, char *reason, size_t reason_len) {
+        char who[HTTP_AUTH_USER_MAX + 64];
+        if (refresh && auth_refresh_subject(req->reg->auth, refresh, who, sizeof who, reason, reason_len) >= 0)
+                /* the refresh grant names who asks, for the log */
+                snprintf(req->actor, sizeof(req->actor), "%s from %s", who, req->client);
         return auth_issue_token(req->reg->auth, &req->identity, refresh, scopes, n, offline, ret, reason, reason_len);
 }
 
@@ -526,7 +531,12 @@ bool registry_identify_password(Request *req, const char *user, const char *pass
                 return false;
         }
         identity_done(&req->identity);
-        return request_identify_from(req, header);
+        if (!request_identify_from(req, header)) {
+                snprintf(req->actor, sizeof(req->actor), "unauthenticated from %s", req->client);
+                return false;
+        }
+        request_actor(req); /* the password grant names who asks, for the log */
+        return true;
 }
 
 Auth *registry_auth(Registry *r) {
@@ -980,10 +990,14 @@ static void request_begin(Request *req, const char *url, const char *method) {
         req->in_begin = true;
         request_client(req);
         request_proxied(req);
-        if (!request_head_refused(req) && request_identify(req)) {
+        if (request_head_refused(req))
+                ;
+        else if (request_identify(req)) {
                 request_actor(req);
                 dispatch_begin(req);
-        }
+        } else
+                /* refused credentials (401, 429): no identity, but the log says from where */
+                snprintf(req->actor, sizeof(req->actor), "unauthenticated from %s", req->client);
         req->in_begin = false;
 }
 

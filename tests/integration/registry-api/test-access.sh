@@ -106,6 +106,10 @@ api POST /v2/token --data "grant_type=password&username=alice&password=alicepw&s
 check "POST /v2/token with the password grant" [ "$HTTP_STATUS" = 200 ]
 api POST /v2/token --data "grant_type=refresh_token&refresh_token=$TOKEN"
 check "an access token is no refresh token: 401" is 401:UNAUTHORIZED
+check "the refresh and password grants are logged as their user, not as anonymous" \
+        [ "$(grep -c 'access: POST /v2/token 200 .* actor=alice from 127.0.0.1' "$TEST_TMP/server.log")" = 2 ]
+check "refused credentials are logged as unauthenticated, with the address" \
+        grep -q 'access: GET /v2/ 401 .* actor=unauthenticated from 127.0.0.1' "$TEST_TMP/server.log"
 NOW=$(date +%s)
 EXPIRED=$(python3 "$PLURA_SOURCE_ROOT/tests/integration/registry-api/make-jwt.py" "$TEST_TMP/token-key.pem" "$KID" \
         "{\"iss\":\"plura\",\"sub\":\"alice\",\"aud\":\"plura\",\"exp\":$((NOW - 10)),\"nbf\":$((NOW - 400)),\"iat\":$((NOW - 400)),\"plura\":{\"typ\":\"access\",\"kind\":\"user\"},\"access\":[{\"type\":\"repository\",\"name\":\"apps/search\",\"actions\":[\"pull\"]}]}")
