@@ -482,7 +482,14 @@ const char *index_column_to_string(IndexColumn c);
 char *index_key_join(size_t *ret_len, const char *first, ...) /* NULL-terminated */;
 
 typedef struct IndexSnapshot IndexSnapshot;
-int store_snapshot_new(Store *s, IndexSnapshot **ret);
+typedef struct StoreSnapshotOptions {
+        bool cold;        /* reads through it leave the index block cache alone (bulk readers: the GC) */
+        bool live;        /* no point in time: reads through it see the current state (with cold: a cold view) */
+        bool generations; /* remember the digest lock generations (store_digest_generations()) of just before
+                           * it was taken: store_sweep_*() skip re-reading what no writer touched since */
+} StoreSnapshotOptions;
+/* o NULL: a point-in-time snapshot whose reads fill the block cache like any other. */
+int store_snapshot_new(Store *s, const StoreSnapshotOptions *o, IndexSnapshot **ret);
 IndexSnapshot *store_snapshot_free(IndexSnapshot *snap);
 DEFINE_TRIVIAL_CLEANUP_FUNC(IndexSnapshot *, store_snapshot_free);
 
@@ -584,6 +591,84 @@ int store_manifest_parsed(Store *s, IndexSnapshot *snap, const char *digest, Man
 int store_blob_remove(Store *s, const char *digest, uint64_t *ret_disk_bytes);
 /* Removes a manifest record entirely (all repos must already be unlinked). */
 int store_manifest_remove(Store *s, const char *digest);
+
+/* ---- the GC's sweep and reconcile (storage/sweep.c, storage/blob-files.c): gc/ decides which
+ * manifests and blobs go (its mark), these remove them, each under its digest lock (the lock of
+ * manifest PUT, blob mount and upload commit) and re-checked against the mark's snapshot:
+ * whatever a writer touched since is kept. The candidates, n of them, are handed over by index
+ * through a callback (sorted: strictly increasing digests), so that a caller with a million of
+ * them in a compact table of its own need not make strings of them all; what became of each is
+ * told to o->done, from any of the sweep's threads (no lock of the store held: the caller locks
+ * its own accounting). */
+typedef enum StoreSweepResult {
+        STORE_SWEEP_REMOVED,     /* removed (a blob: its record, its repository links and its file) */
+        STORE_SWEEP_GONE,        /* a blob without record any more: nothing to do */
+        STORE_SWEEP_RACED,       /* written since the mark's snapshot (pushed, linked, mounted): kept */
+        STORE_SWEEP_RECOMMITTED, /* a blob committed again between its record's and its file's removal: kept */
+        STORE_SWEEP_FAILED,      /* error given; a blob whose record went may have left its file (an orphan) */
+        _STORE_SWEEP_RESULT_MAX,
+        _STORE_SWEEP_RESULT_INVALID = -1,
+} StoreSweepResult;
+
+typedef void (*StoreSweepDoneFn)(void *userdata, size_t i, StoreSweepResult result, int error);
+
+typedef struct StoreSweepOptions {
+        IndexSnapshot *snap;    /* the mark's, taken with .generations (else every candidate is re-read) */
+        int64_t mark_start;     /* blobs: a record touched at or after it is kept (ns) */
+        int64_t cutoff;         /* blobs: created or touched at or after it is kept (the grace period) */
+        bool cold;              /* the sweep's reads of the current state leave the block cache alone */
+        unsigned threads;       /* removal threads (0: 16; the disk, not the CPU, is what they wait on) */
+        const char *thread_name; /* NULL: "plura-sweep" */
+        StoreSweepDoneFn done;  /* required */
+        void *userdata;         /* of every callback */
+        bool (*cancelled)(void *userdata);      /* may be NULL; asked before each group: true ends the sweep, -ECANCELED */
+        void (*each)(void *userdata);           /* tests, may be NULL: for each candidate, its group's locks held */
+        void (*between_passes)(void *userdata); /* tests, may be NULL: blobs, records gone and synced, no file yet */
+} StoreSweepOptions;
+
+typedef struct StoreSweepStats {
+        uint64_t reads;         /* candidates whose records were read again (blobs: in the record pass) */
+        uint64_t reads_files;   /* blobs: in the file pass */
+        uint64_t ns_lock, ns_check, ns_commit, ns_unlink, ns_sync; /* blobs: thread time */
+        double t_links, t_records, t_files; /* blobs: wall time of the link scan and of the two passes */
+} StoreSweepStats;
+
+/* Candidate i's digest into ret. */
+typedef void (*StoreSweepDigestFn)(void *userdata, size_t i, char ret[DIGEST_MAX_LEN]);
+/* Removes the manifest records named, unless linked again since the mark (one index batch per
+ * group of candidates, not synced; one WAL sync at the end, before it returns: call it before
+ * store_sweep_blobs(), so that a blob never goes while its manifest could come back). Negative
+ * only if the sweep as a whole failed (cancelled, no memory, the sync). */
+int store_sweep_manifests(Store *s, const StoreSweepOptions *o, size_t n, StoreSweepDigestFn digest,
+                          StoreSweepStats *ret_stats);
+/* Candidate i's digest and its record as the mark read it. */
+typedef void (*StoreSweepBlobFn)(void *userdata, size_t i, char ret_digest[DIGEST_MAX_LEN], BlobInfo *ret_then);
+/* Removes the blobs named whose records are still as the mark read them, older than o->cutoff and
+ * not touched since o->mark_start: first the records with their repository links (the links of the
+ * snapshot), made durable with one WAL sync, then, under the locks again, each file whose record
+ * no commit wrote again meanwhile. A crash leaves at worst files without record (orphans); say
+ * so to fsck with store_gc_sweep_intent_put() first. */
+int store_sweep_blobs(Store *s, const StoreSweepOptions *o, size_t n, StoreSweepBlobFn blob, StoreSweepStats *ret_stats);
+
+/* Every file in the blob store, for fsck and the GC's reconcile. A name that is no blob file of
+ * the layout (a stray) comes with digest NULL. fn returns 0 to go on, 1 to stop, negative to abort
+ * with that error; f is valid during the call only. */
+typedef struct StoreBlobFile {
+        const char *digest;     /* "sha256:<hex>", or NULL */
+        const char *dir;        /* the directory it is in (a path) */
+        const char *name;       /* its name there */
+        int dir_fd;             /* open on dir (store_blob_file_stat()) */
+} StoreBlobFile;
+typedef int (*StoreBlobFileFn)(void *userdata, const StoreBlobFile *f);
+int store_blob_files_foreach(Store *s, StoreBlobFileFn fn, void *userdata);
+/* Size and modification time (ns) of the file, not following a symlink: 1 if it is a regular
+ * file, 0 if not, -errno (-ENOENT: gone). */
+int store_blob_file_stat(const StoreBlobFile *f, uint64_t *ret_size, int64_t *ret_mtime);
+/* Whether digest's blob file exists: 1, 0, -errno. */
+int store_blob_file_exists(Store *s, const char *digest);
+/* Removes digest's file if, under its digest lock, it has no index record: 1 removed (or gone
+ * already), 0 kept (it has a record), -errno. The GC's reconcile of files without record. */
+int store_orphan_remove(Store *s, const char *digest);
 
 /* ---- RCA holds (storage/holds.c; WORM export in storage/worm.c) */
 

@@ -53,6 +53,7 @@ struct Store {
         rocksdb_writeoptions_t *write_async; /* advisory records (last pulled, upload offset) */
         rocksdb_readoptions_t *read_options;
         rocksdb_readoptions_t *read_cold; /* read_options without filling the block cache */
+        IndexSnapshot *live_cold;         /* reads of the current state through read_cold (bulk maintenance) */
         int index_write_error;            /* atomic: -errno of the last index write, 0 if it worked */
         uint64_t index_room;              /* free space readiness wants: one memtable (IndexSizes) */
 
@@ -90,6 +91,12 @@ struct Store {
 };
 
 /* ---- index.c */
+struct IndexSnapshot {
+        Store *store;
+        const rocksdb_snapshot_t *snap; /* NULL: reads see the current state */
+        rocksdb_readoptions_t *ro;
+        uint32_t *generations;          /* StoreSnapshotOptions.generations: DIGEST_LOCK_STRIPES of them */
+};
 int index_open(Store *s);
 /* Sizes of the index's files that follow the size of the data volume (0: unknown, large). */
 typedef struct IndexSizes {
@@ -158,6 +165,20 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
 /* Reads a blob's logical content and hashes it against its name; used by fsck. */
 int blob_file_verify(Store *s, const char *digest, const BlobInfo *info, uint64_t *ret_bytes);
 int blob_dir_for(Store *s, const char *digest, char **ret_dir);
+/* The directory that holds a digest's blob file, opened O_DIRECTORY (or -errno); whether two
+ * (valid) digests' files share one. */
+int store_blob_dir_open(Store *s, const char *digest);
+bool store_blob_dir_same(const char *a, const char *b);
+
+/* ---- blob-files.c: removing the files of many sorted digests, each directory opened once */
+typedef struct BlobFileRemover {
+        int dir_fd;                     /* -1: none open yet; -errno: that directory could not be opened */
+        char dir_of[DIGEST_MAX_LEN];    /* the digest it was opened for */
+} BlobFileRemover;
+#define BLOB_FILE_REMOVER_INIT { .dir_fd = -1 }
+/* 1 removed, 0 there was no file, -errno. */
+int blob_file_remove(Store *s, BlobFileRemover *rm, const char *digest);
+void blob_file_remover_done(BlobFileRemover *rm);
 
 /* ---- upload.c */
 void uploads_free_all(Store *s);
