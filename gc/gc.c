@@ -1756,7 +1756,7 @@ static int run_phases_cold(Run *r) {
         uint64_t t0 = clock_monotonic_ns();
 
         /* 1. plan */
-        q = store_snapshot_new(r->s, &r->snap1);
+        q = store_snapshot_new(r->s, NULL, &r->snap1);
         if (q < 0)
                 return log_error_errno(q, "gc: cannot take a snapshot: %m");
         q = graph_load(&r->g, r->s, r->snap1);
@@ -1787,7 +1787,7 @@ static int run_phases_cold(Run *r) {
                 if (!r->digest_gen)
                         return -ENOMEM;
                 store_digest_generations(r->s, r->digest_gen);
-                q = store_snapshot_new(r->s, &r->snap2);
+                q = store_snapshot_new(r->s, NULL, &r->snap2);
                 if (q < 0)
                         return q;
                 msnap = r->snap2;

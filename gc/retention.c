@@ -533,14 +533,6 @@ typedef struct ChanCtx {
         size_t n, allocated;
 } ChanCtx;
 
-static int64_t json_time_ns(json_t *v) {
-        if (json_is_integer(v))
-                return json_integer_value(v);
-        if (json_is_real(v))
-                return (int64_t) json_real_value(v);
-        return 0;
-}
-
 static void chan_evaluate(ChanCtx *c) {
         BuildCtx *b = c->b;
         const char *env = c->group;
@@ -581,37 +573,22 @@ static void chan_flush(ChanCtx *c) {
         c->n = 0;
 }
 
-static int chan_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int chan_cb(void *userdata, const ChannelHistoryEntry *e) {
         ChanCtx *c = userdata;
-        /* env\0svc\0pointer\0seq(8) */
-        if (klen < 8 + 3)
-                return 0;
-        size_t glen = klen - 8;
-        if (key[glen - 1] != 0)
-                return 0;
-        if (!c->group || c->glen != glen || memcmp(c->group, key, glen) != 0) {
+        /* entries come grouped by pointer, oldest first; a group is env\0svc\0pointer\0 */
+        size_t el = strlen(e->env), sl = strlen(e->svc), pl = strlen(e->pointer), glen = el + sl + pl + 3;
+        if (!c->group || c->glen != glen || memcmp(c->group, e->env, el + 1) != 0 ||
+            memcmp(c->group + el + 1, e->svc, sl + 1) != 0 || memcmp(c->group + el + sl + 2, e->pointer, pl + 1) != 0) {
                 chan_flush(c);
                 c->group = malloc(glen);
                 if (!c->group)
                         return -ENOMEM;
-                memcpy(c->group, key, glen);
+                memcpy(c->group, e->env, el + 1);
+                memcpy(c->group + el + 1, e->svc, sl + 1);
+                memcpy(c->group + el + sl + 2, e->pointer, pl + 1);
                 c->glen = glen;
-                /* need three components */
-                size_t zeros = 0;
-                for (size_t i = 0; i < glen; i++)
-                        zeros += key[i] == 0;
-                if (zeros != 3) {
-                        free(c->group);
-                        c->group = NULL;
-                        return 0;
-                }
         }
-        if (!c->group)
-                return 0;
-        json_error_t je;
-        _cleanup_(json_decrefp) json_t *j = json_loadb(val, vlen, 0, &je);
-        const char *d = json_string_value(json_object_get(j, "digest"));
-        if (!d || digest_parse(d, NULL) < 0)
+        if (!e->digest || digest_parse(e->digest, NULL) < 0)
                 return 0;
         if (c->n >= c->allocated) {
                 size_t na = c->allocated ? c->allocated * 2 : 16;
@@ -621,10 +598,8 @@ static int chan_cb(void *userdata, const char *key, size_t klen, const char *val
                 c->entries = n;
                 c->allocated = na;
         }
-        /* governance writes "time" as RFC 3339 text and "time_ns" as the integer */
-        json_t *t = json_object_get(j, "time_ns");
-        c->entries[c->n].time = json_time_ns(t ? t : json_object_get(j, "time"));
-        snprintf(c->entries[c->n].digest, DIGEST_MAX_LEN, "%s", d);
+        c->entries[c->n].time = e->time;
+        snprintf(c->entries[c->n].digest, DIGEST_MAX_LEN, "%s", e->digest);
         c->n++;
         return 0;
 }
@@ -829,7 +804,7 @@ int plan_build(Plan *p, Store *s, IndexSnapshot *snap, Graph *g, const GcConfig 
                 return log_error_errno(r, "gc: cannot scan tags: %m");
 
         ChanCtx cc = { .b = &b };
-        r = store_kv_iterate(s, snap, INDEX_CHANNEL_HISTORY, NULL, 0, NULL, 0, chan_cb, &cc);
+        r = store_channel_history_foreach(s, snap, NULL, NULL, NULL, chan_cb, &cc);
         chan_flush(&cc);
         free(cc.entries);
         if (r < 0)

@@ -59,8 +59,6 @@ typedef struct Governance {
         json_t *blocked; /* digest -> block record */
         size_t n_blocked;
 
-        pthread_mutex_t counter_lock;
-
         pthread_mutex_t cache_lock;
         int64_t cache_time;
         json_t *cache_metrics; /* registry-wide computed gauges */
@@ -106,7 +104,8 @@ int channel_history(Governance *g, const char *svc, const ChannelRef *c, json_t 
 
 /* Block list */
 bool gov_is_blocked(Governance *g, const char *digest, json_t **ret_info);
-int gov_block(Governance *g, const char *digest, json_t *record);
+/* Stores the block and keeps it in memory; *ret_record (may be NULL) gets its JSON form. */
+int gov_block(Governance *g, const BlockInfo *b, json_t **ret_record);
 int gov_unblock(Governance *g, const char *digest, json_t **ret_old);
 json_t *gov_block_list(Governance *g);
 /* Blocked digest itself or any child of an index (recursively). Fills reason. */

@@ -357,57 +357,21 @@ int channel_get(Governance *g, const char *svc, const ChannelRef *c, char digest
         return 0;
 }
 
-/* env\0svc\0pointer\0 [+ seq u64 BE] */
-static char *channel_key(const char *env, const char *svc, const char *pointer, bool with_seq, uint64_t seq,
-                         size_t *ret_len) {
-        size_t a = strlen(env), b = strlen(svc), c = strlen(pointer);
-        size_t n = a + 1 + b + 1 + c + 1 + (with_seq ? 8 : 0);
-        char *k = malloc(n + 1);
-        if (!k)
-                return NULL;
-        char *p = k;
-        memcpy(p, env, a + 1);
-        p += a + 1;
-        memcpy(p, svc, b + 1);
-        p += b + 1;
-        memcpy(p, pointer, c + 1);
-        p += c + 1;
-        if (with_seq)
-                for (int i = 7; i >= 0; i--)
-                        *p++ = (char) ((seq >> (i * 8)) & 0xff);
-        *p = 0;
-        *ret_len = n;
-        return k;
-}
-
-static uint64_t key_seq_be(const char *key, size_t klen) {
-        if (klen < 8)
-                return 0;
-        uint64_t v = 0;
-        for (size_t i = klen - 8; i < klen; i++)
-                v = (v << 8) | (uint8_t) key[i];
-        return v;
-}
-
-static int history_collect(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int history_collect(void *userdata, const ChannelHistoryEntry *e) {
         json_t *arr = userdata;
-        json_t *e = json_loadb(val, vlen, 0, NULL);
-        if (!json_is_object(e)) {
-                json_decref(e);
-                return 0;
-        }
-        json_object_set_new(e, "seq", json_integer((json_int_t) key_seq_be(key, klen)));
-        json_array_append_new(arr, e);
+        json_t *copy = json_deep_copy(e->record);
+        if (!copy)
+                return -ENOMEM;
+        json_object_set_new(copy, "seq", json_integer((json_int_t) e->seq));
+        json_array_append_new(arr, copy);
         return 0;
 }
 
 int channel_history(Governance *g, const char *svc, const ChannelRef *c, json_t **ret) {
-        size_t plen;
-        _cleanup_free_ char *prefix = channel_key(c->env, svc, c->pointer, false, 0, &plen);
-        if (!prefix)
-                return -ENOMEM;
         json_t *arr = json_array();
-        int r = store_kv_iterate(g->store, NULL, INDEX_CHANNEL_HISTORY, prefix, plen, NULL, 0, history_collect, arr);
+        if (!arr)
+                return -ENOMEM;
+        int r = store_channel_history_foreach(g->store, NULL, c->env, svc, c->pointer, history_collect, arr);
         if (r < 0) {
                 json_decref(arr);
                 return r;
@@ -420,12 +384,10 @@ static char *hist_cache_key(const char *svc, const ChannelRef *c) {
         return strdup_printf("%s|%s|%s", c->env, svc, c->pointer);
 }
 
-static int history_digests_collect(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int history_digests_collect(void *userdata, const ChannelHistoryEntry *e) {
         json_t *arr = userdata;
-        _cleanup_(json_decrefp) json_t *e = json_loadb(val, vlen, 0, NULL);
-        const char *d = json_string_value(json_object_get(e, "digest"));
-        if (d)
-                json_array_append_new(arr, json_pack("[s, I]", d, json_integer_value(json_object_get(e, "time_ns"))));
+        if (e->digest)
+                json_array_append_new(arr, json_pack("[s, I]", e->digest, (json_int_t) e->time));
         return 0;
 }
 
@@ -436,12 +398,8 @@ json_t *channel_history_digests(Governance *g, const char *svc, const ChannelRef
         json_t *arr = json_object_get(g->hist_cache, k);
         if (arr)
                 return arr;
-        size_t plen;
-        _cleanup_free_ char *prefix = channel_key(c->env, svc, c->pointer, false, 0, &plen);
-        if (!prefix)
-                return NULL;
         arr = json_array();
-        if (store_kv_iterate(g->store, NULL, INDEX_CHANNEL_HISTORY, prefix, plen, NULL, 0, history_digests_collect, arr) < 0) {
+        if (!arr || store_channel_history_foreach(g->store, NULL, c->env, svc, c->pointer, history_digests_collect, arr) < 0) {
                 json_decref(arr);
                 return NULL;
         }
@@ -504,13 +462,9 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
         _cleanup_free_ char *target = strdup_printf("%s:%s", strna(chan), c->pointer);
         if (!chan || !target)
                 return -ENOMEM;
-        char prev[DIGEST_MAX_LEN] = "";
-        int r = channel_get(g, svc, c, prev);
-        if (r < 0 && r != -ENOENT)
-                return r;
 
         _cleanup_(stored_manifest_freep) StoredManifest *m = NULL;
-        r = store_manifest_get(g->store, chan, digest, &m);
+        int r = store_manifest_get(g->store, chan, digest, &m);
         if (r < 0) {
                 /* first time in this channel repository: link config/layers/children, then the
                  * manifest itself by digest (no tag yet) */
@@ -534,43 +488,25 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
         /* the cached history must be loaded before the write, so the new entry is appended once */
         json_t *cached = channel_history_digests(g, svc, c);
 
-        /* one synced batch: the pointer tag, its tag history, the channel history, the audit event */
-        _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
-        if (!b)
+        /* one synced write: the pointer tag, its tag history, the channel history, the audit event */
+        _cleanup_(json_decrefp) json_t *detail = json_pack("{s:s}", "repo", app_repo);
+        if (!detail)
                 return -ENOMEM;
-        r = store_tag_move_add(g->store, b, chan, c->pointer, digest, actor, NULL);
-        if (r < 0)
-                return log_error_errno(r, "governance: moving %s to %s: %m", target, digest);
-
-        int64_t now = clock_now_ns();
-        json_t *e = json_pack("{s:s, s:o, s:s, s:s, s:s, s:s}", "digest", digest, "time", json_time(now), "actor",
-                              actor ? actor : "anonymous", "action", action, "repo", app_repo, "channel", chan);
-        if (!e)
-                return -ENOMEM;
-        json_object_set_new(e, "time_ns", json_integer(now));
-        json_object_set_new(e, "previous", prev[0] ? json_string(prev) : json_null());
         if (extra)
-                json_object_update(e, extra);
+                json_object_update(detail, extra);
         /* the operation's time up to the index write (the write itself is one fsync) */
         if (started_mono)
-                json_object_set_new(e, "duration_ms", json_real((double) (clock_monotonic_ns() - started_mono) / 1e6));
-        _cleanup_free_ char *val = json_dumps(e, JSON_COMPACT);
-        size_t klen;
-        _cleanup_free_ char *key = channel_key(c->env, svc, c->pointer, true, store_next_seq(g->store), &klen);
-        if (!val || !key) {
-                json_decref(e);
-                return -ENOMEM;
-        }
-        index_batch_put(b, INDEX_CHANNEL_HISTORY, key, klen, val, strlen(val));
-        r = store_audit_add(g->store, b, actor, action, target, "ok", e);
-        if (r >= 0)
-                r = store_batch_commit(g->store, b);
-        if (r < 0) {
-                json_decref(e);
-                return log_error_errno(r, "governance: committing the move of %s: %m", target);
-        }
+                json_object_set_new(detail, "duration_ms", json_real((double) (clock_monotonic_ns() - started_mono) / 1e6));
+        ChannelMove mv = {
+                .env = c->env, .svc = svc, .pointer = c->pointer, .digest = digest,
+                .actor = actor, .action = action, .detail = detail,
+        };
+        json_t *e = NULL;
+        r = store_channel_move(g->store, &mv, &e);
+        if (r < 0)
+                return log_error_errno(r, "governance: moving %s to %s: %m", target, digest);
         if (cached)
-                json_array_append_new(cached, json_pack("[s, I]", digest, (json_int_t) now));
+                json_array_append_new(cached, json_pack("[s, O]", digest, json_object_get(e, "time_ns")));
         if (ret_entry)
                 *ret_entry = e;
         else
@@ -580,15 +516,12 @@ int channel_move(Governance *g, const char *svc, const char *app_repo, const Cha
 
 /* ------------------------------------------------------------------ block list */
 
-static int block_load(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int block_load(void *userdata, const BlockInfo *b) {
         Governance *g = userdata;
-        _cleanup_free_ char *d = strndup(key, klen);
-        json_t *rec = json_loadb(val, vlen, 0, NULL);
-        if (!d || !json_is_object(rec)) {
-                json_decref(rec);
-                return 0;
-        }
-        json_object_set_new(g->blocked, d, rec);
+        json_t *rec = block_info_to_json(b);
+        if (!rec)
+                return -ENOMEM;
+        json_object_set_new(g->blocked, b->digest, rec);
         g->n_blocked = json_object_size(g->blocked);
         return 0;
 }
@@ -604,17 +537,20 @@ bool gov_is_blocked(Governance *g, const char *digest, json_t **ret_info) {
         return rec != NULL;
 }
 
-int gov_block(Governance *g, const char *digest, json_t *record) {
-        _cleanup_free_ char *val = json_dumps(record, JSON_COMPACT);
-        if (!val)
+int gov_block(Governance *g, const BlockInfo *b, json_t **ret_record) {
+        json_t *record = block_info_to_json(b);
+        if (!record)
                 return -ENOMEM;
         pthread_rwlock_wrlock(&g->block_lock);
-        int r = store_kv_put(g->store, INDEX_BLOCK, digest, strlen(digest), val, strlen(val));
+        int r = store_block_put(g->store, b);
         if (r >= 0) {
-                json_object_set(g->blocked, digest, record);
+                json_object_set(g->blocked, b->digest, record);
                 __atomic_store_n(&g->n_blocked, json_object_size(g->blocked), __ATOMIC_RELEASE);
         }
         pthread_rwlock_unlock(&g->block_lock);
+        if (r >= 0 && ret_record)
+                *ret_record = json_deep_copy(record);
+        json_decref(record);
         return r;
 }
 
@@ -623,7 +559,7 @@ int gov_unblock(Governance *g, const char *digest, json_t **ret_old) {
         json_t *old = json_object_get(g->blocked, digest);
         int r = -ENOENT;
         if (old) {
-                r = store_kv_delete(g->store, INDEX_BLOCK, digest, strlen(digest));
+                r = store_block_delete(g->store, digest);
                 if (r >= 0) {
                         if (ret_old)
                                 *ret_old = json_incref(old);
@@ -704,23 +640,14 @@ int gov_check_blocked_closure(Governance *g, const char *digest, char *reason, s
 /* ------------------------------------------------------------------ counters */
 
 uint64_t gov_counter_get(Governance *g, const char *name) {
-        _cleanup_free_ char *key = strdup_printf("governance/%s", name);
-        _cleanup_free_ char *val = NULL;
-        size_t vlen;
-        if (!key || store_kv_get(g->store, NULL, INDEX_META, key, strlen(key), &val, &vlen) < 0)
-                return 0;
-        return strtoull(val, NULL, 10);
+        uint64_t v = 0;
+        (void) store_governance_counter_get(g->store, name, &v);
+        return v;
 }
 
 uint64_t gov_counter_add(Governance *g, const char *name, uint64_t delta) {
-        pthread_mutex_lock(&g->counter_lock);
-        uint64_t v = gov_counter_get(g, name) + delta;
-        _cleanup_free_ char *key = strdup_printf("governance/%s", name);
-        char buf[32];
-        snprintf(buf, sizeof(buf), "%" PRIu64, v);
-        if (key)
-                (void) store_kv_put(g->store, INDEX_META, key, strlen(key), buf, strlen(buf));
-        pthread_mutex_unlock(&g->counter_lock);
+        uint64_t v = 0;
+        (void) store_governance_counter_add(g->store, name, delta, &v);
         return v;
 }
 
@@ -1262,7 +1189,6 @@ static void governance_destroy(Governance *g) {
         json_decref(g->hist_cache);
         json_decref(g->cache_metrics);
         pthread_mutex_destroy(&g->move_lock);
-        pthread_mutex_destroy(&g->counter_lock);
         pthread_mutex_destroy(&g->cache_lock);
         pthread_rwlock_destroy(&g->block_lock);
         free(g);
@@ -1276,7 +1202,6 @@ int governance_init(Registry *r) {
         g->store = registry_store(r);
         g->config = registry_config(r);
         pthread_mutex_init(&g->move_lock, NULL);
-        pthread_mutex_init(&g->counter_lock, NULL);
         pthread_mutex_init(&g->cache_lock, NULL);
         pthread_rwlock_init(&g->block_lock, NULL);
         g->blocked = json_object();
@@ -1318,7 +1243,7 @@ int governance_init(Registry *r) {
                 goto fail;
 
         if (g->store) {
-                k = store_kv_iterate(g->store, NULL, INDEX_BLOCK, NULL, 0, NULL, 0, block_load, g);
+                k = store_blocks_foreach(g->store, NULL, block_load, g);
                 if (k < 0) {
                         log_error_errno(k, "governance: loading the block list: %m");
                         goto fail;

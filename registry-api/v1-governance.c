@@ -13,20 +13,6 @@
 #include "registry-api/governance-internal.h"
 #include "registry-api/v1-input.h"
 
-/* "a\0" or "a\0b\0": a key prefix of whole components */
-static char *key_prefix(const char *a, const char *b, size_t *ret_len) {
-        size_t al = strlen(a) + 1, bl = b ? strlen(b) + 1 : 0;
-        char *p = malloc(al + bl + 1);
-        if (!p)
-                return NULL;
-        memcpy(p, a, al);
-        if (b)
-                memcpy(p + al, b, bl);
-        p[al + bl] = 0;
-        *ret_len = al + bl;
-        return p;
-}
-
 static const char *body_string(const V1Request *req, const char *key) {
         return req->body ? json_string_value(json_object_get(req->body, key)) : NULL;
 }
@@ -381,27 +367,30 @@ static int h_block(Registry *reg, const V1Request *req, V1Response *resp) {
                 return v1_error(resp, 400, "DIGEST_INVALID", NULL, "digest: \"%s\" is not a valid digest", digest);
         if (!*reason)
                 return v1_error(resp, 400, "INVALID", NULL, "reason: a block needs a reason");
-        json_t *cves = json_object_get(req->body, "cves");
-        json_t *rec = json_pack("{s:s, s:o, s:o, s:I, s:s}", "reason", reason, "cves", cves ? json_incref(cves) : json_array(),
-                                "time", json_time(clock_now_ns()), "time_ns", (json_int_t) clock_now_ns(), "actor",
-                                req->actor ? req->actor : "anonymous");
-        if (!rec)
-                return v1_error(resp, 400, "INVALID", NULL, "bad block request");
-        const char *sev = body_string(req, "severity");
-        if (sev)
-                json_object_set_new(rec, "severity", json_string(sev));
-        json_t *src = json_object_get(req->body, "source");
-        if (src)
-                json_object_set(rec, "source", src);
-        json_t *counts = json_object_get(req->body, "counts");
-        if (counts)
-                json_object_set(rec, "counts", counts);
+        json_t *cves = json_object_get(req->body, "cves"), *src = json_object_get(req->body, "source");
+        _cleanup_free_ const char **cvev = calloc(json_array_size(cves) + 1, sizeof(char *));
+        if (!cvev)
+                return -ENOMEM;
+        size_t i;
+        json_t *c;
+        json_array_foreach(cves, i, c)
+                cvev[i] = json_string_value(c);
+        BlockInfo b = {
+                .reason = (char *) reason,
+                .cves = (char **) cvev,
+                .severity = (char *) body_string(req, "severity"),
+                .source_format = (char *) json_string_value(json_object_get(src, "format")),
+                .source_report = (char *) json_string_value(json_object_get(src, "report")),
+                .counts = json_object_get(req->body, "counts"),
+                .time = clock_now_ns(),
+                .actor = (char *) (req->actor ? req->actor : "anonymous"),
+        };
+        snprintf(b.digest, sizeof b.digest, "%s", digest);
         bool existed = gov_is_blocked(g, digest, NULL);
-        int r = gov_block(g, digest, rec);
-        if (r < 0) {
-                json_decref(rec);
+        json_t *rec = NULL;
+        int r = gov_block(g, &b, &rec);
+        if (r < 0)
                 return v1_error_errno(resp, r, "INTERNAL", "storing the block");
-        }
         gov_cve_block_event(g, "block");
         (void) store_audit(g->store, req->actor, "block", digest, "ok", rec);
         resp->status = existed ? 200 : 201;
@@ -462,35 +451,15 @@ static int h_block_get(Registry *reg, const V1Request *req, V1Response *resp) {
 
 /* ------------------------------------------------------------------ history */
 
-typedef struct TagHistCtx {
-        size_t plen; /* length of "repo\0" */
-        json_t *tags;
-} TagHistCtx;
-
-static int tag_history_collect(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        TagHistCtx *c = userdata;
-        if (klen < c->plen + 2 + 8)
-                return 0;
-        const char *tag = key + c->plen;
-        size_t tl = strnlen(tag, klen - c->plen);
-        if (c->plen + tl + 1 + 8 != klen)
-                return 0;
-        _cleanup_free_ char *t = strndup(tag, tl);
-        json_t *e = json_loadb(val, vlen, 0, NULL);
-        if (!t || !json_is_object(e)) {
-                json_decref(e);
-                return 0;
-        }
-        uint64_t seq = 0;
-        for (size_t i = klen - 8; i < klen; i++)
-                seq = (seq << 8) | (uint8_t) key[i];
-        json_object_set_new(e, "seq", json_integer((json_int_t) seq));
-        json_t *arr = json_object_get(c->tags, t);
+static int tag_history_collect(void *userdata, const TagHistoryEntry *e) {
+        json_t *tags = userdata;
+        json_t *arr = json_object_get(tags, e->tag);
         if (!arr) {
                 arr = json_array();
-                json_object_set_new(c->tags, t, arr);
+                json_object_set_new(tags, e->tag, arr);
         }
-        json_array_append_new(arr, e);
+        json_array_append_new(arr, json_pack("{s:s?, s:I, s:s?, s:s?, s:I}", "digest", e->digest, "time", (json_int_t) e->time,
+                                             "actor", e->actor, "action", e->action, "seq", (json_int_t) e->seq));
         return 0;
 }
 
@@ -510,16 +479,10 @@ static int h_history(Registry *reg, const V1Request *req, V1Response *resp) {
         if (repo_to_svc(g, repo, &svc, &app) < 0)
                 return v1_error(resp, 400, "NAME_INVALID", NULL, "repo: \"%s\" is not a valid repository name", repo);
 
-        TagHistCtx c = { .plen = strlen(repo) + 1, .tags = json_object() };
-        size_t plen = 0;
-        _cleanup_free_ char *prefix = key_prefix(repo, tag, &plen); /* "repo\0tag\0" or "repo\0" */
-        if (!prefix) {
-                json_decref(c.tags);
-                return -ENOMEM;
-        }
-        int r = store_kv_iterate(g->store, NULL, INDEX_TAG_HISTORY, prefix, plen, NULL, 0, tag_history_collect, &c);
+        json_t *tags = json_object();
+        int r = store_tag_history_foreach(g->store, NULL, repo, tag, tag_history_collect, tags);
         if (r < 0) {
-                json_decref(c.tags);
+                json_decref(tags);
                 return v1_error(resp, 500, "INTERNAL", NULL, "reading tag history: %s", strerror(-r));
         }
 
@@ -559,7 +522,7 @@ static int h_history(Registry *reg, const V1Request *req, V1Response *resp) {
                         json_object_set_new(channels, name, o);
                 }
         }
-        resp->body = json_pack("{s:s, s:s, s:o, s:o}", "repo", repo, "svc", svc, "tags", c.tags, "channels", channels);
+        resp->body = json_pack("{s:s, s:s, s:o, s:o}", "repo", repo, "svc", svc, "tags", tags, "channels", channels);
         if (tag)
                 json_object_set_new(resp->body, "tag", json_string(tag));
         return 0;
@@ -583,48 +546,13 @@ static int h_channels(Registry *reg, const V1Request *req, V1Response *resp) {
 
 /* ------------------------------------------------------------------ audit */
 
-typedef struct AuditCtx {
-        size_t limit;
-        const char *action, *target, *actor;
-        json_t *events;
-        char *last_key;
-        size_t last_klen;
-        bool more;
-} AuditCtx;
-
-static int audit_collect(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        AuditCtx *c = userdata;
-        json_t *e = json_loadb(val, vlen, 0, NULL);
-        if (!json_is_object(e)) {
-                json_decref(e);
-                return 0;
-        }
-        if ((c->action && !streq_ptr(json_string_value(json_object_get(e, "action")), c->action)) ||
-            (c->actor && !streq_ptr(json_string_value(json_object_get(e, "actor")), c->actor)) ||
-            (c->target && !strstr(strempty(json_string_value(json_object_get(e, "target"))), c->target))) {
-                json_decref(e);
-                return 0;
-        }
-        if (json_array_size(c->events) >= c->limit) {
-                json_decref(e);
-                c->more = true;
-                return 1;
-        }
-        char *hex = malloc(klen * 2 + 1);
-        if (!hex) {
-                json_decref(e);
+static int audit_collect(void *userdata, const AuditEvent *e) {
+        json_t *events = userdata;
+        json_t *copy = json_deep_copy(e->record);
+        if (!copy)
                 return -ENOMEM;
-        }
-        hex_encode((const uint8_t *) key, klen, hex);
-        json_object_set_new(e, "cursor", json_string(hex));
-        free(hex);
-        json_array_append_new(c->events, e);
-        free(c->last_key);
-        c->last_key = malloc(klen);
-        if (!c->last_key)
-                return -ENOMEM;
-        memcpy(c->last_key, key, klen);
-        c->last_klen = klen;
+        json_object_set_new(copy, "cursor", json_string(e->cursor));
+        json_array_append_new(events, copy);
         return 0;
 }
 
@@ -636,99 +564,43 @@ static int h_audit(Registry *reg, const V1Request *req, V1Response *resp) {
         Governance *g;
         if (need_governance(reg, resp, &g) <= 0)
                 return 0;
-        AuditCtx c = {
+        AuditQuery q = {
                 .limit = limit,
                 .action = v1_request_query(req, "action"),
                 .target = v1_request_query(req, "target"),
                 .actor = v1_request_query(req, "actor"),
-                .events = json_array(),
+                .after = v1_request_query(req, "cursor"),
         };
-        const char *cursor = v1_request_query(req, "cursor");
-        _cleanup_free_ uint8_t *after = NULL;
-        size_t alen = 0;
-        if (cursor && *cursor) {
-                size_t cl = strlen(cursor);
-                after = malloc(cl / 2 + 1);
-                if (!after || cl % 2 || hex_decode(cursor, cl, after) < 0) {
-                        json_decref(c.events);
-                        return v1_error(resp, 400, "INVALID", NULL, "cursor: expected the hex cursor of a previous page");
-                }
-                alen = cl / 2;
+        json_t *events = json_array();
+        int r = store_audit_foreach(g->store, &q, audit_collect, events);
+        if (r == -EINVAL) {
+                json_decref(events);
+                return v1_error(resp, 400, "INVALID", NULL, "cursor: expected the hex cursor of a previous page");
         }
-        int r = store_kv_iterate(g->store, NULL, INDEX_AUDIT, NULL, 0, after, alen, audit_collect, &c);
         if (r < 0) {
-                free(c.last_key);
-                json_decref(c.events);
+                json_decref(events);
                 return v1_error(resp, 500, "INTERNAL", NULL, "reading the audit log: %s", strerror(-r));
         }
-        json_t *next = json_null();
-        if (c.more && c.last_key) {
-                char *hex = malloc(c.last_klen * 2 + 1);
-                if (hex) {
-                        hex_encode((const uint8_t *) c.last_key, c.last_klen, hex);
-                        next = json_string(hex);
-                        free(hex);
-                }
-        }
-        free(c.last_key);
-        resp->body = json_pack("{s:o, s:o, s:I}", "events", c.events, "next_cursor", next, "count",
-                               (json_int_t) json_array_size(c.events));
+        size_t n = json_array_size(events);
+        json_t *last = n > 0 ? json_object_get(json_array_get(events, n - 1), "cursor") : NULL;
+        json_t *next = r > 0 && last ? json_incref(last) : json_null();
+        resp->body = json_pack("{s:o, s:o, s:I}", "events", events, "next_cursor", next, "count", (json_int_t) n);
         return 0;
 }
 
 /* ------------------------------------------------------------------ metrics */
 
-static int count_keys(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        (*(uint64_t *) userdata)++;
-        return 0;
-}
-
-static int sum_blob_bytes(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        BlobInfo bi;
-        if (blob_info_decode(val, vlen, &bi) >= 0)
-                *(uint64_t *) userdata += bi.stored_size;
-        return 0;
-}
-
-typedef struct RepoBytesCtx {
-        Store *store;
-        size_t plen;
-        uint64_t bytes;
-} RepoBytesCtx;
-
-static int sum_repo_blob_bytes(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        RepoBytesCtx *c = userdata;
-        if (klen <= c->plen)
+/* digest -> the channel repository that has it at a pointer */
+static int channel_tags_collect(void *userdata, const char *env, const char *svc, const char *tag, const TagInfo *ti) {
+        json_t *digests = userdata;
+        if (!streq(tag, CHANNEL_STABLE) && !streq(tag, CHANNEL_CANDIDATE))
                 return 0;
-        _cleanup_free_ char *d = strndup(key + c->plen, klen - c->plen);
-        BlobInfo bi;
-        if (d && store_blob_info(c->store, d, &bi) >= 0)
-                c->bytes += bi.stored_size;
-        return 0;
-}
-
-typedef struct ChannelTagsCtx {
-        json_t *digests; /* digest -> channel repo name */
-        size_t prefix_len;
-} ChannelTagsCtx;
-
-static int channel_tags_collect(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        ChannelTagsCtx *c = userdata;
-        TagInfo ti;
-        if (tag_info_decode(val, vlen, &ti) < 0)
+        if (json_object_get(digests, ti->digest))
                 return 0;
-        size_t rl = strnlen(key, klen);
-        if (rl + 1 >= klen)
-                return 0;
-        /* keys are not NUL-terminated: compare the tag with its length */
-        const char *tag = key + rl + 1;
-        size_t tl = klen - rl - 1;
-        if (!(tl == strlen(CHANNEL_STABLE) && memcmp(tag, CHANNEL_STABLE, tl) == 0) &&
-            !(tl == strlen(CHANNEL_CANDIDATE) && memcmp(tag, CHANNEL_CANDIDATE, tl) == 0))
-                return 0;
-        _cleanup_free_ char *repo = strndup(key, rl);
-        if (repo && !json_object_get(c->digests, ti.digest))
-                json_object_set_new(c->digests, ti.digest, json_string(repo));
+        _cleanup_free_ char *repo = channel_repo_name(env, svc);
+        if (!repo)
+                return -ENOMEM;
+        json_object_set_new(digests, ti->digest, json_string(repo));
         return 0;
 }
 
@@ -752,14 +624,11 @@ static void push_value(double **arr, size_t *n, size_t *cap, double v) {
         (*arr)[(*n)++] = v;
 }
 
-static int hist_stats_collect(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int hist_stats_collect(void *userdata, const ChannelHistoryEntry *e) {
         HistStatsCtx *c = userdata;
-        _cleanup_(json_decrefp) json_t *e = json_loadb(val, vlen, 0, NULL);
-        if (!json_is_object(e))
-                return 0;
-        const char *action = json_string_value(json_object_get(e, "action"));
-        json_t *lat = json_object_get(e, "latency_s");
-        json_t *dur = json_object_get(e, "duration_ms");
+        const char *action = e->action;
+        json_t *lat = json_object_get(e->record, "latency_s");
+        json_t *dur = json_object_get(e->record, "duration_ms");
         if (streq_ptr(action, "promote") && json_is_number(lat))
                 push_value(&c->lat, &c->n_lat, &c->cap_lat, json_number_value(lat));
         if (streq_ptr(action, "rollback") && json_is_number(dur))
@@ -796,53 +665,28 @@ int gov_compute_metrics(Governance *g, const char *repo, json_t **ret) {
         json_t *by_env = json_object();
         _cleanup_(json_decrefp) json_t *all = json_object();
         for (size_t i = 0; i < g->n_envs; i++) {
-                ChannelTagsCtx c = { .digests = json_object() };
-                _cleanup_free_ char *prefix = svc ? strdup_printf("channels/%s/%s", g->envs[i], svc)
-                                                  : strdup_printf("channels/%s/", g->envs[i]);
-                if (!prefix) {
-                        json_decref(c.digests);
+                _cleanup_(json_decrefp) json_t *digests = json_object();
+                if (!digests)
                         continue;
-                }
-                /* with a service: "channels/<env>/<svc>\0" exactly */
-                size_t plen = strlen(prefix) + (svc ? 1 : 0);
-                (void) store_kv_iterate(s, NULL, INDEX_TAG, prefix, plen, NULL, 0, channel_tags_collect, &c);
-                json_object_set_new(by_env, g->envs[i], json_integer((json_int_t) json_object_size(c.digests)));
-                json_object_update_missing(all, c.digests);
-                json_decref(c.digests);
+                (void) store_channel_tags_foreach(s, NULL, g->envs[i], svc, channel_tags_collect, digests);
+                json_object_set_new(by_env, g->envs[i], json_integer((json_int_t) json_object_size(digests)));
+                json_object_update_missing(all, digests);
         }
         json_object_set_new(out, "image_count_by_env", by_env);
 
-        uint64_t n = 0, bytes = 0;
-        if (app) {
-                size_t plen;
-                _cleanup_free_ char *p = key_prefix(app, NULL, &plen);
-                if (p) {
-                        (void) store_kv_iterate(s, NULL, INDEX_REPO_MANIFEST, p, plen, NULL, 0, count_keys, &n);
-                        RepoBytesCtx rb = { .store = s, .plen = plen };
-                        (void) store_kv_iterate(s, NULL, INDEX_REPO_BLOB, p, plen, NULL, 0, sum_repo_blob_bytes, &rb);
-                        bytes = rb.bytes;
-                }
-        } else {
-                (void) store_kv_iterate(s, NULL, INDEX_MANIFEST, NULL, 0, NULL, 0, count_keys, &n);
-                (void) store_kv_iterate(s, NULL, INDEX_BLOB, NULL, 0, NULL, 0, sum_blob_bytes, &bytes);
-        }
-        json_object_set_new(out, "digest_unique", json_integer((json_int_t) n));
-        json_object_set_new(out, "registry_storage_bytes", json_integer((json_int_t) bytes));
+        /* distinct manifests and the blob bytes on disk: registry-wide or what the repository links */
+        StoreStats st = {};
+        (void) store_stats(s, NULL, app, &st);
+        json_object_set_new(out, "digest_unique", json_integer((json_int_t) st.manifests));
+        json_object_set_new(out, "registry_storage_bytes", json_integer((json_int_t) st.blob_stored_bytes));
 
         /* promotion latency and rollback time, from channel history (survives restarts) */
         HistStatsCtx hc = { .g = g };
         if (svc)
-                for (size_t i = 0; i < g->n_envs; i++) {
-                        size_t plen = strlen(g->envs[i]) + 1 + strlen(svc) + 1;
-                        _cleanup_free_ char *p = malloc(plen + 1);
-                        if (!p)
-                                continue;
-                        memcpy(p, g->envs[i], strlen(g->envs[i]) + 1);
-                        memcpy(p + strlen(g->envs[i]) + 1, svc, strlen(svc) + 1);
-                        (void) store_kv_iterate(s, NULL, INDEX_CHANNEL_HISTORY, p, plen, NULL, 0, hist_stats_collect, &hc);
-                }
+                for (size_t i = 0; i < g->n_envs; i++)
+                        (void) store_channel_history_foreach(s, NULL, g->envs[i], svc, NULL, hist_stats_collect, &hc);
         else
-                (void) store_kv_iterate(s, NULL, INDEX_CHANNEL_HISTORY, NULL, 0, NULL, 0, hist_stats_collect, &hc);
+                (void) store_channel_history_foreach(s, NULL, NULL, NULL, NULL, hist_stats_collect, &hc);
         json_object_set_new(out, "promotion_latency", distribution(hc.lat, hc.n_lat));
         json_object_set_new(out, "rollback_time", distribution(hc.rb, hc.n_rb));
         free(hc.lat);
@@ -957,10 +801,9 @@ static void collect(void *userdata) {
         pthread_mutex_unlock(&collector_lock);
 }
 
-static int seed_histograms(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        _cleanup_(json_decrefp) json_t *e = json_loadb(val, vlen, 0, NULL);
-        const char *action = json_string_value(json_object_get(e, "action"));
-        json_t *lat = json_object_get(e, "latency_s"), *dur = json_object_get(e, "duration_ms");
+static int seed_histograms(void *userdata, const ChannelHistoryEntry *e) {
+        const char *action = e->action;
+        json_t *lat = json_object_get(e->record, "latency_s"), *dur = json_object_get(e->record, "duration_ms");
         if (streq_ptr(action, "promote") && json_is_number(lat))
                 metrics_histogram_observe(M_PROMOTION_LATENCY, NULL, json_number_value(lat));
         if (streq_ptr(action, "rollback") && json_is_number(dur))
@@ -993,7 +836,7 @@ void gov_metrics_init(Governance *g) {
         pthread_mutex_unlock(&collector_lock);
 
         if (g->store && seed) {
-                (void) store_kv_iterate(g->store, NULL, INDEX_CHANNEL_HISTORY, NULL, 0, NULL, 0, seed_histograms, NULL);
+                (void) store_channel_history_foreach(g->store, NULL, NULL, NULL, NULL, seed_histograms, NULL);
                 size_t nk;
                 const char *const *kinds = gov_cve_event_kinds(&nk);
                 for (size_t i = 0; i < nk; i++) {

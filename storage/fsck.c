@@ -4,7 +4,6 @@
  * and drops records that point at nothing. Meant for a store whose server is stopped. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -147,15 +146,6 @@ static int check_blob_records(Fsck *f) {
 
 /* ---- blob files */
 
-static bool is_hex(const char *s, size_t n) {
-        if (strlen(s) != n)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-                        return false;
-        return true;
-}
-
 static void stray_file(Fsck *f, const char *path, const char *name) {
         f->report->stale_temp_files++;
         problem(f, "stale_temp_file", NULL, path, "unexpected file in the blob store");
@@ -166,62 +156,41 @@ static void stray_file(Fsck *f, const char *path, const char *name) {
         }
 }
 
-static int check_blob_files_algo(Fsck *f, const char *algo, size_t hexlen) {
-        _cleanup_free_ char *top = strdup_printf("%s/blobs/%s", f->store->root, algo);
-        if (!top)
+static int check_blob_file_cb(void *userdata, const StoreBlobFile *bf) {
+        Fsck *f = userdata;
+        _cleanup_free_ char *path = strdup_printf("%s/%s", bf->dir, bf->name);
+        if (!path)
                 return -ENOMEM;
-        DIR *d = opendir(top);
-        if (!d)
-                return errno == ENOENT ? 0 : -errno;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                _cleanup_free_ char *sub = strdup_printf("%s/%s", top, de->d_name);
-                if (!sub)
-                        break;
-                DIR *sd = opendir(sub);
-                if (!sd)
-                        continue;
-                struct dirent *fe;
-                while ((fe = readdir(sd))) {
-                        if (streq(fe->d_name, ".") || streq(fe->d_name, ".."))
-                                continue;
-                        _cleanup_free_ char *path = strdup_printf("%s/%s", sub, fe->d_name);
-                        if (!path)
-                                break;
-                        if (!is_hex(fe->d_name, hexlen) || strncmp(fe->d_name, de->d_name, 2) != 0) {
-                                stray_file(f, path, fe->d_name);
-                                continue;
-                        }
-                        _cleanup_free_ char *digest = strdup_printf("%s:%s", algo, fe->d_name);
-                        if (!digest)
-                                break;
-                        store_digest_lock(f->store, digest);
-                        bool known = store_blob_info(f->store, digest, NULL) >= 0;
-                        struct stat st;
-                        if (!known && f->gc_sweep_mark_start > 0 && stat(path, &st) == 0 &&
-                            (int64_t) st.st_mtim.tv_sec * (int64_t) NSEC_PER_SEC + st.st_mtim.tv_nsec < f->gc_sweep_mark_start) {
-                                /* gc/gc.h: an interrupted sweep removed the record, not yet the file;
-                                 * the next GC's reconcile collects it. Not a problem. */
-                                log_info("fsck: %s: left by an interrupted GC sweep, collected by the next GC", digest);
-                                known = true;
-                        }
-                        if (!known) {
-                                f->report->files_without_record++;
-                                problem(f, "file_without_record", digest, path, "blob file with no index record");
-                                if (f->repair) {
-                                        _cleanup_free_ char *name = strdup_printf("orphan-%s", digest);
-                                        if (name)
-                                                quarantine(f, path, name);
-                                }
-                        }
-                        store_digest_unlock(f->store, digest);
-                }
-                closedir(sd);
+        if (!bf->digest) {
+                stray_file(f, path, bf->name);
+                return 0;
         }
-        closedir(d);
+        const char *digest = bf->digest;
+        store_digest_lock(f->store, digest);
+        bool known = store_blob_info(f->store, digest, NULL) >= 0;
+        int64_t mtime;
+        if (!known && f->gc_sweep_mark_start > 0 && store_blob_file_stat(bf, NULL, &mtime) >= 0 &&
+            mtime < f->gc_sweep_mark_start) {
+                /* gc/gc.h: an interrupted sweep removed the record, not yet the file; the next
+                 * GC's reconcile collects it. Not a problem. */
+                log_info("fsck: %s: left by an interrupted GC sweep, collected by the next GC", digest);
+                known = true;
+        }
+        if (!known) {
+                f->report->files_without_record++;
+                problem(f, "file_without_record", digest, path, "blob file with no index record");
+                if (f->repair) {
+                        _cleanup_free_ char *name = strdup_printf("orphan-%s", digest);
+                        if (name)
+                                quarantine(f, path, name);
+                }
+        }
+        store_digest_unlock(f->store, digest);
         return 0;
+}
+
+static int check_blob_files(Fsck *f) {
+        return store_blob_files_foreach(f->store, check_blob_file_cb, f);
 }
 
 /* ---- manifests */
@@ -491,9 +460,7 @@ int store_fsck(Store *s, bool repair, FsckReport *ret) {
 
         r = check_blob_records(&f);
         if (r >= 0)
-                r = check_blob_files_algo(&f, "sha256", 64);
-        if (r >= 0)
-                r = check_blob_files_algo(&f, "sha512", 128);
+                r = check_blob_files(&f);
         if (r >= 0)
                 r = check_manifests(&f);
         if (r >= 0)

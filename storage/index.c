@@ -434,6 +434,9 @@ int index_open(Store *s) {
         s->read_options = rocksdb_readoptions_create();
         s->read_cold = rocksdb_readoptions_create();
         rocksdb_readoptions_set_fill_cache(s->read_cold, 0);
+        r = store_snapshot_new(s, &(StoreSnapshotOptions) { .cold = true, .live = true }, &s->live_cold);
+        if (r < 0)
+                return r;
 
         uint64_t version;
         r = meta_read_u64(s, "schema_version", &version);
@@ -493,6 +496,7 @@ void index_close(Store *s) {
                 rocksdb_readoptions_destroy(s->read_options);
         if (s->read_cold)
                 rocksdb_readoptions_destroy(s->read_cold);
+        s->live_cold = store_snapshot_free(s->live_cold);
         if (s->cf_options)
                 rocksdb_options_destroy(s->cf_options);
         if (s->db_options)
@@ -520,26 +524,34 @@ int store_catch_up(Store *s) {
 
 static _Thread_local unsigned cold_reads_depth = 0;
 
-struct IndexSnapshot {
-        Store *store;
-        const rocksdb_snapshot_t *snap;
-        rocksdb_readoptions_t *ro;
-};
-
-int store_snapshot_new(Store *s, IndexSnapshot **ret) {
-        IndexSnapshot *n = calloc(1, sizeof *n);
+int store_snapshot_new(Store *s, const StoreSnapshotOptions *o, IndexSnapshot **ret) {
+        static const StoreSnapshotOptions defaults = {};
+        if (!o)
+                o = &defaults;
+        _cleanup_(store_snapshot_freep) IndexSnapshot *n = calloc(1, sizeof *n);
         if (!n)
                 return -ENOMEM;
         n->store = s;
+        n->ro = rocksdb_readoptions_create();
+        if (!n->ro)
+                return -ENOMEM;
+        if (o->cold || cold_reads_depth > 0)
+                rocksdb_readoptions_set_fill_cache(n->ro, 0);
+        if (o->generations) {
+                /* before the snapshot: a writer that moves a generation after this copy committed
+                 * after it too, or the snapshot sees what it wrote */
+                n->generations = malloc(DIGEST_LOCK_STRIPES * sizeof(uint32_t));
+                if (!n->generations)
+                        return -ENOMEM;
+                store_digest_generations(s, n->generations);
+        }
         /* A secondary refuses snapshot iterators; its view only changes in store_catch_up(), so
          * reading it directly is a consistent view between catch-ups. */
-        n->snap = s->read_only ? NULL : rocksdb_create_snapshot(s->db);
-        n->ro = rocksdb_readoptions_create();
-        if (cold_reads_depth > 0)
-                rocksdb_readoptions_set_fill_cache(n->ro, 0);
-        if (n->snap)
+        if (!o->live && !s->read_only) {
+                n->snap = rocksdb_create_snapshot(s->db);
                 rocksdb_readoptions_set_snapshot(n->ro, n->snap);
-        *ret = n;
+        }
+        *ret = steal_pointer(&n);
         return 0;
 }
 
@@ -550,6 +562,7 @@ IndexSnapshot *store_snapshot_free(IndexSnapshot *snap) {
                 rocksdb_readoptions_destroy(snap->ro);
         if (snap->snap)
                 rocksdb_release_snapshot(snap->store->db, snap->snap);
+        free(snap->generations);
         free(snap);
         return NULL;
 }

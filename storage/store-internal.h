@@ -88,6 +88,8 @@ struct Store {
         pthread_mutex_t policy_lock;
         TagPolicyFn tag_policy;
         void *tag_policy_userdata;
+
+        pthread_mutex_t counters_lock; /* governance counters: read, add, write back */
 };
 
 /* ---- index.c */
@@ -145,6 +147,10 @@ void unlock_digests(Store *s, const char *const *digests, size_t n);
 /* move_generations false: only for a holder that created no record (the GC sweep's deletions) */
 void unlock_digests_full(Store *s, const char *const *digests, size_t n, bool move_generations);
 size_t digest_stripe(const char *digest);
+/* The one writer of tag_history: adds repo\0tag\0seq -> {digest, time, actor, action} to b
+ * (digest may be NULL; actor NULL = "anonymous"). */
+int tag_history_add(Store *s, IndexBatch *b, const char *repo, const char *tag, const char *digest,
+                    const char *actor, const char *action, int64_t now);
 /* The digests a manifest record names as children (config, layers or index entries), as
  * store_manifest_put() wrote them; NULL-terminated. -ENOENT if there is no such record. */
 int manifest_record_children(Store *s, const char *digest, char ***ret);

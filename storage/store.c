@@ -88,6 +88,7 @@ int store_open(const StoreOptions *o, Store **ret) {
         pthread_mutex_init(&s->pulls_flush_lock, NULL);
         pthread_cond_init(&s->pulls_cond, NULL);
         pthread_mutex_init(&s->policy_lock, NULL);
+        pthread_mutex_init(&s->counters_lock, NULL);
 
         s->root = strdup(o->root);
         s->zstd_at_rest = o->zstd_at_rest;
@@ -177,6 +178,7 @@ Store *store_free(Store *s) {
         pthread_mutex_destroy(&s->pulls_flush_lock);
         pthread_cond_destroy(&s->pulls_cond);
         pthread_mutex_destroy(&s->policy_lock);
+        pthread_mutex_destroy(&s->counters_lock);
         free(s->pulls);
         free(s->root);
         free(s->index_dir);
@@ -608,8 +610,8 @@ static const char *tag_history_first_digest(Store *s, const char *repo, const ch
         return f.found ? buf : NULL;
 }
 
-static int tag_history_add(Store *s, IndexBatch *b, const char *repo, const char *tag, const char *digest,
-                           const char *actor, const char *action, int64_t now) {
+int tag_history_add(Store *s, IndexBatch *b, const char *repo, const char *tag, const char *digest,
+                    const char *actor, const char *action, int64_t now) {
         size_t kl;
         _cleanup_free_ char *k0 = index_key_join(&kl, repo, tag, NULL);
         if (!k0)

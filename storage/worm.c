@@ -629,7 +629,7 @@ int worm_export(Store *s, const WormOptions *o, const char *case_id, const char 
         format_rfc3339_ns(now_s, now);
 
         /* Everything that can fail for reasons of the input happens before anything is written. */
-        r = store_snapshot_new(s, &snap);
+        r = store_snapshot_new(s, NULL, &snap);
         if (r < 0)
                 return store_error_set(err, r, OCI_UNSUPPORTED, "index snapshot: %s", strerror(-r));
         r = store_digest_closure(s, snap, digest, &closure, err);

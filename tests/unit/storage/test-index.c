@@ -131,7 +131,7 @@ TEST(test_snapshot_and_batch) {
 
         ASSERT_OK(store_kv_put(s, INDEX_BLOCK, "k1", 2, "old", 3));
         IndexSnapshot *snap = NULL;
-        ASSERT_OK(store_snapshot_new(s, &snap));
+        ASSERT_OK(store_snapshot_new(s, NULL, &snap));
 
         IndexBatch *b = index_batch_new();
         index_batch_put(b, INDEX_BLOCK, "k1", 2, "new", 3);
@@ -231,7 +231,7 @@ TEST(test_secondary) {
         ASSERT_OK(store_kv_get(ro, NULL, INDEX_BLOCK, "after", 5, NULL, NULL));
         /* snapshots work on a secondary too (gc/fusefs scan through them) */
         IndexSnapshot *snap = NULL;
-        ASSERT_OK(store_snapshot_new(ro, &snap));
+        ASSERT_OK(store_snapshot_new(ro, NULL, &snap));
         ASSERT_OK(store_kv_get(ro, snap, INDEX_BLOCK, "before", 6, NULL, NULL));
         Collected c = {};
         ASSERT_OK(store_kv_iterate(ro, snap, INDEX_BLOCK, NULL, 0, NULL, 0, collect, &c));
@@ -315,7 +315,7 @@ TEST(test_cold_reads) {
         store_cold_reads_begin(); /* nests */
         store_cold_reads_end();
         IndexSnapshot *snap = NULL;
-        ASSERT_OK(store_snapshot_new(s, &snap));
+        ASSERT_OK(store_snapshot_new(s, NULL, &snap));
         for (int i = 0; i < 4000; i++) {
                 char k[32];
                 int kl = snprintf(k, sizeof k, "key-%06d", i);
