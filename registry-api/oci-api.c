@@ -98,7 +98,7 @@ static void reply_unknown(Request *req, OciError e, const char *what) {
 
 static bool check_pull(Request *req, const char *digest) {
         char reason[512] = "";
-        int r = governance_check_pull(req->reg, req->repo, digest, reason, sizeof(reason));
+        int r = governance_check_pull(registry_governance(req->reg), req->repo, digest, reason, sizeof(reason));
         if (r == -EACCES) {
                 reply_error(req, OCI_DENIED, json_pack("{s:s}", "digest", digest), "%s",
                             reason[0] ? reason : "pulling this digest is denied by policy");
@@ -240,7 +240,7 @@ static void manifest_put_finish(Request *req) {
                 for (size_t i = 0; i < n_tags; i++)
                         all[n_all++] = tagv[i];
         }
-        governance_after_manifest_put(reg, req->repo, digest, all, all ? n_all : 0, req->actor);
+        governance_after_manifest_put(registry_governance(reg), req->repo, digest, all, all ? n_all : 0, req->actor);
 
         struct MHD_Response *resp = response_empty();
         if (!resp)
@@ -413,7 +413,7 @@ static void blob_delete(Request *req) {
         if (!check_digest(req, req->ref))
                 return;
         char reason[512] = "";
-        int r = governance_check_blob_delete(req->reg, req->repo, req->ref, reason, sizeof(reason));
+        int r = governance_check_blob_delete(registry_governance(req->reg), req->repo, req->ref, reason, sizeof(reason));
         if (r == -EPERM)
                 /* spec: 405 UNSUPPORTED where a registry does not allow the deletion */
                 return reply_error(req, OCI_UNSUPPORTED, json_pack("{s:s}", "digest", req->ref), "%s", reason);

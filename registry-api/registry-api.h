@@ -102,30 +102,15 @@ void registry_v1_register(Registry *r, const char *method, const char *prefix, V
 
 /* Each feature file provides one of these; server.c calls them all at start-up. */
 void v1_gc_register(Registry *r);
-/* Undoes what v1_gc_register() hooked into the gc module (a background run may outlive r). */
+/* Frees the registry's Gc (v1_gc_register() made it from the config). */
 void v1_gc_unregister(Registry *r);
 void v1_governance_register(Registry *r);
 void v1_worm_register(Registry *r);
 
-/* ---- governance hooks into the /v2/ paths (implemented in governance.c) */
-
-/* Sets up the tag policy hook on the store and anything else governance needs. */
-int governance_init(Registry *r);
-void governance_free(Registry *r);
-/* 0 = allowed; -EACCES = blocked, with a human reason written into reason. Called for every
- * manifest and blob pull (by tag or digest) after the digest is resolved. */
-int governance_check_pull(Registry *r, const char *repo, const char *digest, char *reason, size_t reason_len);
-/* Whether /v2/ may delete repo's link to the blob digest: 0 = yes; -EPERM = never in this
- * repository (channels/...); -EBUSY = the blob is under an active RCA hold. reason says why. The
- * store itself refuses while a manifest of repo uses the blob (store_blob_unlink()). */
-int governance_check_blob_delete(Registry *r, const char *repo, const char *digest, char *reason, size_t reason_len);
-/* Called after a successful manifest PUT (e.g. to set channels/dev/<svc>:candidate). */
-void governance_after_manifest_put(Registry *r, const char *repo, const char *digest, const char *const *tags,
-                                   size_t n_tags, const char *actor);
-
-/* ---- GC scheduler hook (implemented in v1-gc.c) */
-int gc_scheduler_start(Registry *r);
-void gc_scheduler_stop(Registry *r);
+/* ---- the GC's start and stop with the server (implemented in v1-gc.c): its schedule; at the stop
+ * a running GC is cancelled and waited for */
+int v1_gc_start(Registry *r);
+void v1_gc_stop(Registry *r);
 
 /* Per-feature state hangs off the registry. */
 void *registry_feature_state(Registry *r, const char *feature);

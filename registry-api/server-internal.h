@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "governance/governance.h"
 #include "registry-api/auth.h"
 #include "registry-api/registry-api.h"
 
@@ -91,6 +92,8 @@ bool request_is_tls(const Request *req);
  * asked for this scope) or 403 DENIED naming the missing action. The one rights check of every
  * route, before its handler runs. */
 bool request_authorize(Request *req, const char *repo, const char *action);
+/* The registry's governance (tag policy, block list, channels); NULL before it is set up. */
+Governance *registry_governance(Registry *r);
 /* The registry's identities and rules (registry-api/auth.h). */
 Auth *registry_auth(Registry *r);
 /* v1-tokens.c: POST/GET/DELETE /v1/registry/tokens */

@@ -67,7 +67,7 @@ struct Registry {
         unsigned inflight;
         bool stopping;
 
-        bool governance_up;
+        Governance *governance; /* governance/: tag policy, block list, channels */
         bool gc_started;
         bool purge_started;
         pthread_t purge_thread;
@@ -89,6 +89,10 @@ Store *registry_store(Registry *r) {
 
 Config *registry_config(Registry *r) {
         return r->config;
+}
+
+Governance *registry_governance(Registry *r) {
+        return r->governance;
 }
 
 const char *registry_scheme(Registry *r) {
@@ -745,6 +749,7 @@ static void metrics_begin(Request *req) {
                            : client_is_loopback(req);
         if (!open && !request_authorize(req, "", "metrics"))
                 return;
+        governance_metrics_collect(req->reg->governance);
         char *text = metrics_render();
         if (!text)
                 return request_reply_error(req, 500, "UNKNOWN", NULL, "out of memory");
@@ -1216,12 +1221,11 @@ int registry_new(const RegistryOptions *o, Registry **ret) {
         v1_tokens_register(r);
         registry_v1_register(r, "GET", "routes", (V1Access) { "admin", V1_REPO_NONE }, v1_routes);
 
-        k = governance_init(r);
+        k = governance_new(r->store, r->config, &r->governance);
         if (k < 0) {
                 registry_free(r);
                 return log_error_errno(k, "governance: %m");
         }
-        r->governance_up = true;
 
         /* tls.cert set: certificate, key and client CA load now; one that cannot be used refuses the start */
         k = tls_new(config_section(r->config, "tls"), &r->tls);
@@ -1355,7 +1359,7 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         if (k != 0)
                 log_warning_errno(k, "cannot start the long-poll thread: %m");
 
-        k = gc_scheduler_start(r);
+        k = v1_gc_start(r);
         if (k < 0)
                 log_warning_errno(k, "GC scheduler: %m");
         else
@@ -1410,7 +1414,7 @@ void registry_stop(Registry *r) {
         pthread_mutex_unlock(&r->lock);
 
         if (r->gc_started) {
-                gc_scheduler_stop(r);
+                v1_gc_stop(r);
                 r->gc_started = false;
         }
         if (r->purge_started) {
@@ -1444,8 +1448,7 @@ Registry *registry_free(Registry *r) {
         registry_stop(r);
         r->tls = tls_free(r->tls); /* after MHD: its connections held the credentials */
         v1_gc_unregister(r);
-        if (r->governance_up)
-                governance_free(r);
+        r->governance = governance_free(r->governance);
         auth_free(r->auth);
         for (size_t i = 0; i < r->n_v1; i++) {
                 free(r->v1[i].method);
