@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 
 #define BASIC_SLOTS 1024U  /* verified Basic credentials (direct-mapped by their hash) */
 #define BEARER_SLOTS 4096U /* verified bearer tokens */
+#define VERIFYING_SLOTS 64U /* Basic credentials being verified (bcrypt) right now */
 #define FAIL_SLOTS 4096U   /* failed-login counts per client and per user */
 #define TOKEN_PREFIX "plura_"
 #define TOKEN_SECRET_BYTES 32
@@ -51,6 +53,13 @@ typedef struct BasicSlot {
         char token_id[API_TOKEN_ID_LEN + 1];
         bool used;
 } BasicSlot;
+
+/* Credentials whose bcrypt runs now: other requests with them wait for its result instead of
+ * paying their own (a client that opens 16 connections at once with new credentials). */
+typedef struct VerifyingSlot {
+        uint8_t key[32];
+        bool busy;
+} VerifyingSlot;
 
 typedef struct BearerSlot {
         uint8_t key[32]; /* SHA-256 of the token */
@@ -90,8 +99,15 @@ struct Auth {
         atomic_int_fast64_t htpasswd_checked; /* last look at the file, ns */
         atomic_uint_fast64_t generation; /* moved by reloads and revocations: older cache entries miss */
 
+        /* SHA-256 fetched once at auth_new(): EVP_sha256() makes every EVP_DigestInit_ex() fetch the
+         * implementation again (a lookup in OpenSSL's method store, under its lock), on every
+         * request with credentials */
+        EVP_MD *sha256;
+
         pthread_mutex_t cache_lock;
+        pthread_cond_t verified; /* a VerifyingSlot was released */
         BasicSlot basic[BASIC_SLOTS];
+        VerifyingSlot verifying[VERIFYING_SLOTS];
         BearerSlot bearer[BEARER_SLOTS];
 
         pthread_mutex_t fail_lock;
@@ -106,10 +122,10 @@ struct Auth {
 
 /* ------------------------------------------------------------------ small helpers */
 
-static void sha256_of(const void *a, size_t al, const void *b, size_t bl, uint8_t out[32]) {
+static void sha256_of(Auth *auth, const void *a, size_t al, const void *b, size_t bl, uint8_t out[32]) {
         EVP_MD_CTX *c = EVP_MD_CTX_new();
         unsigned n = 32;
-        if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(c, a, al) != 1 ||
+        if (!c || EVP_DigestInit_ex(c, auth->sha256, NULL) != 1 || EVP_DigestUpdate(c, a, al) != 1 ||
             (b && EVP_DigestUpdate(c, "\0", 1) != 1) || (b && EVP_DigestUpdate(c, b, bl) != 1) ||
             EVP_DigestFinal_ex(c, out, &n) != 1)
                 memset(out, 0, 32); /* only on allocation failure: a key nothing matches by chance */
@@ -265,7 +281,7 @@ int auth_reload_if_changed(Auth *a) {
 
 static FailSlot *fail_slot_locked(Auth *a, const char *key) {
         uint8_t h[32];
-        sha256_of(key, strlen(key), NULL, 0, h);
+        sha256_of(a, key, strlen(key), NULL, 0, h);
         FailSlot *f = &a->fails[slot_of(h, FAIL_SLOTS)];
         if (!streq(f->key, key)) {
                 snprintf(f->key, sizeof f->key, "%s", key);
@@ -407,7 +423,7 @@ static bool token_secret_verify(Auth *a, const char *secret, Identity *ret) {
         memcpy(id, rest, API_TOKEN_ID_LEN);
         id[API_TOKEN_ID_LEN] = 0;
         uint8_t h[32];
-        sha256_of(secret, strlen(secret), NULL, 0, h);
+        sha256_of(a, secret, strlen(secret), NULL, 0, h);
         bool ok = false;
         pthread_mutex_lock(&a->tokens_lock);
         const ApiToken *t = token_find_locked(a, id);
@@ -447,27 +463,58 @@ static bool token_id_usable(Auth *a, const char *id, char ***ret_scopes) {
 
 /* ------------------------------------------------------------------ Basic credentials */
 
-static bool basic_cached(Auth *a, const uint8_t key[32], Identity *ret) {
-        int64_t now = clock_now_ns();
-        uint64_t gen = atomic_load(&a->generation);
-        bool hit = false;
-        pthread_mutex_lock(&a->cache_lock);
+/* must hold cache_lock */
+static bool basic_cached_locked(Auth *a, const uint8_t key[32], Identity *ret) {
         BasicSlot *s = &a->basic[slot_of(key, BASIC_SLOTS)];
-        if (s->used && s->generation == gen && s->expires > now && CRYPTO_memcmp(s->key, key, 32) == 0) {
-                identity_set(ret, s->kind, s->name, s->token_id);
-                hit = true;
+        if (!s->used || s->generation != atomic_load(&a->generation) || s->expires <= clock_now_ns() ||
+            CRYPTO_memcmp(s->key, key, 32) != 0)
+                return false;
+        identity_set(ret, s->kind, s->name, s->token_id);
+        return true;
+}
+
+static bool basic_cached(Auth *a, const uint8_t key[32], Identity *ret) {
+        pthread_mutex_lock(&a->cache_lock);
+        bool hit = basic_cached_locked(a, key, ret);
+        pthread_mutex_unlock(&a->cache_lock);
+        return hit;
+}
+
+/* Waits while another request verifies the same credentials, then looks in the cache again: true
+ * with *ret set if they are there now. Else *ret_claim is the slot that marks this request as the
+ * one verifying them (NULL if the slot is busy with other credentials: then it verifies them
+ * unmarked), to be released by basic_verified(). */
+static bool basic_wait_or_claim(Auth *a, const uint8_t key[32], Identity *ret, VerifyingSlot **ret_claim) {
+        *ret_claim = NULL;
+        pthread_mutex_lock(&a->cache_lock);
+        VerifyingSlot *v = &a->verifying[slot_of(key, VERIFYING_SLOTS)];
+        while (v->busy && CRYPTO_memcmp(v->key, key, 32) == 0)
+                pthread_cond_wait(&a->verified, &a->cache_lock);
+        bool hit = basic_cached_locked(a, key, ret);
+        if (!hit && !v->busy) {
+                v->busy = true;
+                memcpy(v->key, key, 32);
+                *ret_claim = v;
         }
         pthread_mutex_unlock(&a->cache_lock);
         return hit;
 }
 
-static void basic_remember(Auth *a, const uint8_t key[32], const Identity *id, uint64_t gen) {
+/* The end of a verification: remembers id (NULL: the credentials did not verify) and releases
+ * the claim, in one step, so that a request woken by it finds the credentials in the cache. */
+static void basic_verified(Auth *a, VerifyingSlot *claim, const uint8_t key[32], const Identity *id, uint64_t gen) {
         pthread_mutex_lock(&a->cache_lock);
-        BasicSlot *s = &a->basic[slot_of(key, BASIC_SLOTS)];
-        *s = (BasicSlot) { .used = true, .generation = gen, .expires = clock_now_ns() + a->basic_ttl, .kind = id->kind };
-        memcpy(s->key, key, 32);
-        snprintf(s->name, sizeof s->name, "%s", id->name);
-        snprintf(s->token_id, sizeof s->token_id, "%s", id->token_id);
+        if (id) {
+                BasicSlot *s = &a->basic[slot_of(key, BASIC_SLOTS)];
+                *s = (BasicSlot) { .used = true, .generation = gen, .expires = clock_now_ns() + a->basic_ttl, .kind = id->kind };
+                memcpy(s->key, key, 32);
+                snprintf(s->name, sizeof s->name, "%s", id->name);
+                snprintf(s->token_id, sizeof s->token_id, "%s", id->token_id);
+        }
+        if (claim) {
+                claim->busy = false;
+                pthread_cond_broadcast(&a->verified);
+        }
         pthread_mutex_unlock(&a->cache_lock);
 }
 
@@ -479,12 +526,17 @@ static AuthVerdict identify_basic(Auth *a, const AuthRequest *rq, const HttpAuth
                         return AUTH_IDENTIFIED;
         }
         uint8_t key[32];
-        sha256_of(h->user, strlen(h->user), h->password, strlen(h->password), key);
+        sha256_of(a, h->user, strlen(h->user), h->password, strlen(h->password), key);
         uint64_t gen = atomic_load(&a->generation);
         if (basic_cached(a, key, ret))
                 return AUTH_IDENTIFIED;
+        /* one bcrypt per credentials at a time: the others wait for its result */
+        VerifyingSlot *claim;
+        if (basic_wait_or_claim(a, key, ret, &claim))
+                return AUTH_IDENTIFIED;
         unsigned wait = login_blocked(a, rq->client, h->user);
         if (wait > 0) {
+                basic_verified(a, claim, key, NULL, gen);
                 metrics_counter_add(M_LIMITED, NULL, 1);
                 *ret_retry = wait;
                 snprintf(reason, rlen, "too many failed logins: retry in %us", wait);
@@ -492,6 +544,7 @@ static AuthVerdict identify_basic(Auth *a, const AuthRequest *rq, const HttpAuth
         }
         if (startswith(h->password, TOKEN_PREFIX)) {
                 login_failed(a, rq->client, h->user, "unknown, revoked or expired API token");
+                basic_verified(a, claim, key, NULL, gen);
                 snprintf(reason, rlen, "invalid, revoked or expired API token");
                 return AUTH_BAD;
         }
@@ -501,12 +554,14 @@ static AuthVerdict identify_basic(Auth *a, const AuthRequest *rq, const HttpAuth
         atomic_fetch_add(&a->bcrypts, 1);
         metrics_counter_add(M_BCRYPT, NULL, 1);
         if (k <= 0) {
+                /* counted before the next waiter looks at the limit */
                 login_failed(a, rq->client, h->user, k < 0 ? "bcrypt failed" : "wrong user name or password");
+                basic_verified(a, claim, key, NULL, gen);
                 snprintf(reason, rlen, "wrong user name or password");
                 return AUTH_BAD;
         }
         identity_set(ret, IDENTITY_USER, h->user, NULL);
-        basic_remember(a, key, ret, gen);
+        basic_verified(a, claim, key, ret, gen);
         login_succeeded(a, rq->client, h->user);
         return AUTH_IDENTIFIED;
 }
@@ -588,15 +643,8 @@ static int bearer_decode(Auth *a, const char *token, const char *want_typ, Ident
         return 0;
 }
 
-static AuthVerdict identify_bearer(Auth *a, const char *token, Identity *ret, char *reason, size_t rlen) {
-        if (startswith(token, TOKEN_PREFIX)) {
-                if (token_secret_verify(a, token, ret))
-                        return AUTH_IDENTIFIED;
-                snprintf(reason, rlen, "invalid, revoked or expired API token");
-                return AUTH_BAD;
-        }
-        uint8_t key[32];
-        sha256_of(token, strlen(token), NULL, 0, key);
+/* The identity of a verified access token from the cache (key: the token's SHA-256). */
+static bool bearer_cached(Auth *a, const uint8_t key[32], Identity *ret) {
         int64_t now = clock_now_ns();
         uint64_t gen = atomic_load(&a->generation);
         bool hit = false;
@@ -605,26 +653,58 @@ static AuthVerdict identify_bearer(Auth *a, const char *token, Identity *ret, ch
         if (s->used && s->generation == gen && s->expires > now && CRYPTO_memcmp(s->key, key, 32) == 0)
                 hit = identity_copy(&s->id, ret) >= 0;
         pthread_mutex_unlock(&a->cache_lock);
-        if (!hit) {
+        return hit;
+}
+
+/* A token issued for an API token dies with it: checked on every request, cached or not. */
+static AuthVerdict bearer_still_usable(Auth *a, Identity *id, char *reason, size_t rlen) {
+        if (id->kind == IDENTITY_TOKEN && !token_id_usable(a, id->token_id, NULL)) {
+                identity_done(id);
+                snprintf(reason, rlen, "the API token this bearer token was issued for is revoked or expired");
+                return AUTH_BAD;
+        }
+        return AUTH_IDENTIFIED;
+}
+
+static AuthVerdict identify_bearer(Auth *a, const char *token, Identity *ret, char *reason, size_t rlen) {
+        if (startswith(token, TOKEN_PREFIX)) {
+                if (token_secret_verify(a, token, ret))
+                        return AUTH_IDENTIFIED;
+                snprintf(reason, rlen, "invalid, revoked or expired API token");
+                return AUTH_BAD;
+        }
+        uint8_t key[32];
+        sha256_of(a, token, strlen(token), NULL, 0, key);
+        uint64_t gen = atomic_load(&a->generation);
+        if (!bearer_cached(a, key, ret)) {
                 int64_t exp;
                 if (bearer_decode(a, token, "access", ret, &exp, reason, rlen) < 0)
                         return AUTH_BAD;
                 Identity copy;
                 if (identity_copy(ret, &copy) >= 0) {
                         pthread_mutex_lock(&a->cache_lock);
+                        BearerSlot *s = &a->bearer[slot_of(key, BEARER_SLOTS)];
                         identity_done(&s->id);
                         *s = (BearerSlot) { .used = true, .generation = gen, .expires = exp, .id = copy };
                         memcpy(s->key, key, 32);
                         pthread_mutex_unlock(&a->cache_lock);
                 }
         }
-        /* a token issued for an API token dies with it */
-        if (ret->kind == IDENTITY_TOKEN && !token_id_usable(a, ret->token_id, NULL)) {
-                identity_done(ret);
-                snprintf(reason, rlen, "the API token this bearer token was issued for is revoked or expired");
-                return AUTH_BAD;
-        }
-        return AUTH_IDENTIFIED;
+        return bearer_still_usable(a, ret, reason, rlen);
+}
+
+/* "Bearer <token>" spelt as clients send it (one space, nothing around it), of a token of ours
+ * (not an API token): the token, else NULL. Only a token that passed http_authorization_parse()
+ * and bearer_decode() is ever in the bearer cache, so one found there by its hash needs neither
+ * again; any other spelling, and every cache miss, takes the full path. */
+static const char *bearer_as_sent(const char *authorization) {
+        if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+                return NULL;
+        const char *t = authorization + 7;
+        size_t n = strnlen(t, HTTP_AUTH_SECRET_MAX + 1);
+        if (n == 0 || n > HTTP_AUTH_SECRET_MAX || startswith(t, TOKEN_PREFIX))
+                return NULL;
+        return t;
 }
 
 /* At most every HTPASSWD_CHECK_NS, one request looks whether the file changed. */
@@ -646,6 +726,13 @@ AuthVerdict auth_identify(Auth *a, const AuthRequest *rq, Identity *ret, unsigne
                 if (rq->cert_user && *rq->cert_user)
                         identity_set(ret, IDENTITY_USER, rq->cert_user, NULL);
                 return AUTH_IDENTIFIED; /* else anonymous */
+        }
+        const char *sent = bearer_as_sent(rq->authorization);
+        if (sent) {
+                uint8_t key[32];
+                sha256_of(a, sent, strlen(sent), NULL, 0, key);
+                if (bearer_cached(a, key, ret))
+                        return bearer_still_usable(a, ret, reason, reason_len);
         }
         HttpAuthorization h = {};
         if (http_authorization_parse(rq->authorization, &h) < 0) {
@@ -908,7 +995,7 @@ int auth_token_create(Auth *a, const char *name, char **scopes, int64_t expires,
         for (size_t i = 0; i < n; i++)
                 if (!(t.scopes[i] = strdup(scopes[i])))
                         return -ENOMEM;
-        sha256_of(secret, strlen(secret), NULL, 0, t.hash);
+        sha256_of(a, secret, strlen(secret), NULL, 0, t.hash);
         r = store_token_put(a->store, &t, actor);
         if (r < 0)
                 return r;
@@ -1061,8 +1148,11 @@ int auth_new(Store *s, const Config *c, Auth **ret, char *err, size_t errlen) {
         a->store = s;
         pthread_mutex_init(&a->lock, NULL);
         pthread_mutex_init(&a->cache_lock, NULL);
+        pthread_cond_init(&a->verified, NULL);
         pthread_mutex_init(&a->fail_lock, NULL);
         pthread_mutex_init(&a->tokens_lock, NULL);
+        if (!(a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+                return -ENOMEM;
         declare_metrics();
 
         json_t *auth = json_object_get(c->root, "auth");
@@ -1119,6 +1209,7 @@ bool auth_enabled(const Auth *a) {
 Auth *auth_free(Auth *a) {
         if (!a)
                 return NULL;
+        EVP_MD_free(a->sha256);
         if (a->htpasswd) {
                 htpasswd_free(a->htpasswd->h);
                 free(a->htpasswd);
@@ -1136,6 +1227,7 @@ Auth *auth_free(Auth *a) {
         free(a->issuer);
         pthread_mutex_destroy(&a->lock);
         pthread_mutex_destroy(&a->cache_lock);
+        pthread_cond_destroy(&a->verified);
         pthread_mutex_destroy(&a->fail_lock);
         pthread_mutex_destroy(&a->tokens_lock);
         free(a);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # plura vs CNCF Distribution (Debian's docker-registry), same workloads, same machine, one run.
 #
-#   tools/bench/run-all.sh            (what `make bench` runs; ~10 minutes)
+#   tools/bench/run-all.sh            (what `make bench` runs; ~10 minutes, ~6 more for "auth")
 #   BENCH_QUICK=1 tools/bench/run-all.sh   (smaller, ~3 minutes: a smoke test of the harness)
 #
 # Both registries run on loopback ports with their data under $BENCH_DIR (default: a new
@@ -13,7 +13,7 @@
 # fsync, to see what durability costs), BENCH_DIR, BENCH_DURATION (seconds per
 # wrk run, default 10), BENCH_REPOS / BENCH_TAGS (1000 / 10), BENCH_BLOBS (64 MiB blobs per
 # push workload, default 8), BENCH_IMAGE_SIZE (skopeo image, default 500M), BENCH_ONLY
-# (space-separated subset of: seed read push pull small skopeo tls), BENCH_KEEP=1 keeps data,
+# (space-separated subset of: seed read push pull small skopeo tls auth), BENCH_KEEP=1 keeps data,
 # BENCH_PERF="head get tags mono chunked pull small" records `perf record -g` of the plura
 # process during those runs into $BENCH_DIR/perf-<name>.{data,txt}.
 # Results: a table on stdout, $BENCH_DIR/results.md and results.json.
@@ -30,7 +30,7 @@ REPOS=${BENCH_REPOS:-1000}
 TAGS=${BENCH_TAGS:-10}
 NBLOBS=${BENCH_BLOBS:-8}
 IMAGE_SIZE=${BENCH_IMAGE_SIZE:-500M}
-ONLY=${BENCH_ONLY:-seed read push pull small skopeo tls}
+ONLY=${BENCH_ONLY:-seed read push pull small skopeo tls auth}
 BENCH_DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/plura-bench.XXXXXX)}
 mkdir -p "$BENCH_DIR"
 want() { [[ " $ONLY " == *" $1 "* ]]; }
@@ -367,5 +367,9 @@ EOF
 # ---------------------------------------------------------------- both with TLS (servers of their own)
 if want tls; then
         BENCH_DIR="$BENCH_DIR/tls" PLURA="$PLURA" BENCH_DURATION="$DUR" "$B/bench-tls.sh" | tee -a "$BENCH_DIR/report.md"
+fi
+# ---------------------------------------------------------------- authentication (servers of their own)
+if want auth; then
+        BENCH_DIR="$BENCH_DIR/auth" PLURA="$PLURA" BENCH_DURATION="$DUR" "$B/bench-auth.sh" | tee -a "$BENCH_DIR/report.md"
 fi
 log "report in $BENCH_DIR/report.md"

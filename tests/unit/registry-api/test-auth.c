@@ -4,18 +4,23 @@
  * tokens, API tokens (as password and as bearer; revocation at once), refresh tokens, reload. */
 #include <crypt.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "registry-api/auth.h"
 #include "storage-test-helpers.h"
 
-static char *bcrypt_of(const char *pw) {
+static char *bcrypt_cost(const char *pw, unsigned long cost) {
         char salt[64];
-        ASSERT_TRUE(crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof salt));
+        ASSERT_TRUE(crypt_gensalt_rn("$2b$", cost, NULL, 0, salt, sizeof salt));
         struct crypt_data *cd = calloc(1, sizeof *cd);
         ASSERT_TRUE(cd);
         char *h = strdup(crypt_r(pw, salt, cd));
         free(cd);
         return h;
+}
+
+static char *bcrypt_of(const char *pw) {
+        return bcrypt_cost(pw, 4);
 }
 
 static void write_htpasswd(const char *path, const char *users) {
@@ -243,8 +248,99 @@ TEST(test_api_tokens) {
         teardown(&f);
 }
 
+/* 8 requests with the same new credentials at the same time: one bcrypt, the others wait for it */
+typedef struct Racer {
+        Fixture *f;
+        const char *authorization;
+        pthread_barrier_t *start;
+        AuthVerdict verdict;
+} Racer;
+
+static void *racer_run(void *p) {
+        Racer *r = p;
+        Identity id = {};
+        pthread_barrier_wait(r->start);
+        r->verdict = identify(r->f, r->authorization, "10.0.0.3", &id);
+        identity_done(&id);
+        return NULL;
+}
+
+TEST(test_basic_concurrent_once) {
+        Fixture f = {};
+        setup(&f);
+        /* cost 10 (~50 ms): the 8 surely overlap */
+        _cleanup_free_ char *h = bcrypt_cost("carolpw", 10), *line = strdup_printf("carol:%s\nbob:%s\n", h, h);
+        ASSERT_OK(write_file_atomic(f.htpasswd, line, strlen(line), 0600));
+        ASSERT_OK(auth_reload(f.auth));
+        _cleanup_free_ char *good = basic("carol", "carolpw"), *bad = basic("bob", "nope");
+        for (int round = 0; round < 2; round++) {
+                pthread_barrier_t start;
+                pthread_barrier_init(&start, NULL, 8);
+                Racer r[8];
+                pthread_t t[8];
+                uint64_t b0 = auth_bcrypt_count(f.auth);
+                for (int i = 0; i < 8; i++) {
+                        r[i] = (Racer) { .f = &f, .authorization = round == 0 ? good : bad, .start = &start };
+                        ASSERT_TRUE(pthread_create(&t[i], NULL, racer_run, &r[i]) == 0);
+                }
+                for (int i = 0; i < 8; i++) {
+                        ASSERT_TRUE(pthread_join(t[i], NULL) == 0);
+                        if (round == 0)
+                                ASSERT_EQ(r[i].verdict, AUTH_IDENTIFIED);
+                        else
+                                ASSERT_TRUE(r[i].verdict == AUTH_BAD || r[i].verdict == AUTH_RATE_LIMITED);
+                }
+                pthread_barrier_destroy(&start);
+                if (round == 0)
+                        ASSERT_EQ(auth_bcrypt_count(f.auth) - b0, 1);
+                else /* a wrong password is not remembered: one after the other pays, up to the limit (5) */
+                        ASSERT_EQ(auth_bcrypt_count(f.auth) - b0, 5);
+        }
+        teardown(&f);
+}
+
+/* a cached bearer token is found however the header spells it, and only the exact token */
+TEST(test_bearer_spellings) {
+        Fixture f = {};
+        setup(&f);
+        _cleanup_free_ char *good = basic("alice", "alicepw");
+        Identity alice = {}, id = {};
+        ASSERT_EQ(identify(&f, good, "10.0.0.1", &alice), AUTH_IDENTIFIED);
+        TokenScope *sc = NULL;
+        size_t n = 0;
+        ASSERT_OK(token_scopes_parse("repository:apps/search:pull", &sc, &n));
+        json_t *body = NULL;
+        char reason[256];
+        ASSERT_OK(auth_issue_token(f.auth, &alice, NULL, sc, n, false, &body, reason, sizeof reason));
+        const char *jwt = claims_of(body);
+        _cleanup_free_ char *plain = strdup_printf("Bearer %s", jwt), *lower = strdup_printf("bearer %s", jwt),
+                            *spaced = strdup_printf("  Bearer   %s \t", jwt), *longer = strdup_printf("Bearer %sA", jwt),
+                            *shorter = strdup_printf("Bearer %.*s", (int) strlen(jwt) - 1, jwt),
+                            *other = strdup_printf("Basic %s", jwt);
+        for (int i = 0; i < 2; i++) { /* verified, then from the cache */
+                ASSERT_EQ(identify(&f, plain, "10.0.0.1", &id), AUTH_IDENTIFIED);
+                ASSERT_TRUE(id.bearer);
+                ASSERT_STREQ(id.name, "alice");
+                ASSERT_TRUE(auth_allowed(f.auth, &id, "apps/search", "pull"));
+                identity_done(&id);
+        }
+        ASSERT_EQ(identify(&f, lower, "10.0.0.1", &id), AUTH_IDENTIFIED);
+        identity_done(&id);
+        ASSERT_EQ(identify(&f, spaced, "10.0.0.1", &id), AUTH_IDENTIFIED);
+        identity_done(&id);
+        ASSERT_EQ(identify(&f, longer, "10.0.0.1", &id), AUTH_BAD);
+        ASSERT_EQ(identify(&f, shorter, "10.0.0.1", &id), AUTH_BAD);
+        ASSERT_EQ(identify(&f, other, "10.0.0.1", &id), AUTH_BAD);
+        json_decref(body);
+        token_scopes_free(sc, n);
+        identity_done(&alice);
+        teardown(&f);
+}
+
 int main(void) {
         RUN(test_basic_and_cache);
+        RUN(test_basic_concurrent_once);
+        RUN(test_bearer_spellings);
         RUN(test_failed_login_limits);
         RUN(test_token_service);
         RUN(test_api_tokens);
