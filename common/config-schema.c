@@ -366,7 +366,7 @@ static int check_regex(Checker *c, const Node *n, json_t *v, json_t *u) {
         int r = check_string(c, n, v, u);
         if (r < 0)
                 return r;
-        /* the flags registry-api/governance.c (patterns_parse) and gc/retention.c (parse_rule)
+        /* the flags governance/policy.c (patterns_parse) and gc/retention.c (parse_rule)
          * compile with */
         regex_t re;
         int e = regcomp(&re, json_string_value(v), REG_EXTENDED | REG_NOSUB);
@@ -459,7 +459,7 @@ static json_t *channel_envs(Checker *c) {
         return json_object_get(json_object_get(c->root, "channels"), "envs");
 }
 
-/* Gate and retention window keys, as registry-api/governance.c resolves a promotion target
+/* Gate and retention window keys, as governance/ resolves a promotion target
  * (channel_ref_parse, gates_for) and gc/retention.c a window (gc_effective_window): "<env>"
  * (its candidate pointer), "<env>:candidate", and "<last env>:stable" (only the last
  * environment has a stable pointer, channel_ref_step). A key only the defaults have ("stg")
@@ -544,7 +544,7 @@ static int check_readable_file(Checker *c, json_t *v, json_t *u) {
         return 0;
 }
 
-/* registry-api/governance.c keys_load(): an inline PEM key, or a PEM file it reads at start */
+/* governance/governance.c keys_load(): an inline PEM key, or a PEM file it reads at start */
 static int check_public_key(Checker *c, json_t *v, json_t *u) {
         return startswith(json_string_value(v), "-----BEGIN") ? 0 : check_readable_file(c, v, u);
 }
@@ -698,7 +698,7 @@ static const Node storage_node = {
                 { "max_upload_sessions_per_client", INTEGER(1, UINT_MAX) }),
 };
 
-/* the gates registry-api/governance.c gov_check_gates() implements */
+/* the gates governance/gates.c gov_check_gates() implements */
 static const Node gate_node = {
         .type = NODE_OBJECT,
         .noun = "gate",
@@ -734,7 +734,7 @@ static const Node channels_node = {
                         .expect = "an object keyed by promotion target (\"stg\", \"prod:candidate\", \"prod:stable\")" } }),
 };
 
-/* registry-api/governance.c policy_parse() */
+/* governance/policy.c gov_policy_parse() */
 static const Node policy_rule_node = {
         .type = NODE_OBJECT,
         .fields = FIELDS(

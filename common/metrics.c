@@ -36,6 +36,8 @@ typedef struct Collector {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static Family *families = NULL;
 static Collector *collectors = NULL;
+static unsigned collecting = 0;                               /* renders running collectors */
+static pthread_cond_t collected = PTHREAD_COND_INITIALIZER;   /* collecting went down */
 
 static const double default_buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
 
@@ -187,6 +189,22 @@ void metrics_add_collector(MetricsCollectFn fn, void *userdata) {
         pthread_mutex_unlock(&lock);
 }
 
+void metrics_remove_collector(MetricsCollectFn fn, void *userdata) {
+        pthread_mutex_lock(&lock);
+        Collector *gone = NULL;
+        for (Collector **c = &collectors; *c; c = &(*c)->next)
+                if ((*c)->fn == fn && (*c)->userdata == userdata) {
+                        gone = *c;
+                        *c = gone->next;
+                        break;
+                }
+        /* a render may still be calling it: once none is, no render will */
+        while (collecting > 0)
+                pthread_cond_wait(&collected, &lock);
+        pthread_mutex_unlock(&lock);
+        free(gone);
+}
+
 static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) _printf_(4, 5);
 static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
         va_list ap;
@@ -210,12 +228,25 @@ static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
 }
 
 char *metrics_render(void) {
-        /* collectors may call metrics_gauge_set, so run them unlocked */
+        /* collectors may call metrics_gauge_set, so run them unlocked, from a copy of the list
+         * (metrics_remove_collector() waits until no render runs them) */
         pthread_mutex_lock(&lock);
-        Collector *cs = collectors;
+        size_t n = 0;
+        for (Collector *c = collectors; c; c = c->next)
+                n++;
+        Collector *cs = calloc(n ? n : 1, sizeof(Collector));
+        n = 0;
+        for (Collector *c = collectors; cs && c; c = c->next)
+                cs[n++] = *c;
+        collecting++;
         pthread_mutex_unlock(&lock);
-        for (Collector *c = cs; c; c = c->next)
-                c->fn(c->userdata);
+        for (size_t i = 0; cs && i < n; i++)
+                cs[i].fn(cs[i].userdata);
+        free(cs);
+        pthread_mutex_lock(&lock);
+        collecting--;
+        pthread_cond_broadcast(&collected);
+        pthread_mutex_unlock(&lock);
 
         char *buf = NULL;
         size_t len = 0, cap = 0;

@@ -31,6 +31,8 @@ uint64_t metrics_histogram_count(const char *name, const char *labels);
 /* Callback run before rendering, to refresh gauges computed on demand. */
 typedef void (*MetricsCollectFn)(void *userdata);
 void metrics_add_collector(MetricsCollectFn fn, void *userdata);
+/* Removes what metrics_add_collector() added; returns once no render is calling it any more. */
+void metrics_remove_collector(MetricsCollectFn fn, void *userdata);
 
 /* Renders everything; returns a malloc()ed string. */
 char *metrics_render(void);

@@ -187,8 +187,8 @@ finish:
 /* ---- serialization: header "PLGZ" u32 version, u64 out_size, u64 in_size, u64 n_points;
  *      checkpoint: u64 out, u64 in, u8 bits, u32 window_len, zstd window. */
 
-#define GZ_INDEX_MAGIC "PLGZ"
-#define GZ_INDEX_VERSION 1U
+#define GZ_CHECKPOINTS_MAGIC "PLGZ"
+#define GZ_CHECKPOINTS_VERSION 1U
 
 static void put_u32(uint8_t *p, uint32_t v) {
         p[0] = v, p[1] = v >> 8, p[2] = v >> 16, p[3] = v >> 24;
@@ -208,8 +208,8 @@ int gz_index_serialize_header(const GzIndex *g, char **ret, size_t *ret_len) {
         uint8_t *b = malloc(32);
         if (!b)
                 return -ENOMEM;
-        memcpy(b, GZ_INDEX_MAGIC, 4);
-        put_u32(b + 4, GZ_INDEX_VERSION);
+        memcpy(b, GZ_CHECKPOINTS_MAGIC, 4);
+        put_u32(b + 4, GZ_CHECKPOINTS_VERSION);
         put_u64(b + 8, g->out_size);
         put_u64(b + 16, g->in_size);
         put_u64(b + 24, g->n_points);
@@ -220,7 +220,7 @@ int gz_index_serialize_header(const GzIndex *g, char **ret, size_t *ret_len) {
 
 int gz_index_deserialize_header(const void *data, size_t n, GzIndex **ret) {
         const uint8_t *b = data;
-        if (n != 32 || memcmp(b, GZ_INDEX_MAGIC, 4) != 0 || get_u32(b + 4) != GZ_INDEX_VERSION)
+        if (n != 32 || memcmp(b, GZ_CHECKPOINTS_MAGIC, 4) != 0 || get_u32(b + 4) != GZ_CHECKPOINTS_VERSION)
                 return -EPROTO;
         uint64_t np = get_u64(b + 24);
         if (np > (UINT64_C(1) << 24))

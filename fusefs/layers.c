@@ -2,14 +2,15 @@
 /* Layer indexes (built once, persisted in the layer_fs column family, cached in memory with
  * LRU eviction) and merged rootfs trees with OCI whiteouts applied.
  *
- * layer_fs records (format version 1), keyed "<layer digest>\0<name>":
- *   "<d>\0v1\0entries"       tar entry table (tar_index_serialize, own magic and version)
- *   "<d>\0v1\0kind"          "plain" | "gzip" | "zstd"
- *   "<d>\0v1\0gz"            gzip checkpoint header (gz_index_serialize_header)
- *   "<d>\0v1\0cp\0<u32 BE>"  one gzip checkpoint with its zstd-compressed 32 KiB window
+ * Records of a layer (format version 1), through store_layer_index_get/put() under these sub-keys
+ * (the store keys them "<layer digest>\0<sub-key>"):
+ *   "v1\0entries"       tar entry table (tar_index_serialize, own magic and version)
+ *   "v1\0kind"          "plain" | "gzip" | "zstd"
+ *   "v1\0gz"            gzip checkpoint header (gz_index_serialize_header)
+ *   "v1\0cp\0<u32 BE>"  one gzip checkpoint with its zstd-compressed 32 KiB window
  * "kind" is written last in the same batch, so its presence means the record is complete.
  * A read-only store (plura mount beside a server, a RocksDB secondary) cannot write them: the
- * same records go into <root>/tmp/fuse-cache/<hex>.idx instead. */
+ * same records, keyed "<layer digest>\0<sub-key>", go into <root>/tmp/fuse-cache/<hex>.idx instead. */
 
 #include <dirent.h>
 #include <errno.h>
@@ -120,7 +121,7 @@ LayerCache *layer_cache_free(LayerCache *c) {
 /* ---- persistence */
 
 typedef struct Rec {
-        char *key;
+        char *key;      /* sub-key */
         size_t klen;
         char *val;
         size_t vlen;
@@ -134,20 +135,19 @@ static void recs_free(Rec *r, size_t n) {
         free(r);
 }
 
-static char *lkey(const char *digest, const char *name, uint32_t cp, bool with_cp, size_t *ret_len) {
-        size_t dl = strlen(digest), nl = strlen(name);
-        size_t n = dl + 1 + 2 + 1 + nl + (with_cp ? 5 : 0);
+/* The sub-key "v1\0<name>[\0<cp u32 BE>]". */
+static char *lkey(const char *name, uint32_t cp, bool with_cp, size_t *ret_len) {
+        size_t nl = strlen(name);
+        size_t n = 2 + 1 + nl + (with_cp ? 5 : 0);
         char *k = malloc(n);
         if (!k)
                 return NULL;
-        memcpy(k, digest, dl);
-        k[dl] = 0;
-        memcpy(k + dl + 1, "v1", 2);
-        k[dl + 3] = 0;
-        memcpy(k + dl + 4, name, nl);
+        memcpy(k, "v1", 2);
+        k[2] = 0;
+        memcpy(k + 3, name, nl);
         if (with_cp) {
-                k[dl + 4 + nl] = 0;
-                uint8_t *b = (uint8_t *) k + dl + 5 + nl;
+                k[3 + nl] = 0;
+                uint8_t *b = (uint8_t *) k + 4 + nl;
                 b[0] = cp >> 24, b[1] = cp >> 16, b[2] = cp >> 8, b[3] = (uint8_t) cp;
         }
         *ret_len = n;
@@ -160,20 +160,20 @@ static int layer_records(const Layer *l, Rec **ret, size_t *ret_n) {
         int k = 0;
         if (!r)
                 return -ENOMEM;
-        r[i].key = lkey(l->digest, "entries", 0, false, &r[i].klen);
+        r[i].key = lkey("entries", 0, false, &r[i].klen);
         k = tar_index_serialize(l->tar, &r[i].val, &r[i].vlen);
         i++;
         if (k >= 0 && l->gz) {
-                r[i].key = lkey(l->digest, "gz", 0, false, &r[i].klen);
+                r[i].key = lkey("gz", 0, false, &r[i].klen);
                 k = gz_index_serialize_header(l->gz, &r[i].val, &r[i].vlen);
                 i++;
                 for (size_t p = 0; k >= 0 && p < l->gz->n_points; p++, i++) {
-                        r[i].key = lkey(l->digest, "cp", (uint32_t) p, true, &r[i].klen);
+                        r[i].key = lkey("cp", (uint32_t) p, true, &r[i].klen);
                         k = gz_checkpoint_serialize(l->gz->points + p, &r[i].val, &r[i].vlen);
                 }
         }
         if (k >= 0) {
-                r[i].key = lkey(l->digest, "kind", 0, false, &r[i].klen);
+                r[i].key = lkey("kind", 0, false, &r[i].klen);
                 r[i].val = strdup(layer_compression_to_string(l->compression));
                 r[i].vlen = r[i].val ? strlen(r[i].val) : 0;
                 i++;
@@ -200,20 +200,21 @@ static int persist(LayerCache *c, const Layer *l) {
         int r = layer_records(l, &recs, &n);
         if (r < 0)
                 return r;
+        size_t dl = strlen(l->digest);
         if (!store_is_read_only(c->store)) {
-                _cleanup_(index_batch_freep) IndexBatch *b = index_batch_new();
-                if (!b) {
+                _cleanup_free_ LayerIndexRecord *lr = calloc(n, sizeof(LayerIndexRecord));
+                if (!lr) {
                         recs_free(recs, n);
                         return -ENOMEM;
                 }
                 for (size_t i = 0; i < n; i++)
-                        index_batch_put(b, INDEX_LAYER_FS, recs[i].key, recs[i].klen, recs[i].val, recs[i].vlen);
-                r = store_batch_commit(c->store, b);
+                        lr[i] = (LayerIndexRecord) { recs[i].key, recs[i].klen, recs[i].val, recs[i].vlen };
+                r = store_layer_index_put(c->store, l->digest, lr, n);
         } else {
-                /* "PLFC" u32 version, then u32 klen, key, u32 vlen, val ... */
+                /* "PLFC" u32 version, then u32 klen, key (digest\0sub-key), u32 vlen, val ... */
                 size_t total = 8;
                 for (size_t i = 0; i < n; i++)
-                        total += 8 + recs[i].klen + recs[i].vlen;
+                        total += 8 + dl + 1 + recs[i].klen + recs[i].vlen;
                 _cleanup_free_ uint8_t *buf = malloc(total);
                 if (!buf)
                         r = -ENOMEM;
@@ -222,9 +223,10 @@ static int persist(LayerCache *c, const Layer *l) {
                         memcpy(buf, "PLFC\1\0\0\0", 8);
                         o = 8;
                         for (size_t i = 0; i < n; i++) {
-                                uint32_t kl = (uint32_t) recs[i].klen, vl = (uint32_t) recs[i].vlen;
+                                uint32_t kl = (uint32_t) (dl + 1 + recs[i].klen), vl = (uint32_t) recs[i].vlen;
                                 memcpy(buf + o, &kl, 4);
-                                memcpy(buf + o + 4, recs[i].key, kl);
+                                memcpy(buf + o + 4, l->digest, dl + 1);
+                                memcpy(buf + o + 4 + dl + 1, recs[i].key, recs[i].klen);
                                 o += 4 + kl;
                                 memcpy(buf + o, &vl, 4);
                                 memcpy(buf + o + 4, recs[i].val, vl);
@@ -240,12 +242,14 @@ static int persist(LayerCache *c, const Layer *l) {
         return r;
 }
 
-/* Looks a record up in layer_fs or, failing that, in the file cache (loaded into file/flen). */
-static int rec_get(LayerCache *c, const char *file, size_t flen, const char *key, size_t klen, char **ret, size_t *ret_len) {
-        int r = store_kv_get(c->store, NULL, INDEX_LAYER_FS, key, klen, ret, ret_len);
+/* Looks a record of layer digest up in the store or, failing that, in the file cache (loaded into
+ * file/flen). */
+static int rec_get(LayerCache *c, const char *file, size_t flen, const char *digest, const char *key, size_t klen,
+                   char **ret, size_t *ret_len) {
+        int r = store_layer_index_get(c->store, digest, key, klen, ret, ret_len);
         if (r != -ENOENT || !file)
                 return r;
-        size_t o = 8;
+        size_t dl = strlen(digest), o = 8;
         while (o + 4 <= flen) {
                 uint32_t kl, vl;
                 memcpy(&kl, file + o, 4);
@@ -258,7 +262,7 @@ static int rec_get(LayerCache *c, const char *file, size_t flen, const char *key
                 memcpy(&vl, file + o, 4);
                 if (vl > flen - o - 4)
                         return -EBADMSG;
-                if (kl == klen && memcmp(k, key, klen) == 0) {
+                if (kl == dl + 1 + klen && memcmp(k, digest, dl + 1) == 0 && memcmp(k + dl + 1, key, klen) == 0) {
                         char *v = malloc(vl + 1);
                         if (!v)
                                 return -ENOMEM;
@@ -281,10 +285,10 @@ static int load(LayerCache *c, const char *digest, Layer **ret) {
                 free(file);
                 file = NULL;
         }
-        _cleanup_free_ char *k = lkey(digest, "kind", 0, false, &klen);
+        _cleanup_free_ char *k = lkey("kind", 0, false, &klen);
         if (!k)
                 return -ENOMEM;
-        int r = rec_get(c, file, flen, k, klen, &kind, &kl);
+        int r = rec_get(c, file, flen, digest, k, klen, &kind, &kl);
         if (r < 0)
                 return r;
         Layer *l = calloc(1, sizeof(Layer));
@@ -293,22 +297,22 @@ static int load(LayerCache *c, const char *digest, Layer **ret) {
         snprintf(l->digest, sizeof(l->digest), "%s", digest);
         l->compression = streq(kind, "gzip") ? LAYER_GZIP : streq(kind, "zstd") ? LAYER_ZSTD : LAYER_PLAIN;
         free(k);
-        k = lkey(digest, "entries", 0, false, &klen);
-        r = k ? rec_get(c, file, flen, k, klen, &ent, &el) : -ENOMEM;
+        k = lkey("entries", 0, false, &klen);
+        r = k ? rec_get(c, file, flen, digest, k, klen, &ent, &el) : -ENOMEM;
         if (r >= 0)
                 r = tar_index_deserialize(ent, el, &l->tar);
         if (r >= 0 && l->compression == LAYER_GZIP) {
                 free(k);
-                k = lkey(digest, "gz", 0, false, &klen);
-                r = k ? rec_get(c, file, flen, k, klen, &gzh, &gl) : -ENOMEM;
+                k = lkey("gz", 0, false, &klen);
+                r = k ? rec_get(c, file, flen, digest, k, klen, &gzh, &gl) : -ENOMEM;
                 int np = 0;
                 if (r >= 0)
                         r = np = gz_index_deserialize_header(gzh, gl, &l->gz);
                 for (int i = 0; r >= 0 && i < np; i++) {
                         _cleanup_free_ char *ck = NULL, *cv = NULL;
                         size_t ckl, cvl;
-                        ck = lkey(digest, "cp", (uint32_t) i, true, &ckl);
-                        r = ck ? rec_get(c, file, flen, ck, ckl, &cv, &cvl) : -ENOMEM;
+                        ck = lkey("cp", (uint32_t) i, true, &ckl);
+                        r = ck ? rec_get(c, file, flen, digest, ck, ckl, &cv, &cvl) : -ENOMEM;
                         if (r >= 0)
                                 r = gz_checkpoint_deserialize(cv, cvl, l->gz->points + i);
                         if (r >= 0)

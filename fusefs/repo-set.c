@@ -4,8 +4,8 @@
  * Resolving /repos/a/b/c/... asks "is a/b/c a repository, is it a namespace" for every
  * directory the kernel opens; against RocksDB that is a prefix seek each. A walk of a large
  * registry (find, ls -R) asks it hundreds of thousands of times, so the names are kept as one
- * sorted array, rebuilt from the repo_manifest column when it is older than the TTL or the
- * secondary caught up with the primary (repo_set_invalidate()).
+ * sorted array, rebuilt from the store's repository names (store_repo_names_foreach()) when it is
+ * older than the TTL or the secondary caught up with the primary (repo_set_invalidate()).
  *
  * Only names found in the set are answered from it: a name it does not know may have been
  * pushed since the last build, so the caller asks the index (a new push shows at once, a
@@ -22,7 +22,6 @@
 #include "common/util.h"
 #include "fusefs-internal.h"
 
-#define REPEATS_BEFORE_SEEK 32
 #define DISABLED_RETRY_NS (60 * NSEC_PER_SEC)
 
 typedef struct Names {
@@ -101,30 +100,11 @@ void repo_set_stats(RepoSet *r, RepoSetStats *ret) {
 typedef struct Build {
         Names names;
         size_t max;
-        unsigned repeats;
-        char *seek;          /* restart the scan after this key (all of the last repo's keys) */
-        size_t seek_len;
 } Build;
 
-static int build_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int build_cb(void *userdata, const char *repo) {
         Build *b = userdata;
-        const char *z = memchr(key, 0, klen);
-        size_t l = z ? (size_t) (z - key) : klen;
         Names *n = &b->names;
-        if (n->n > 0 && strlen(n->v[n->n - 1]) == l && memcmp(n->v[n->n - 1], key, l) == 0) {
-                /* a repository with many manifests: seek past it instead of stepping through */
-                if (++b->repeats < REPEATS_BEFORE_SEEK)
-                        return 0;
-                free(b->seek);
-                b->seek_len = l + 1;
-                b->seek = malloc(b->seek_len);
-                if (!b->seek)
-                        return -ENOMEM;
-                memcpy(b->seek, key, l);
-                b->seek[l] = 1; /* past every "repo\0..." key */
-                return 1;
-        }
-        b->repeats = 0;
         if (n->n >= b->max)
                 return -E2BIG;
         if (n->n == n->allocated) {
@@ -135,7 +115,8 @@ static int build_cb(void *userdata, const char *key, size_t klen, const char *va
                 n->v = nv;
                 n->allocated = na;
         }
-        if (!(n->v[n->n] = strndup(key, l)))
+        size_t l = strlen(repo);
+        if (!(n->v[n->n] = strdup(repo)))
                 return -ENOMEM;
         n->n++;
         n->bytes += l + 1 + sizeof(char *);
@@ -144,21 +125,12 @@ static int build_cb(void *userdata, const char *key, size_t klen, const char *va
 
 static int build(RepoSet *r, Names *ret) {
         Build b = { .max = r->o.max_names };
-        int k;
-        for (;;) {
-                _cleanup_free_ char *after = steal_pointer(&b.seek);
-                size_t alen = b.seek_len;
-                k = store_kv_iterate(r->store, NULL, INDEX_REPO_MANIFEST, NULL, 0, after, after ? alen : 0, build_cb, &b);
-                if (k < 0 || !b.seek)
-                        break;
-                b.repeats = 0;
-        }
-        free(b.seek);
+        int k = store_repo_names_foreach(r->store, NULL, NULL, NULL, false, build_cb, &b);
         if (k < 0) {
                 names_done(&b.names);
                 return k;
         }
-        /* keys are ordered repo\0digest: names come out sorted by strcmp() already */
+        /* the names come out sorted by strcmp() already */
         *ret = b.names;
         return 0;
 }

@@ -654,8 +654,8 @@ int tar_index_build_from_buffer(const void *data, size_t n, TarIndex **ret, char
  *      u8 type, u32 mode, u32 uid, u32 gid, i64 mtime, u64 size, u64 offset,
  *      u32 path_len, path, u32 link_len (0xffffffff = none), link.  Little endian. */
 
-#define TAR_INDEX_MAGIC "PLTI"
-#define TAR_INDEX_VERSION 1U
+#define TAR_TABLE_MAGIC "PLTI"
+#define TAR_TABLE_VERSION 1U
 
 typedef struct Buf {
         char *data;
@@ -718,8 +718,8 @@ static uint64_t rd_u64(Rd *r) {
 
 int tar_index_serialize(const TarIndex *t, char **ret, size_t *ret_len) {
         Buf b = {};
-        buf_put(&b, TAR_INDEX_MAGIC, 4);
-        buf_u32(&b, TAR_INDEX_VERSION);
+        buf_put(&b, TAR_TABLE_MAGIC, 4);
+        buf_u32(&b, TAR_TABLE_VERSION);
         buf_u64(&b, t->stream_size);
         buf_u64(&b, t->n_entries);
         for (size_t i = 0; i < t->n_entries; i++) {
@@ -753,7 +753,7 @@ int tar_index_serialize(const TarIndex *t, char **ret, size_t *ret_len) {
 int tar_index_deserialize(const void *data, size_t n, TarIndex **ret) {
         Rd r = { .d = data, .n = n };
         const uint8_t *m = rd_take(&r, 4);
-        if (!m || memcmp(m, TAR_INDEX_MAGIC, 4) != 0 || rd_u32(&r) != TAR_INDEX_VERSION)
+        if (!m || memcmp(m, TAR_TABLE_MAGIC, 4) != 0 || rd_u32(&r) != TAR_TABLE_VERSION)
                 return -EPROTO;
         _cleanup_(tar_index_freep) TarIndex *t = calloc(1, sizeof(TarIndex));
         if (!t)

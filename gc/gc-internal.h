@@ -40,9 +40,6 @@ DigestTable *digest_table_new(void);
 DigestTable *digest_table_free(DigestTable *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(DigestTable *, digest_table_free);
 /* Returns the id, interning the digest if needed (DT_NONE for a malformed digest or OOM). */
-/* Splits a repo_manifest / repo_blob key "repo\0digest": the repository name's length and the
- * digest, NUL-terminated. -EINVAL for a key of another shape (callers skip it). */
-int link_key_split(const char *key, size_t klen, size_t *ret_repo_len, char digest[DIGEST_MAX_LEN]);
 
 uint32_t digest_table_intern(DigestTable *t, const char *digest);
 /* DT_NONE if unknown. */
@@ -135,7 +132,7 @@ typedef enum GcRule {
         RULE_UNTAGGED,          /* untagged and older than untagged_grace: deleted */
         RULE_CHANNEL_WINDOW,    /* was at a channel pointer within the window */
         RULE_HOLD,              /* RCA hold (active, or inactive and not exported) */
-        RULE_INDEX_CHILD,       /* child of a live index */
+        RULE_CHILD_OF_INDEX,       /* child of a live index */
         RULE_REFERRER,          /* referrer: follows its subject */
         RULE_TAGGED,            /* tagged with a kept tag */
         RULE_UNLINKED,          /* manifest record with no repository link */
@@ -212,9 +209,116 @@ char *plan_key(const char *repo, const char *name, size_t *ret_len);
 /* Adds (or finds) a repository seen after the plan (mark of the second snapshot). */
 int plan_add_repo(Plan *p, const GcConfig *c, const GcOptions *o, const char *name, size_t nlen, uint32_t *ret);
 
-/* ---------------------------------------------------------------- test hooks
- * Called by the blob sweep after the record deletions are durable and before any file is
- * removed (tests: a push of the same digest in that window must keep its file). */
-extern void (*gc_test_between_sweep_passes)(Store *s);
-/* Tests: called after the mark (its snapshot taken) and before the manifest sweep. */
-extern void (*gc_test_before_manifest_sweep)(Store *s);
+/* ---------------------------------------------------------------- the Gc object (run.c) */
+#include <pthread.h>
+
+struct Gc {
+        Store *store;
+        GcConfig *config;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;    /* CLOCK_MONOTONIC: idle, the scheduler's waits */
+        bool running;           /* a run between its start and its report being readable */
+        unsigned active_runs;   /* in gc_run(), including the tail after running (the report's sync) */
+        bool stopping;          /* gc_stop(): no new runs */
+        int cancel;             /* atomic: gc_cancel() */
+        void (*finished_fn)(void *userdata);
+        void *finished_userdata;
+
+        /* gc_start(): the background run, its options' strings owned */
+        pthread_t async_thread;
+        bool async_joinable;    /* started and not joined yet */
+        GcOptions async_options;
+        char *async_repo, *async_actor, *async_trigger;
+
+        /* the schedule */
+        pthread_t sched_thread;
+        bool sched_started, sched_stop;
+        int64_t next_run;       /* wall clock ns, 0 = none */
+
+        /* the storage metrics' collector (metrics.c) */
+        pthread_mutex_t metrics_lock;
+        bool metrics_registered;
+        int64_t metrics_cache_ns;
+        uint64_t metrics_computed; /* monotonic ns */
+};
+
+bool gc_cancelled(Gc *g);
+void gc_metrics_unregister(Gc *g);
+
+/* ---------------------------------------------------------------- one run */
+#define LIST_MAX 10000 /* entries of each report list; the totals are always complete */
+
+typedef struct Acc {
+        uint64_t tags, links, manifests, blobs, bytes_logical, bytes_disk, manifest_bytes;
+} Acc;
+
+typedef struct LinkBytes {
+        uint64_t logical, disk;
+        bool manifest_removed;
+} LinkBytes;
+
+typedef struct Run {
+        Gc *gc;
+        Store *s;
+        const GcConfig *c;
+        const GcOptions *o;
+        const char *actor;
+        int64_t now, cutoff, mark_start;
+        unsigned delay_ms;
+
+        Graph g;
+        Plan p;
+        IndexSnapshot *snap1, *snap2;
+        IndexSnapshot *live;    /* the current state, read cold */
+
+        uint32_t *owner;        /* digest id -> first dead link referencing it (attribution) */
+        size_t n_owner;
+        LinkBytes *link_bytes;
+
+        Acc *repo_acc;          /* per plan repo, plus [n_repos] = "(none)" */
+        size_t n_repo_acc;
+        Acc rule_acc[_GC_RULE_MAX];
+        Acc total;
+
+        uint64_t tags_scanned, blobs_scanned, blobs_marked, manifests_marked, orphans, orphan_bytes;
+        uint64_t skipped_raced, missing_files;
+        json_t *orphan_list, *missing_list, *raced_list, *errors;
+        double t_plan, t_apply, t_mark, t_sweep, t_reconcile;
+        int cpu_nice;           /* of the thread that ran the phases (report) */
+        bool cpu_idle;          /* that thread ran under SCHED_IDLE (report) */
+        bool intent_written;
+        bool scoped;            /* o->repo: the sweep only what the plan's deletions referenced */
+        pthread_mutex_t lock;   /* reports and accounting, from the removal threads */
+} Run;
+
+#define CHECK_CANCEL(r)                                 \
+        do {                                            \
+                if (gc_cancelled((r)->gc))              \
+                        return -ECANCELED;              \
+        } while (0)
+
+void run_error(Run *r, const char *what, const char *target, int err);
+void run_error_msg(Run *r, const char *what, const char *target, const char *msg);
+void note_raced(Run *r, const char *kind, const char *repo, const char *name, const char *why);
+/* tests: PLURA_GC_TEST_DELAY_MS between steps */
+void run_test_delay(Run *r);
+Acc *repo_acc(Run *r, uint32_t repo);
+double since(uint64_t t0);
+long peak_rss_mib(void);
+
+/* apply.c: the plan's tag and link deletions, each re-checked against the live index */
+int gc_apply(Run *r);
+/* mark.c: marks what the snapshot's links, tags and protected digests reach (exclude_plan: the
+ * plan's deletions are no roots, a dry run's mark) */
+int gc_mark(Run *r, IndexSnapshot *snap, bool exclude_plan);
+/* sweep.c: the unmarked manifests and blobs through store_sweep_*(), accounted; the orphans */
+int gc_sweep(Run *r, IndexSnapshot *msnap);
+int gc_reconcile(Run *r);
+/* report.c */
+json_t *gc_report_build(Run *r, int64_t started, int64_t ended);
+/* Stores the report as the last one and in the list, the oldest beyond gc.reports_kept dropped
+ * and (clear_intent) the sweep intent cleared, in one unsynced batch. */
+int gc_report_store(Store *s, const GcConfig *c, json_t *rep, int64_t started, bool clear_intent);
+void gc_metrics_after_run(const GcOptions *o, int result, const json_t *rep);
+/* metrics.c */
+void gc_metrics_declare(void);

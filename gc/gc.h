@@ -75,36 +75,74 @@ GcConfig *gc_config_free(GcConfig *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(GcConfig *, gc_config_free);
 /* Interval of gc.schedule in ns ("" = 0 = off, "daily", "weekly", or a duration like "6h"). */
 int64_t gc_config_schedule_ns(const GcConfig *c);
+/* gc.schedule as written ("" when off). */
+const char *gc_config_schedule(const GcConfig *c);
 
 /* "" -> 0, "daily", "weekly", "hourly" or a duration. -EINVAL otherwise. */
 int gc_parse_schedule(const char *s, int64_t *ret);
+
+/* The GC of one store: its configuration, whether and which run is in progress, its schedule and
+ * its metrics. Every function may be called from any thread. */
+typedef struct Gc Gc;
+
+/* Takes c (also on failure). */
+int gc_new(Store *s, GcConfig *c, Gc **ret);
+/* gc_stop(), then frees. */
+Gc *gc_free(Gc *g);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Gc *, gc_free);
+const GcConfig *gc_config(Gc *g);
+Store *gc_store(Gc *g);
 
 typedef struct GcOptions {
         const char *repo;       /* glob restricting the retention plan and the sweep; NULL = all */
         bool dry_run;           /* evaluate and report, change nothing */
         const char *actor;      /* for audit ("gc" if NULL) */
         const char *trigger;    /* "api", "schedule", "offline" (report field) */
+        /* tests: called after the mark (its snapshot taken) and before the manifest sweep; and by
+         * the blob sweep after the record deletions are durable and before any file is removed
+         * (a push of the same digest in that window must keep its file) */
+        void (*test_before_manifest_sweep)(Gc *g, void *userdata);
+        void (*test_between_sweep_passes)(Gc *g, void *userdata);
+        void *test_userdata;
 } GcOptions;
 
-/* Runs one GC. Only one at a time per process: -EBUSY if one is running. The report (see
- * docs) is returned in *ret_report and, unless dry_run, stored in meta as "gc/last" and
- * "gc/report/<time>" (keeping gc.reports_kept). Errors of single deletions go into the
- * report; the return value is negative only if the run could not proceed. */
-int gc_run(Store *s, const GcConfig *c, const GcOptions *o, json_t **ret_report);
+/* Runs one GC. Only one at a time per Gc: -EBUSY if one is running; -ESHUTDOWN after gc_stop().
+ * The report (see docs) is returned in *ret_report and, unless dry_run, stored in the index as
+ * the last report and in the list of reports (keeping gc.reports_kept). Errors of single deletions
+ * go into the report; the return value is negative only if the run could not proceed. */
+int gc_run(Gc *g, const GcOptions *o, json_t **ret_report);
+/* gc_run() in a thread the Gc owns (joined by the next gc_start() or by gc_stop()): returns once
+ * the run has started (gc_is_running() is true from then until its report is readable), -EBUSY if
+ * one is running, -ESHUTDOWN after gc_stop(). The report is then read with gc_report_last(). */
+int gc_start(Gc *g, const GcOptions *o);
 
-/* True while a GC runs in this process. */
-bool gc_is_running(void);
+/* True while a run is in progress. */
+bool gc_is_running(Gc *g);
 /* Waits until no gc_run() is in progress, including the report's sync after gc_is_running()
- * turned false (server shutdown, after gc_cancel(): the store is closed next). */
-void gc_wait_idle(void);
-/* fn(userdata) is called by every gc_run() (any thread) right after gc_is_running() turned
- * false, the report already readable through gc_report_last(): the server wakes its long polls
- * of GET /v1/registry/gc?wait=N with it. One per process; NULL to remove. fn must not call
- * into this module. */
-void gc_set_finished_notify(void (*fn)(void *userdata), void *userdata);
-/* Asks a running GC to stop at the next step (server shutdown): it returns -ECANCELED, leaving
- * the store consistent (every step is atomic on its own; the next run picks up the rest). */
-void gc_cancel(void);
+ * turned false. */
+void gc_wait_idle(Gc *g);
+/* fn(userdata) is called by every run (any thread) right after gc_is_running() turned false, the
+ * report already readable through gc_report_last(): the server wakes its long polls of
+ * GET /v1/registry/gc?wait=N with it. NULL to remove; once that returned no call is in progress.
+ * fn must not call into this module. */
+void gc_set_finished_notify(Gc *g, void (*fn)(void *userdata), void *userdata);
+/* Asks a running GC to stop at the next step: it returns -ECANCELED, leaving the store consistent
+ * (every step is atomic on its own; the next run picks up the rest). */
+void gc_cancel(Gc *g);
+/* Server shutdown: the schedule stops, new runs are refused (-ESHUTDOWN), a running one is
+ * cancelled, and this returns once none is in progress and the background thread is joined (the
+ * store may then be closed). gc_scheduler_start() takes runs again. */
+void gc_stop(Gc *g);
+
+/* The schedule (gc.schedule) in a thread of its own, the first run one interval after the start:
+ * 0 and nothing when gc.schedule is off or the store is read-only. Also takes runs again after
+ * gc_stop(). */
+int gc_scheduler_start(Gc *g);
+/* Ends the schedule's thread, after the scheduled run in progress if there is one (gc_stop()
+ * cancels that first). */
+void gc_scheduler_stop(Gc *g);
+/* The wall-clock time of the next scheduled run (ns), 0 if none. */
+int64_t gc_scheduler_next_run(Gc *g);
 
 /* Prints a report as a human table (format_bytes) to f. */
 void gc_report_print(FILE *f, const json_t *report);
@@ -115,8 +153,7 @@ int gc_reports_list(Store *s, size_t limit, json_t **ret);
 int gc_report_last(Store *s, json_t **ret);
 
 /* Declares the GC metrics and registers the collector of plura_storage_bytes and
- * plura_digest_unique (computed from the index, cached for cache_ns). */
-void gc_metrics_init(Store *s, int64_t cache_ns);
-void gc_metrics_done(void);
+ * plura_digest_unique (computed from the index, cached for cache_ns) until gc_free(). */
+void gc_metrics_init(Gc *g, int64_t cache_ns);
 
 /* Test hook: PLURA_GC_TEST_DELAY_MS=N sleeps N ms between mark and sweep steps (crash tests). */

@@ -298,19 +298,6 @@ void digest_table_name(DigestTable *t, uint32_t id, char out[DIGEST_MAX_LEN]) {
 
 /* ---------------------------------------------------------------- Graph */
 
-int link_key_split(const char *key, size_t klen, size_t *ret_repo_len, char digest[DIGEST_MAX_LEN]) {
-        const char *sep = memchr(key, 0, klen);
-        if (!sep)
-                return -EINVAL;
-        size_t rl = (size_t) (sep - key), dl = klen - rl - 1;
-        if (dl >= DIGEST_MAX_LEN)
-                return -EINVAL;
-        memcpy(digest, sep + 1, dl);
-        digest[dl] = 0;
-        *ret_repo_len = rl;
-        return 0;
-}
-
 int graph_init(Graph *g) {
         *g = (Graph) {};
         g->digests = digest_table_new();
@@ -370,31 +357,6 @@ static int graph_add(Graph *g, uint32_t id, const Manifest *m, size_t size) {
         g->n_manifests++;
         return (int) (g->n_manifests - 1);
 }
-
-static int graph_load_one(Graph *g, Store *s, IndexSnapshot *snap, uint32_t id, const char *digest) {
-        _cleanup_(manifest_freep) Manifest *m = NULL;
-        int r = store_manifest_parsed(s, snap, digest, &m);
-        if (r < 0)
-                return r;
-        /* the size of the stored bytes: from the record (u32 meta_len + meta + raw) when cheap */
-        size_t size = 0;
-        _cleanup_free_ char *v = NULL;
-        size_t vlen = 0;
-        if (store_kv_get(s, snap, INDEX_MANIFEST, digest, strlen(digest), &v, &vlen) >= 0 && vlen >= 4) {
-                uint32_t ml = (uint32_t) (uint8_t) v[0] | (uint32_t) (uint8_t) v[1] << 8 |
-                              (uint32_t) (uint8_t) v[2] << 16 | (uint32_t) (uint8_t) v[3] << 24;
-                if ((size_t) ml + 4 <= vlen)
-                        size = vlen - 4 - ml;
-        }
-        return graph_add(g, id, m, size);
-}
-
-typedef struct LoadCtx {
-        Graph *g;
-        Store *s;
-        IndexSnapshot *snap;
-        size_t errors;
-} LoadCtx;
 
 /* Adds manifest id from its record meta: media type, the n children's digests (an index's are
  * manifests, an image's its config and layers; NULL entries skipped), subject or NULL. */
@@ -475,20 +437,14 @@ static int graph_load_meta_scan(Graph *g, uint32_t id, const char *meta, size_t 
 /* Fast path: the record's meta JSON lists the children (storage writes {mediaType, size, created,
  * children[], subject?, artifactType?}); an index's children are manifests, an image's are its
  * config and layers. Returns -EPROTO when the record does not have them (then parse the manifest). */
-static int graph_load_meta(Graph *g, uint32_t id, const char *val, size_t vlen) {
-        if (vlen < 4)
-                return -EPROTO;
-        uint32_t ml = (uint32_t) (uint8_t) val[0] | (uint32_t) (uint8_t) val[1] << 8 | (uint32_t) (uint8_t) val[2] << 16 |
-                      (uint32_t) (uint8_t) val[3] << 24;
-        if ((size_t) ml + 4 > vlen)
-                return -EPROTO;
-        int r = graph_load_meta_scan(g, id, val + 4, ml, vlen - 4 - ml);
+static int graph_load_meta(Graph *g, uint32_t id, const char *meta, size_t ml, size_t raw_size) {
+        int r = graph_load_meta_scan(g, id, meta, ml, raw_size);
         if (r != -EINVAL)
                 return r;
         json_error_t je;
-        _cleanup_(json_decrefp) json_t *meta = json_loadb(val + 4, ml, 0, &je);
-        json_t *children = json_object_get(meta, "children");
-        const char *mt = json_string_value(json_object_get(meta, "mediaType"));
+        _cleanup_(json_decrefp) json_t *j = json_loadb(meta, ml, 0, &je);
+        json_t *children = json_object_get(j, "children");
+        const char *mt = json_string_value(json_object_get(j, "mediaType"));
         if (!json_is_array(children) || !mt)
                 return -EPROTO;
         size_t n = json_array_size(children);
@@ -497,16 +453,48 @@ static int graph_load_meta(Graph *g, uint32_t id, const char *val, size_t vlen) 
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 d[i].digest = (char *) json_string_value(json_array_get(children, i));
-        return graph_add_meta(g, id, mt, d, n, json_string_value(json_object_get(meta, "subject")), vlen - 4 - ml);
+        return graph_add_meta(g, id, mt, d, n, json_string_value(json_object_get(j, "subject")), raw_size);
 }
 
-static int load_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+/* The slow path: the stored manifest itself, parsed. */
+static int graph_load_parsed(Graph *g, uint32_t id, const char *digest, const char *meta, size_t ml, const char *raw,
+                             size_t raw_len) {
+        json_error_t je;
+        _cleanup_(json_decrefp) json_t *j = json_loadb(meta, ml, 0, &je);
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        char err[256];
+        int r = manifest_parse(raw, raw_len, json_string_value(json_object_get(j, "mediaType")), &m, err, sizeof err);
+        if (r < 0) {
+                log_warning("Stored manifest %s does not parse: %s", digest, err);
+                return r;
+        }
+        return graph_add(g, id, m, raw_len);
+}
+
+typedef struct LoadCtx {
+        Graph *g;
+        uint32_t id;          /* graph_load_one(): the digest's id */
+        size_t errors;
+        int result;
+} LoadCtx;
+
+static int load_one_cb(void *userdata, const char *digest, const char *meta, size_t ml, const char *raw, size_t raw_len) {
         LoadCtx *c = userdata;
-        char digest[DIGEST_MAX_LEN];
-        if (klen >= sizeof digest)
-                return 0;
-        memcpy(digest, key, klen);
-        digest[klen] = 0;
+        int r = graph_load_meta(c->g, c->id, meta, ml, raw_len);
+        if (r == -EPROTO)
+                r = graph_load_parsed(c->g, c->id, digest, meta, ml, raw, raw_len);
+        c->result = r;
+        return r == -ENOMEM ? r : 0;
+}
+
+static int graph_load_one(Graph *g, Store *s, IndexSnapshot *snap, uint32_t id, const char *digest) {
+        LoadCtx c = { .g = g, .id = id };
+        int r = store_manifest_record(s, snap, digest, load_one_cb, &c);
+        return r < 0 ? r : c.result;
+}
+
+static int load_cb(void *userdata, const char *digest, const char *meta, size_t ml, const char *raw, size_t raw_len) {
+        LoadCtx *c = userdata;
         uint32_t id = digest_table_intern(c->g->digests, digest);
         if (id == DT_NONE) {
                 c->errors++;
@@ -514,9 +502,9 @@ static int load_cb(void *userdata, const char *key, size_t klen, const char *val
         }
         if (*digest_table_flags(c->g->digests, id) & DT_MANIFEST)
                 return 0;
-        int r = graph_load_meta(c->g, id, val, vlen);
+        int r = graph_load_meta(c->g, id, meta, ml, raw_len);
         if (r == -EPROTO)
-                r = graph_load_one(c->g, c->s, c->snap, id, digest);
+                r = graph_load_parsed(c->g, id, digest, meta, ml, raw, raw_len);
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
@@ -527,8 +515,8 @@ static int load_cb(void *userdata, const char *key, size_t klen, const char *val
 }
 
 int graph_load(Graph *g, Store *s, IndexSnapshot *snap) {
-        LoadCtx c = { .g = g, .s = s, .snap = snap };
-        return store_kv_iterate(s, snap, INDEX_MANIFEST, NULL, 0, NULL, 0, load_cb, &c);
+        LoadCtx c = { .g = g };
+        return store_manifests_foreach(s, snap, load_cb, &c);
 }
 
 int graph_ensure(Graph *g, Store *s, IndexSnapshot *snap, uint32_t id) {

@@ -21,7 +21,7 @@ static const char *const gc_rule_names[_GC_RULE_MAX] = {
         [RULE_UNTAGGED] = "untagged",
         [RULE_CHANNEL_WINDOW] = "channel_window",
         [RULE_HOLD] = "hold",
-        [RULE_INDEX_CHILD] = "index_child",
+        [RULE_CHILD_OF_INDEX] = "index_child",
         [RULE_REFERRER] = "referrer",
         [RULE_TAGGED] = "tagged",
         [RULE_UNLINKED] = "unlinked",
@@ -104,6 +104,10 @@ GcConfig *gc_config_free(GcConfig *c) {
 
 int64_t gc_config_schedule_ns(const GcConfig *c) {
         return c->schedule_ns;
+}
+
+const char *gc_config_schedule(const GcConfig *c) {
+        return c->schedule;
 }
 
 static int parse_rule(json_t *o, size_t idx, GcRuleSet *r, char *err, size_t errlen) {
@@ -391,15 +395,11 @@ typedef struct BuildCtx {
         int64_t now;
 } BuildCtx;
 
-static int links_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int links_cb(void *userdata, const char *repo_name, const char *digest, const RepoManifestInfo *info) {
         BuildCtx *b = userdata;
         Plan *p = b->p;
-        size_t rl;
-        char digest[DIGEST_MAX_LEN];
-        if (link_key_split(key, klen, &rl, digest) < 0)
-                return 0;
         uint32_t repo;
-        int r = plan_add_repo(p, b->c, b->o, key, rl, &repo);
+        int r = plan_add_repo(p, b->c, b->o, repo_name, strlen(repo_name), &repo);
         if (r < 0)
                 return r;
         uint32_t id = digest_table_intern(b->g->digests, digest);
@@ -407,9 +407,6 @@ static int links_cb(void *userdata, const char *key, size_t klen, const char *va
                 plan_error(p, "invalid digest in repo_manifest", digest, -EINVAL);
                 return 0;
         }
-        RepoManifestInfo info = {};
-        if (repo_manifest_info_decode(val, vlen, &info) < 0)
-                plan_error(p, "undecodable repo_manifest record", digest, -EBADMSG);
         PlanLink *n = realloc(p->links, (p->n_links + 1) * sizeof(PlanLink));
         if (!n)
                 return -ENOMEM;
@@ -421,8 +418,8 @@ static int links_cb(void *userdata, const char *key, size_t klen, const char *va
         p->links[p->n_links] = (PlanLink) {
                 .repo = repo,
                 .digest = id,
-                .pushed = info.pushed,
-                .last_pulled = info.last_pulled,
+                .pushed = info->pushed,
+                .last_pulled = info->last_pulled,
                 .next_referrer = UINT32_MAX,
         };
         size_t kl;
@@ -451,15 +448,11 @@ static bool parse_cosign_tag(const char *tag, char out[DIGEST_MAX_LEN]) {
         return true;
 }
 
-static int tags_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+static int tags_cb(void *userdata, const char *repo_name, const char *tag, const TagInfo *info) {
         BuildCtx *b = userdata;
         Plan *p = b->p;
-        const char *sep = memchr(key, 0, klen);
-        if (!sep)
-                return 0;
-        size_t rl = (size_t) (sep - key);
         uint32_t repo;
-        int r = plan_add_repo(p, b->c, b->o, key, rl, &repo);
+        int r = plan_add_repo(p, b->c, b->o, repo_name, strlen(repo_name), &repo);
         if (r < 0)
                 return r;
         PlanTag *n = realloc(p->tags, (p->n_tags + 1) * sizeof(PlanTag));
@@ -467,8 +460,8 @@ static int tags_cb(void *userdata, const char *key, size_t klen, const char *val
                 return -ENOMEM;
         p->tags = n;
         PlanTag *t = &p->tags[p->n_tags];
-        *t = (PlanTag) { .repo = repo, .link = UINT32_MAX, .cosign_link = UINT32_MAX };
-        t->name = strndup(sep + 1, klen - rl - 1);
+        *t = (PlanTag) { .repo = repo, .link = UINT32_MAX, .cosign_link = UINT32_MAX, .info = *info };
+        t->name = strdup(tag);
         if (!t->name)
                 return -ENOMEM;
         p->n_tags++;
@@ -477,12 +470,6 @@ static int tags_cb(void *userdata, const char *key, size_t klen, const char *val
                 _cleanup_free_ char *k = plan_key(p->repos[repo].name, t->name, &kl);
                 if (!k || strmap_put(p->tag_index, k, kl, p->n_tags - 1) < 0)
                         return -ENOMEM;
-        }
-        if (tag_info_decode(val, vlen, &t->info) < 0) {
-                plan_error(p, "undecodable tag record", t->name, -EBADMSG);
-                t->keep_forever = true; /* do not touch what we cannot read */
-                t->rule = RULE_KEEP_FOREVER;
-                return 0;
         }
         t->link = plan_find_link(p, repo, t->info.digest);
         if (t->link == UINT32_MAX) {
@@ -759,7 +746,7 @@ static int propagate(Plan *p, Graph *g, Work *w) {
                                 digest_table_name(g->digests, gm->edges[i], d);
                                 uint32_t c = plan_find_link(p, repo, d);
                                 if (c != UINT32_MAX) {
-                                        int r = work_push(w, p, c, RULE_INDEX_CHILD);
+                                        int r = work_push(w, p, c, RULE_CHILD_OF_INDEX);
                                         if (r < 0)
                                                 return r;
                                 }
@@ -796,10 +783,10 @@ int plan_build(Plan *p, Store *s, IndexSnapshot *snap, Graph *g, const GcConfig 
                 return -ENOMEM;
 
         BuildCtx b = { .p = p, .g = g, .s = s, .snap = snap, .c = c, .o = o, .now = now };
-        r = store_kv_iterate(s, snap, INDEX_REPO_MANIFEST, NULL, 0, NULL, 0, links_cb, &b);
+        r = store_repo_manifests_foreach(s, snap, NULL, links_cb, &b);
         if (r < 0)
                 return log_error_errno(r, "gc: cannot scan repository links: %m");
-        r = store_kv_iterate(s, snap, INDEX_TAG, NULL, 0, NULL, 0, tags_cb, &b);
+        r = store_tags_foreach(s, snap, NULL, tags_cb, &b);
         if (r < 0)
                 return log_error_errno(r, "gc: cannot scan tags: %m");
 

@@ -102,14 +102,15 @@ void registry_v1_register(Registry *r, const char *method, const char *prefix, V
 
 /* Each feature file provides one of these; server.c calls them all at start-up. */
 void v1_gc_register(Registry *r);
-/* Undoes what v1_gc_register() hooked into the gc module (a background run may outlive r). */
+/* Frees the registry's Gc (v1_gc_register() made it from the config). */
 void v1_gc_unregister(Registry *r);
 void v1_governance_register(Registry *r);
 void v1_worm_register(Registry *r);
 
-/* ---- GC scheduler hook (implemented in v1-gc.c) */
-int gc_scheduler_start(Registry *r);
-void gc_scheduler_stop(Registry *r);
+/* ---- the GC's start and stop with the server (implemented in v1-gc.c): its schedule; at the stop
+ * a running GC is cancelled and waited for */
+int v1_gc_start(Registry *r);
+void v1_gc_stop(Registry *r);
 
 /* Per-feature state hangs off the registry. */
 void *registry_feature_state(Registry *r, const char *feature);

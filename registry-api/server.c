@@ -1359,7 +1359,7 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         if (k != 0)
                 log_warning_errno(k, "cannot start the long-poll thread: %m");
 
-        k = gc_scheduler_start(r);
+        k = v1_gc_start(r);
         if (k < 0)
                 log_warning_errno(k, "GC scheduler: %m");
         else
@@ -1414,7 +1414,7 @@ void registry_stop(Registry *r) {
         pthread_mutex_unlock(&r->lock);
 
         if (r->gc_started) {
-                gc_scheduler_stop(r);
+                v1_gc_stop(r);
                 r->gc_started = false;
         }
         if (r->purge_started) {

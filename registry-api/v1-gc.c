@@ -11,13 +11,10 @@
  *                                      thread meanwhile (a long poll; `plura reg gc` waits this way)
  *   GET  /v1/registry/gc/reports      ?limit=N (default 20): stored report summaries, newest first
  *   GET  /v1/registry/gc/reports/last the full last report; /reports/<id> a full report by id
- * The schedule (gc.schedule: "", "hourly", "daily", "weekly" or a duration) runs in a thread of
- * its own; the first run is one interval after start-up. Shutdown cancels a running GC. */
+ * Parse, call the Gc (gc/gc.h: the run, its background thread, the schedule), format the answer.
+ * The Gc hangs off the registry (its feature state "gc"); shutdown stops it, cancelling a run. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -27,43 +24,14 @@
 
 #define GC_WAIT_MAX_S 300U
 
-typedef struct GcState {
-        GcConfig *config;
+/* The registry's GC, or why there is none (an invalid gc section: every POST says so). */
+typedef struct V1Gc {
+        Gc *gc;
         char config_error[512];
-        Store *store;
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        pthread_t thread;
-        bool thread_started;
-        bool stop;
-        unsigned async_runs;    /* POST runs in threads of their own, not yet out of gc_run() */
-        int64_t next_run;       /* wall clock ns, 0 = none */
-} GcState;
+} V1Gc;
 
-/* One registry per process: the state is static so it stays reachable until exit. */
-static GcState state = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static bool state_init = false;
-
-static GcState *gc_state(Registry *r) {
-        pthread_mutex_lock(&state.lock);
-        if (!state_init) {
-                pthread_condattr_t ca;
-                pthread_condattr_init(&ca);
-                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-                pthread_cond_init(&state.cond, &ca);
-                pthread_condattr_destroy(&ca);
-                state_init = true;
-        }
-        if (!state.config && !state.config_error[0]) {
-                int k = gc_config_new(registry_config(r), &state.config, state.config_error, sizeof state.config_error);
-                if (k < 0 && !state.config_error[0])
-                        snprintf(state.config_error, sizeof state.config_error, "%s", strerror(-k));
-                if (k < 0)
-                        log_error("gc: invalid configuration: %s", state.config_error);
-        }
-        state.store = registry_store(r);
-        pthread_mutex_unlock(&state.lock);
-        return &state;
+static V1Gc *v1_gc(Registry *r) {
+        return registry_feature_state(r, "gc");
 }
 
 static int run_error(V1Response *resp, int k) {
@@ -73,50 +41,17 @@ static int run_error(V1Response *resp, int k) {
                                 "finished (see GET /v1/registry/gc)");
         if (k == -EROFS)
                 return v1_error(resp, 409, "READ_ONLY", NULL, "the store is read-only");
+        if (k == -ESHUTDOWN)
+                return v1_error(resp, 503, "GC_CANCELLED", NULL, "the server is stopping");
         if (k == -ECANCELED)
                 return v1_error(resp, 503, "GC_CANCELLED", NULL, "the garbage collection was cancelled (server stopping)");
         return v1_error_errno(resp, k, "GC_FAILED", "garbage collection failed");
 }
 
-typedef struct AsyncRun {
-        GcState *st;
-        char *repo, *actor;
-        bool dry_run;
-        volatile bool done_early;
-} AsyncRun;
-
-static bool gc_state_stopping(GcState *st) {
-        pthread_mutex_lock(&st->lock);
-        bool stop = st->stop;
-        pthread_mutex_unlock(&st->lock);
-        return stop;
-}
-
-static void *async_thread(void *userdata) {
-        AsyncRun *a = userdata;
-        GcState *st = a->st;
-        GcOptions o = { .repo = a->repo, .dry_run = a->dry_run, .actor = a->actor, .trigger = "api" };
-        json_t *rep = NULL;
-        int k = gc_state_stopping(st) ? -ECANCELED : gc_run(st->store, st->config, &o, &rep);
-        if (k < 0)
-                log_error_errno(k, "gc: background run failed: %m");
-        json_decref(rep);
-        pthread_mutex_lock(&st->lock);
-        st->async_runs--;
-        pthread_cond_broadcast(&st->cond);
-        pthread_mutex_unlock(&st->lock);
-        a->done_early = true;
-        usleep(1100 * 1000); /* the handler may still be polling done_early */
-        free(a->repo);
-        free(a->actor);
-        free(a);
-        return NULL;
-}
-
 static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
-        GcState *st = gc_state(r);
-        if (!st->config)
-                return v1_error(resp, 500, "GC_CONFIG_INVALID", NULL, "gc configuration: %s", st->config_error);
+        V1Gc *v = v1_gc(r);
+        if (!v || !v->gc)
+                return v1_error(resp, 500, "GC_CONFIG_INVALID", NULL, "gc configuration: %s", v ? v->config_error : "not set up");
         if (req->path && !streq(req->path, "gc") && !streq(req->path, "gc/"))
                 return v1_error(resp, 404, "NOT_FOUND", NULL, "unknown GC endpoint /v1/registry/%s", req->path);
 
@@ -131,58 +66,35 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
                 return 0;
         GcOptions o = { .actor = req->actor, .trigger = "api" };
         json_t *b = req->body;
-        json_t *v = b ? json_object_get(b, "repo") : NULL;
-        o.repo = v ? json_string_value(v) : v1_request_query(req, "repo");
+        json_t *f = b ? json_object_get(b, "repo") : NULL;
+        o.repo = f ? json_string_value(f) : v1_request_query(req, "repo");
         if (o.repo && !*o.repo)
                 o.repo = NULL;
-        v = b ? json_object_get(b, "dry_run") : NULL;
-        if (v)
-                o.dry_run = json_is_true(v);
+        f = b ? json_object_get(b, "dry_run") : NULL;
+        if (f)
+                o.dry_run = json_is_true(f);
         else if (!v1_query_bool(req, resp, "INVALID_REQUEST", "dry_run", &o.dry_run))
                 return 0;
-        v = b ? json_object_get(b, "wait") : NULL;
-        bool wait = !v || json_is_true(v);
-        if (gc_state_stopping(st))
-                return v1_error(resp, 503, "GC_CANCELLED", NULL, "the server is stopping");
+        f = b ? json_object_get(b, "wait") : NULL;
+        bool wait = !f || json_is_true(f);
         if (!wait) {
-                if (gc_is_running())
-                        return run_error(resp, -EBUSY);
-                AsyncRun *a = calloc(1, sizeof(AsyncRun));
-                if (!a)
+                /* the Gc's own thread; GET gc says running from the moment this returns */
+                if (!o.actor)
+                        o.actor = "gc";
+                int k = gc_start(v->gc, &o);
+                if (k < 0 && k != -EBUSY && k != -ESHUTDOWN && k != -ENOMEM)
+                        return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "cannot start the GC thread: %s", strerror(-k));
+                if (k == -ENOMEM)
                         return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "out of memory");
-                a->st = st;
-                a->repo = o.repo ? strdup(o.repo) : NULL;
-                a->actor = strdup(req->actor ? req->actor : "gc");
-                a->dry_run = o.dry_run;
-                pthread_t t;
-                pthread_attr_t attr;
-                pthread_attr_init(&attr);
-                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-                pthread_mutex_lock(&st->lock);
-                st->async_runs++;
-                int k = pthread_create(&t, &attr, async_thread, a);
-                if (k != 0)
-                        st->async_runs--;
-                pthread_mutex_unlock(&st->lock);
-                pthread_attr_destroy(&attr);
-                if (k != 0) {
-                        free(a->repo);
-                        free(a->actor);
-                        free(a);
-                        return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "cannot start the GC thread: %s", strerror(k));
-                }
-                /* wait until it has taken the GC lock, so that GET gc says running; a thread
-                 * starts in tens of microseconds, and a 5 ms step here was a tenth of a 10k-blob
-                 * run's time end to end */
-                for (int i = 0; i < 5000 && !gc_is_running() && !a->done_early; i++)
-                        usleep(200);
+                if (k < 0)
+                        return run_error(resp, k);
                 resp->status = 202;
                 resp->body = json_pack("{s:s, s:s}", "status", "started", "poll", "/v1/registry/gc");
                 return 0;
         }
 
         json_t *rep = NULL;
-        int k = gc_run(st->store, st->config, &o, &rep);
+        int k = gc_run(v->gc, &o, &rep);
         if (k < 0)
                 return run_error(resp, k);
         resp->status = 200;
@@ -191,7 +103,9 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
 }
 
 static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
-        GcState *st = gc_state(r);
+        V1Gc *v = v1_gc(r);
+        Gc *g = v ? v->gc : NULL;
+        Store *store = registry_store(r);
         const char *sub = req->path ? startswith(req->path, "gc") : NULL;
         if (!sub)
                 sub = "";
@@ -205,27 +119,26 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
                 if (!v1_query_valid(req, resp, "INVALID_REQUEST", (const char *const[]) { "wait", NULL }) ||
                     !v1_query_uint(req, resp, "INVALID_REQUEST", "wait", 0, GC_WAIT_MAX_S, &secs))
                         return 0;
+                uint64_t gen = registry_v1_wake_generation(r); /* before looking: a wake after it is not lost */
+                bool running = g && gc_is_running(g);
                 if (secs > 0) {
-                        uint64_t gen = registry_v1_wake_generation(r), now = clock_monotonic_ns();
+                        uint64_t now = clock_monotonic_ns();
                         uint64_t deadline = req->wait_deadline_ns ? req->wait_deadline_ns : now + secs * NSEC_PER_SEC;
-                        if (gc_is_running() && now < deadline) {
+                        if (running && now < deadline) {
                                 resp->wait_until_ns = deadline;
                                 resp->wait_generation = gen;
                                 return 0;
                         }
                 }
-                json_t *o = json_pack("{s:b, s:s, s:I}", "running", gc_is_running(), "schedule",
-                                      st->config ? json_string_value(json_object_get(config_section(registry_config(r), "gc"), "schedule")) ?: "" : "",
-                                      "interval_seconds", (json_int_t) (st->config ? gc_config_schedule_ns(st->config) / (int64_t) NSEC_PER_SEC : 0));
-                pthread_mutex_lock(&st->lock);
-                int64_t next = st->next_run;
-                pthread_mutex_unlock(&st->lock);
+                json_t *o = json_pack("{s:b, s:s, s:I}", "running", running, "schedule", g ? gc_config_schedule(gc_config(g)) : "",
+                                      "interval_seconds", (json_int_t) (g ? gc_config_schedule_ns(gc_config(g)) / (int64_t) NSEC_PER_SEC : 0));
+                int64_t next = g ? gc_scheduler_next_run(g) : 0;
                 if (next) {
                         char buf[32];
                         json_object_set_new(o, "next_run", json_string(format_timestamp(buf, sizeof buf, next)));
                 }
                 json_t *last = NULL;
-                if (gc_report_last(st->store, &last) >= 0) {
+                if (gc_report_last(store, &last) >= 0) {
                         json_object_set_new(o, "last", json_pack("{s:O?, s:O?, s:O?, s:O?}", "started", json_object_get(last, "started"),
                                                                  "dry_run", json_object_get(last, "dry_run"), "duration_seconds",
                                                                  json_object_get(last, "duration_seconds"), "totals",
@@ -244,7 +157,7 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
                     !v1_query_uint(req, resp, "INVALID_REQUEST", "limit", 1, 100000, &limit))
                         return 0;
                 json_t *arr = NULL;
-                int k = gc_reports_list(st->store, (size_t) limit, &arr);
+                int k = gc_reports_list(store, (size_t) limit, &arr);
                 if (k < 0)
                         return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "cannot list reports: %s", strerror(-k));
                 resp->body = json_pack("{s:o}", "reports", arr);
@@ -256,14 +169,14 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
         json_t *rep = NULL;
         int k;
         if (streq(rest, "last"))
-                k = gc_report_last(st->store, &rep);
+                k = gc_report_last(store, &rep);
         else {
                 char *end;
                 long long id = strtoll(rest, &end, 10);
                 if (*end || id <= 0)
                         return v1_error(resp, 400, "INVALID_REQUEST", NULL, "report id: expected the numeric id of a report");
                 json_t *all = NULL;
-                k = gc_reports_list(st->store, 0, &all);
+                k = gc_reports_list(store, 0, &all);
                 if (k >= 0) {
                         k = -ENOENT;
                         size_t i;
@@ -289,99 +202,47 @@ static void wake_waiting(void *userdata) {
         registry_v1_wake(userdata);
 }
 
-void v1_gc_unregister(Registry *r) {
-        (void) r;
-        gc_set_finished_notify(NULL, NULL);
-}
-
 void v1_gc_register(Registry *r) {
-        gc_set_finished_notify(wake_waiting, r);
         registry_v1_register(r, "POST", "gc", (V1Access) { "gc", V1_REPO_BODY }, handle_post);
         registry_v1_register(r, "GET", "gc", (V1Access) { "gc", V1_REPO_NONE }, handle_get);
-        gc_metrics_init(registry_store(r), 30 * (int64_t) NSEC_PER_SEC);
-}
-
-/* ---- the schedule */
-
-static void *scheduler_thread(void *userdata) {
-        GcState *st = userdata;
-        int64_t interval = gc_config_schedule_ns(st->config);
-        uint64_t next_mono = clock_monotonic_ns() + (uint64_t) interval;
-        pthread_mutex_lock(&st->lock);
-        st->next_run = clock_now_ns() + interval;
-        while (!st->stop) {
-                uint64_t now = clock_monotonic_ns();
-                if (now < next_mono) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        uint64_t wait = MIN(next_mono - now, (uint64_t) 3600 * NSEC_PER_SEC);
-                        uint64_t ns = (uint64_t) ts.tv_nsec + wait % NSEC_PER_SEC;
-                        ts.tv_sec += (time_t) (wait / NSEC_PER_SEC) + (time_t) (ns / NSEC_PER_SEC);
-                        ts.tv_nsec = (long) (ns % NSEC_PER_SEC);
-                        pthread_cond_timedwait(&st->cond, &st->lock, &ts);
-                        continue;
-                }
-                pthread_mutex_unlock(&st->lock);
-                GcOptions o = { .actor = "gc-schedule", .trigger = "schedule" };
-                json_t *rep = NULL;
-                int k = gc_run(st->store, st->config, &o, &rep);
-                if (k == -EBUSY)
-                        log_info("gc: scheduled run skipped, a GC is already running");
-                else if (k < 0 && k != -ECANCELED)
-                        log_error_errno(k, "gc: scheduled run failed: %m");
-                json_decref(rep);
-                pthread_mutex_lock(&st->lock);
-                next_mono = clock_monotonic_ns() + (uint64_t) interval;
-                st->next_run = clock_now_ns() + interval;
-        }
-        st->next_run = 0;
-        pthread_mutex_unlock(&st->lock);
-        return NULL;
-}
-
-int gc_scheduler_start(Registry *r) {
-        GcState *st = gc_state(r);
-        if (!st->config)
-                return -EINVAL;
-        if (gc_config_schedule_ns(st->config) <= 0 || store_is_read_only(st->store))
-                return 0;
-        pthread_mutex_lock(&st->lock);
-        st->stop = false;
-        pthread_mutex_unlock(&st->lock);
-        int k = pthread_create(&st->thread, NULL, scheduler_thread, st);
-        if (k != 0)
-                return -k;
-        st->thread_started = true;
-        log_info("gc: scheduled every %s", json_string_value(json_object_get(config_section(registry_config(r), "gc"), "schedule")));
-        return 0;
-}
-
-void gc_scheduler_stop(Registry *r) {
-        GcState *st = &state;
-        if (!state_init)
+        V1Gc *v = calloc(1, sizeof *v);
+        if (!v) {
+                log_error("gc: out of memory");
                 return;
-        pthread_mutex_lock(&st->lock);
-        st->stop = true;
-        pthread_cond_broadcast(&st->cond);
-        pthread_mutex_unlock(&st->lock);
-        if (gc_is_running())
-                gc_cancel(); /* prompt shutdown: the run stops at its next step */
-        if (st->thread_started) {
-                pthread_join(st->thread, NULL);
-                st->thread_started = false;
         }
-        /* runs started by POST (threads of their own) must be out of the store before it closes;
-         * none starts once stop is set */
-        pthread_mutex_lock(&st->lock);
-        while (st->async_runs > 0) {
-                pthread_mutex_unlock(&st->lock);
-                gc_cancel();
-                gc_wait_idle();
-                pthread_mutex_lock(&st->lock);
-                if (st->async_runs > 0)
-                        pthread_cond_wait(&st->cond, &st->lock);
+        GcConfig *c = NULL;
+        int k = gc_config_new(registry_config(r), &c, v->config_error, sizeof v->config_error);
+        if (k >= 0)
+                k = gc_new(registry_store(r), c, &v->gc);
+        if (k < 0 && !v->config_error[0])
+                snprintf(v->config_error, sizeof v->config_error, "%s", strerror(-k));
+        if (k < 0)
+                log_error("gc: invalid configuration: %s", v->config_error);
+        else {
+                gc_set_finished_notify(v->gc, wake_waiting, r);
+                gc_metrics_init(v->gc, 30 * (int64_t) NSEC_PER_SEC);
         }
-        pthread_mutex_unlock(&st->lock);
-        gc_wait_idle();
-        gc_metrics_done();
+        registry_set_feature_state(r, "gc", v);
+}
+
+void v1_gc_unregister(Registry *r) {
+        V1Gc *v = v1_gc(r);
+        if (!v)
+                return;
+        registry_set_feature_state(r, "gc", NULL);
+        gc_free(v->gc); /* stops it: no run, no thread, no collector of it is left */
+        free(v);
+}
+
+int v1_gc_start(Registry *r) {
+        V1Gc *v = v1_gc(r);
+        if (!v || !v->gc)
+                return -EINVAL;
+        return gc_scheduler_start(v->gc);
+}
+
+void v1_gc_stop(Registry *r) {
+        V1Gc *v = v1_gc(r);
+        if (v && v->gc)
+                gc_stop(v->gc); /* runs started by POST, in the Gc's thread, are out of the store when it returns */
 }

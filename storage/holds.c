@@ -144,6 +144,14 @@ int store_hold_get(Store *s, const char *digest, const char *case_id, HoldInfo *
         return hold_decode(key, klen, val, vlen, ret);
 }
 
+int store_hold_json(Store *s, const char *digest, const char *case_id, char **ret_json, size_t *ret_len) {
+        size_t klen;
+        _cleanup_free_ char *key = hold_key(digest, case_id, &klen);
+        if (!key)
+                return -ENOMEM;
+        return store_kv_get(s, NULL, INDEX_HOLD, key, klen, ret_json, ret_len);
+}
+
 /* Writes the record and an audit event in one synced batch. */
 static int hold_write(Store *s, const HoldInfo *h, const char *released_by, const char *actor, const char *action,
                       json_t *detail) {

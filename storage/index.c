@@ -522,8 +522,6 @@ int store_catch_up(Store *s) {
 
 /* ---- snapshots */
 
-static _Thread_local unsigned cold_reads_depth = 0;
-
 int store_snapshot_new(Store *s, const StoreSnapshotOptions *o, IndexSnapshot **ret) {
         static const StoreSnapshotOptions defaults = {};
         if (!o)
@@ -535,7 +533,7 @@ int store_snapshot_new(Store *s, const StoreSnapshotOptions *o, IndexSnapshot **
         n->ro = rocksdb_readoptions_create();
         if (!n->ro)
                 return -ENOMEM;
-        if (o->cold || cold_reads_depth > 0)
+        if (o->cold)
                 rocksdb_readoptions_set_fill_cache(n->ro, 0);
         if (o->generations) {
                 /* before the snapshot: a writer that moves a generation after this copy committed
@@ -568,16 +566,7 @@ IndexSnapshot *store_snapshot_free(IndexSnapshot *snap) {
 }
 
 static const rocksdb_readoptions_t *read_options_for(Store *s, IndexSnapshot *snap) {
-        return snap ? snap->ro : cold_reads_depth > 0 ? s->read_cold : s->read_options;
-}
-
-void store_cold_reads_begin(void) {
-        cold_reads_depth++;
-}
-
-void store_cold_reads_end(void) {
-        if (cold_reads_depth > 0)
-                cold_reads_depth--;
+        return snap ? snap->ro : s->read_options;
 }
 
 int store_index_memory(Store *s, uint64_t *ret_cache, uint64_t *ret_memtables) {
@@ -856,17 +845,6 @@ int index_batch_commit_full(Store *s, IndexBatch *b, bool sync) {
         return take_write_error(s, e, "write batch");
 }
 
-static _Thread_local unsigned deferred_sync_depth = 0;
-
-void store_deferred_sync_begin(void) {
-        deferred_sync_depth++;
-}
-
-void store_deferred_sync_end(void) {
-        if (deferred_sync_depth > 0)
-                deferred_sync_depth--;
-}
-
 int store_sync_wal(Store *s) {
         if (s->read_only)
                 return -EROFS;
@@ -882,7 +860,7 @@ int store_sync_wal(Store *s) {
 }
 
 int store_batch_commit(Store *s, IndexBatch *b) {
-        return index_batch_commit_full(s, b, deferred_sync_depth == 0);
+        return index_batch_commit_full(s, b, true);
 }
 
 /* ---- sequence */

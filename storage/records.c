@@ -108,6 +108,17 @@ int store_tags_foreach(Store *s, IndexSnapshot *snap, const char *repo, TagFn fn
         return store_kv_iterate(s, snap, INDEX_TAG, prefix, pl, NULL, 0, tag_cb, &it);
 }
 
+int store_tag_info(Store *s, IndexSnapshot *snap, const char *repo, const char *tag, TagInfo *ret) {
+        size_t kl, vl;
+        _cleanup_free_ char *k = index_key_join(&kl, repo, tag, NULL), *v = NULL;
+        if (!k)
+                return -ENOMEM;
+        int r = store_kv_get(s, snap, INDEX_TAG, k, kl, &v, &vl);
+        if (r < 0)
+                return r;
+        return tag_info_decode(v, vl, ret);
+}
+
 /* ---- tag_history: repo\0tag\0seq(u64 BE) -> {digest, time, actor, action} */
 
 typedef struct TagHistoryIter {
@@ -195,6 +206,18 @@ int store_manifests_foreach(Store *s, IndexSnapshot *snap, ManifestRecordFn fn, 
         return store_kv_iterate(s, snap, INDEX_MANIFEST, NULL, 0, NULL, 0, manifest_cb, &it);
 }
 
+int store_manifest_record(Store *s, IndexSnapshot *snap, const char *digest, ManifestRecordFn fn, void *userdata) {
+        _cleanup_free_ char *v = NULL;
+        size_t vl;
+        int r = store_kv_get(s, snap, INDEX_MANIFEST, digest, strlen(digest), &v, &vl);
+        if (r < 0)
+                return r;
+        uint32_t ml = vl >= 4 ? get_u32_le((const uint8_t *) v) : 0;
+        if (vl < 4 || ml > vl - 4)
+                return -EBADMSG;
+        return fn(userdata, digest, v + 4, ml, v + 4 + ml, vl - 4 - ml);
+}
+
 int store_manifest_meta(Store *s, IndexSnapshot *snap, const char *digest, char **ret_meta, size_t *ret_len) {
         _cleanup_free_ char *v = NULL;
         size_t vl;
@@ -222,4 +245,139 @@ int store_repo_manifest_exists(Store *s, IndexSnapshot *snap, const char *repo, 
                 return -ENOMEM;
         int r = store_kv_get(s, snap, INDEX_REPO_MANIFEST, k, kl, NULL, NULL);
         return r == -ENOENT ? 0 : r < 0 ? r : 1;
+}
+
+int store_repo_manifest_info(Store *s, IndexSnapshot *snap, const char *repo, const char *digest, RepoManifestInfo *ret) {
+        size_t kl, vl;
+        _cleanup_free_ char *k = index_key_join(&kl, repo, digest, NULL), *v = NULL;
+        if (!k)
+                return -ENOMEM;
+        int r = store_kv_get(s, snap, INDEX_REPO_MANIFEST, k, kl, &v, &vl);
+        if (r < 0)
+                return r;
+        *ret = (RepoManifestInfo) {};
+        (void) repo_manifest_info_decode(v, vl, ret);
+        return 0;
+}
+
+/* ---- repository names, from repo_manifest keys "repo\0digest" */
+
+/* A repository with many manifests is stepped through this far, then sought past. */
+#define REPO_NAME_STEPS_BEFORE_SEEK 32
+
+typedef struct RepoNameIter {
+        RepoNameFn fn;
+        void *userdata;
+        char last[REPO_NAME_MAX + 1];
+        size_t last_len;
+        unsigned repeats;
+        bool seek;           /* stopped to seek past `last` */
+} RepoNameIter;
+
+static int repo_name_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        RepoNameIter *it = userdata;
+        const char *z = memchr(key, 0, klen);
+        size_t l = z ? (size_t) (z - key) : klen;
+        if (l == 0 || l > REPO_NAME_MAX)
+                return 0;
+        if (it->last_len == l && memcmp(it->last, key, l) == 0) {
+                if (++it->repeats < REPO_NAME_STEPS_BEFORE_SEEK)
+                        return 0;
+                it->seek = true;
+                return 1;
+        }
+        it->repeats = 0;
+        memcpy(it->last, key, l);
+        it->last[l] = 0;
+        it->last_len = l;
+        return it->fn(it->userdata, it->last);
+}
+
+/* The key that every key of name (or, with below, of the names under "name/") sorts before. */
+static char *repo_name_bound(const char *name, bool below, size_t *ret_len) {
+        size_t l = strlen(name);
+        char *k = malloc(l + 2);
+        if (!k)
+                return NULL;
+        memcpy(k, name, l);
+        k[l] = below ? '/' : 0;
+        k[l + 1] = (char) 0xff; /* above every digest and name character */
+        *ret_len = l + 2;
+        return k;
+}
+
+int store_repo_names_foreach(Store *s, IndexSnapshot *snap, const char *prefix, const char *after, bool after_below,
+                             RepoNameFn fn, void *userdata) {
+        size_t pl = prefix ? strlen(prefix) : 0, bl = 0;
+        _cleanup_free_ char *bound = after ? repo_name_bound(after, after_below, &bl) : NULL;
+        if (after && !bound)
+                return -ENOMEM;
+        RepoNameIter it = { .fn = fn, .userdata = userdata };
+        for (;;) {
+                it.seek = false;
+                int r = store_kv_iterate(s, snap, INDEX_REPO_MANIFEST, prefix, pl, bound, bound ? bl : 0, repo_name_cb, &it);
+                if (r < 0 || !it.seek)
+                        return r;
+                free(bound);
+                bound = repo_name_bound(it.last, false, &bl);
+                if (!bound)
+                        return -ENOMEM;
+                it.repeats = 0;
+        }
+}
+
+/* ---- the tags that have a history: tag_history keys "repo\0tag\0seq" */
+
+typedef struct HistoryTagIter {
+        TagNameFn fn;
+        void *userdata;
+        size_t plen;
+        char *bound;         /* set when stopped to seek past a tag's entries */
+        size_t bound_len;
+        int result;          /* what fn returned, when it stopped the scan */
+} HistoryTagIter;
+
+static int history_tag_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+        HistoryTagIter *it = userdata;
+        const char *t = key + it->plen, *sep = memchr(t, 0, klen - it->plen);
+        char repo[REPO_NAME_MAX + 1], tag[TAG_MAX + 1];
+        if (!sep || sep == t || (size_t) (sep - t) > TAG_MAX || it->plen - 1 > REPO_NAME_MAX)
+                return 0;
+        memcpy(repo, key, it->plen - 1);
+        repo[it->plen - 1] = 0;
+        memcpy(tag, t, (size_t) (sep - t));
+        tag[sep - t] = 0;
+        int r = it->fn(it->userdata, repo, tag);
+        if (r != 0) {
+                it->result = r;
+                return r;
+        }
+        /* the next tag: seek past "repo\0tag\0" and its sequence numbers */
+        it->bound_len = (size_t) (sep - key) + 2;
+        it->bound = malloc(it->bound_len);
+        if (!it->bound)
+                return -ENOMEM;
+        memcpy(it->bound, key, it->bound_len - 1);
+        it->bound[it->bound_len - 1] = (char) 0xff;
+        return 1;
+}
+
+int store_history_tags_foreach(Store *s, IndexSnapshot *snap, const char *repo, TagNameFn fn, void *userdata) {
+        size_t pl;
+        _cleanup_free_ char *prefix = repo_prefix(repo, &pl);
+        if (!prefix)
+                return -ENOMEM;
+        if (pl == 0)
+                return -EINVAL;
+        HistoryTagIter it = { .fn = fn, .userdata = userdata, .plen = pl };
+        _cleanup_free_ char *bound = NULL;
+        size_t bl = 0;
+        for (;;) {
+                int r = store_kv_iterate(s, snap, INDEX_TAG_HISTORY, prefix, pl, bound, bound ? bl : 0, history_tag_cb, &it);
+                if (r < 0 || it.result != 0 || !it.bound)
+                        return r;
+                free(bound);
+                bound = steal_pointer(&it.bound);
+                bl = it.bound_len;
+        }
 }

@@ -297,6 +297,10 @@ int store_upload_purge(Store *s, int64_t older_than_ns);
 typedef enum StoreWriteFlags {
         STORE_WRITE_MAINTENANCE = 1 << 0,  /* the GC applying retention (a tag name stays in tag_history) */
         STORE_WRITE_CHANNEL_MOVE = 1 << 1, /* governance linking content into a channel repository it moves */
+        /* deletes only: the index batch goes to the WAL unsynced, store_sync_wal() makes it durable
+         * (bulk deletions whose loss in a crash is harmless: the next GC redoes them) */
+        STORE_WRITE_NO_SYNC = 1 << 2,
+        STORE_WRITE_COLD = 1 << 3,         /* deletes only: their reads leave the index block cache alone */
 } StoreWriteFlags;
 
 typedef struct ManifestPut {
@@ -335,7 +339,7 @@ int store_manifest_get(Store *s, const char *repo, const char *reference, Stored
 /* By digest, regardless of repository. */
 int store_manifest_get_by_digest(Store *s, const char *digest, StoredManifest **ret);
 /* Deletes the manifest from repo: its tags, its repo link and its referrer record. flags:
- * StoreWriteFlags, handed to the tag policy hook. */
+ * StoreWriteFlags, handed to the tag policy hook (and NO_SYNC, COLD as they say). */
 int store_manifest_delete(Store *s, const char *repo, const char *digest, const char *actor, unsigned flags,
                           StoreError *err);
 int store_tag_delete(Store *s, const char *repo, const char *tag, const char *actor, unsigned flags, StoreError *err);
@@ -521,6 +525,20 @@ int store_gc_sweep_intent_put(Store *s, const char *json);
 int store_gc_sweep_intent_get(Store *s, char **ret_json);
 int store_gc_sweep_intent_clear(Store *s);
 
+/* ---- layer indexes (storage/layer-fs.c): the FUSE view's tar entry tables and decompression
+ * checkpoints, records of one layer under sub-keys whose bytes, like the values, are fusefs's. */
+typedef struct LayerIndexRecord {
+        const void *subkey;
+        size_t subkey_len;
+        const void *value;
+        size_t value_len;
+} LayerIndexRecord;
+/* -ENOENT if absent. *ret is malloc()ed and NUL-terminated beyond *ret_len. */
+int store_layer_index_get(Store *s, const char *layer_digest, const void *subkey, size_t subkey_len, char **ret,
+                          size_t *ret_len);
+/* Writes n records of the layer in one synced batch; -EROFS on a read-only store. */
+int store_layer_index_put(Store *s, const char *layer_digest, const LayerIndexRecord *recs, size_t n);
+
 /* ---- raw index access for the gc, governance, WORM and fusefs modules */
 
 typedef enum IndexColumn {
@@ -604,21 +622,10 @@ typedef struct IndexBatch IndexBatch;
 IndexBatch *index_batch_new(void);
 void index_batch_put(IndexBatch *b, IndexColumn c, const void *key, size_t klen, const void *val, size_t vlen);
 void index_batch_delete(IndexBatch *b, IndexColumn c, const void *key, size_t klen);
-int store_batch_commit(Store *s, IndexBatch *b); /* synced WAL (unless deferred, below) */
-/* Bulk maintenance on this thread between begin and end (nests): store_batch_commit() and the
- * store_* writes built on it (manifest and tag deletes) go to the WAL without a sync each;
- * store_sync_wal() then makes everything written so far durable with one sync. Only for writes
- * whose loss in a crash is harmless, because the next run redoes them: the GC's retention
- * deletions (any later synced write, such as the sweep's, also makes them durable first). */
-void store_deferred_sync_begin(void);
-void store_deferred_sync_end(void);
+int store_batch_commit(Store *s, IndexBatch *b); /* synced WAL */
+/* Makes every write so far durable with one WAL sync: after bulk writes that skipped theirs
+ * (STORE_WRITE_NO_SYNC, the sweep's groups). */
 int store_sync_wal(Store *s);
-/* Bulk reads on this thread between begin and end (nests), and snapshots taken there: point
- * lookups and snapshot reads do not fill the index block cache, which stays with the lookups that
- * serve requests (the GC reads each record of a million-blob store once; letting it fill the
- * cache added its whole 64 MiB to the server's RSS during a run). */
-void store_cold_reads_begin(void);
-void store_cold_reads_end(void);
 /* The index's block cache and memtables in use, in bytes (logs, tests). */
 int store_index_memory(Store *s, uint64_t *ret_cache, uint64_t *ret_memtables);
 IndexBatch *index_batch_free(IndexBatch *b);
@@ -650,6 +657,8 @@ typedef int (*RepoBlobFn)(void *userdata, const char *repo, const char *digest, 
 int store_repo_blobs_foreach(Store *s, IndexSnapshot *snap, const char *repo, RepoBlobFn fn, void *userdata);
 typedef int (*TagFn)(void *userdata, const char *repo, const char *tag, const TagInfo *info);
 int store_tags_foreach(Store *s, IndexSnapshot *snap, const char *repo, TagFn fn, void *userdata);
+/* One tag's record. -ENOENT if there is no such tag, -EBADMSG if it does not decode. */
+int store_tag_info(Store *s, IndexSnapshot *snap, const char *repo, const char *tag, TagInfo *ret);
 typedef struct TagHistoryEntry {
         const char *repo, *tag;
         uint64_t seq;           /* store-wide order */
@@ -668,8 +677,21 @@ int store_blobs_foreach(Store *s, IndexSnapshot *snap, const char *prefix, BlobF
 typedef int (*ManifestRecordFn)(void *userdata, const char *digest, const char *meta, size_t meta_len, const char *raw,
                                 size_t raw_len);
 int store_manifests_foreach(Store *s, IndexSnapshot *snap, ManifestRecordFn fn, void *userdata);
+/* One manifest's record through fn (its return value returned). -ENOENT if there is none. */
+int store_manifest_record(Store *s, IndexSnapshot *snap, const char *digest, ManifestRecordFn fn, void *userdata);
 /* One manifest's meta JSON (malloc()ed, NUL-terminated). -ENOENT if there is no such record. */
 int store_manifest_meta(Store *s, IndexSnapshot *snap, const char *digest, char **ret_meta, size_t *ret_len);
+/* The link record of a manifest in repo. -ENOENT if it is not linked there. */
+int store_repo_manifest_info(Store *s, IndexSnapshot *snap, const char *repo, const char *digest, RepoManifestInfo *ret);
+/* Repository names (of repositories with a manifest), each once, in strcmp() order: those that start with
+ * prefix (NULL: all) and sort after `after` (NULL: from the first) or, with after_below, after every name
+ * that starts with "<after>/" as well. A repository with many manifests costs a seek, not a step each. */
+typedef int (*RepoNameFn)(void *userdata, const char *repo);
+int store_repo_names_foreach(Store *s, IndexSnapshot *snap, const char *prefix, const char *after, bool after_below,
+                             RepoNameFn fn, void *userdata);
+/* The tags of repo that have a tag history (also deleted ones), each once, in order. */
+typedef int (*TagNameFn)(void *userdata, const char *repo, const char *tag);
+int store_history_tags_foreach(Store *s, IndexSnapshot *snap, const char *repo, TagNameFn fn, void *userdata);
 
 
 /* Full parsed manifest record (children etc.) by digest. */
@@ -803,6 +825,8 @@ int store_hold_add(Store *s, const char *digest, const char *case_id, const char
 int store_digest_held(Store *s, const char *digest, char **ret_case_id);
 /* -ENOENT if there is no such hold. */
 int store_hold_get(Store *s, const char *digest, const char *case_id, HoldInfo *ret);
+/* The hold's record as stored (JSON text, malloc()ed, NUL-terminated): what the FUSE view shows. */
+int store_hold_json(Store *s, const char *digest, const char *case_id, char **ret_json, size_t *ret_len);
 /* Marks the hold released (the record stays until GC has made sure an export exists and calls
  * store_hold_forget). Audited. -ENOENT if unknown; releasing twice is a no-op (returns 0). */
 int store_hold_release(Store *s, const char *digest, const char *case_id, const char *actor, StoreError *err);

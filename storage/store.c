@@ -331,13 +331,18 @@ void store_set_tag_policy(Store *s, TagPolicyFn fn, void *userdata) {
 
 /* ---- records */
 
-static int tag_read(Store *s, const char *repo, const char *tag, TagInfo *ret) {
+/* The reads of a write with STORE_WRITE_COLD go through the store's cold view of the current state. */
+static IndexSnapshot *write_view(Store *s, unsigned flags) {
+        return flags & STORE_WRITE_COLD ? s->live_cold : NULL;
+}
+
+static int tag_read(Store *s, IndexSnapshot *view, const char *repo, const char *tag, TagInfo *ret) {
         size_t kl, vl;
         _cleanup_free_ char *k = index_key_join(&kl, repo, tag, NULL);
         _cleanup_free_ char *v = NULL;
         if (!k)
                 return -ENOMEM;
-        int r = index_get(s, NULL, INDEX_TAG, k, kl, &v, &vl);
+        int r = index_get(s, view, INDEX_TAG, k, kl, &v, &vl);
         if (r < 0)
                 return r;
         return tag_info_decode(v, vl, ret);
@@ -346,7 +351,7 @@ static int tag_read(Store *s, const char *repo, const char *tag, TagInfo *ret) {
 int store_tag_get(Store *s, const char *repo, const char *tag, TagInfo *ret) {
         if (!repo || !tag)
                 return -EINVAL;
-        return tag_read(s, repo, tag, ret);
+        return tag_read(s, NULL, repo, tag, ret);
 }
 
 static int repo_manifest_read(Store *s, const char *repo, const char *digest, RepoManifestInfo *ret) {
@@ -363,12 +368,12 @@ static int repo_manifest_read(Store *s, const char *repo, const char *digest, Re
         return repo_manifest_info_decode(v, vl, ret);
 }
 
-static bool key_exists(Store *s, IndexColumn c, const char *repo, const char *digest) {
+static bool key_exists(Store *s, IndexSnapshot *view, IndexColumn c, const char *repo, const char *digest) {
         size_t kl;
         _cleanup_free_ char *k = index_key_join(&kl, repo, digest, NULL);
         if (!k)
                 return false;
-        return index_get(s, NULL, c, k, kl, NULL, NULL) >= 0;
+        return index_get(s, view, c, k, kl, NULL, NULL) >= 0;
 }
 
 /* manifest record: u32 meta_len + meta JSON + raw bytes */
@@ -541,7 +546,7 @@ int store_manifest_get(Store *s, const char *repo, const char *reference, Stored
                 snprintf(digest, sizeof digest, "%s", reference);
         } else {
                 TagInfo t;
-                r = tag_read(s, repo, reference, &t);
+                r = tag_read(s, NULL, repo, reference, &t);
                 if (r < 0)
                         return r;
                 memcpy(digest, t.digest, sizeof digest);
@@ -580,7 +585,8 @@ static bool layer_is_foreign(const Descriptor *d) {
         return d->media_type && (strstr(d->media_type, "foreign") || strstr(d->media_type, "nondistributable"));
 }
 
-static const char *tag_history_first_digest(Store *s, const char *repo, const char *tag, char buf[DIGEST_MAX_LEN]);
+static const char *tag_history_first_digest(Store *s, IndexSnapshot *view, const char *repo, const char *tag,
+                                            char buf[DIGEST_MAX_LEN]);
 
 typedef struct FirstDigest {
         char *buf;
@@ -599,13 +605,14 @@ static int first_digest_cb(void *userdata, const char *key, size_t klen, const c
         return f->found ? 1 : 0;
 }
 
-static const char *tag_history_first_digest(Store *s, const char *repo, const char *tag, char buf[DIGEST_MAX_LEN]) {
+static const char *tag_history_first_digest(Store *s, IndexSnapshot *view, const char *repo, const char *tag,
+                                            char buf[DIGEST_MAX_LEN]) {
         size_t kl;
         _cleanup_free_ char *k = index_key_join(&kl, repo, tag, "", NULL);
         if (!k)
                 return NULL;
         FirstDigest f = { .buf = buf };
-        if (store_kv_iterate(s, NULL, INDEX_TAG_HISTORY, k, kl, NULL, 0, first_digest_cb, &f) < 0)
+        if (store_kv_iterate(s, view, INDEX_TAG_HISTORY, k, kl, NULL, 0, first_digest_cb, &f) < 0)
                 return NULL;
         return f.found ? buf : NULL;
 }
@@ -645,7 +652,7 @@ static int run_tag_policy(Store *s, const char *repo, const char *tag, const cha
         if (!fn)
                 return 0;
         char buf[DIGEST_MAX_LEN];
-        const char *first = tag ? tag_history_first_digest(s, repo, tag, buf) : NULL;
+        const char *first = tag ? tag_history_first_digest(s, write_view(s, flags), repo, tag, buf) : NULL;
         StoreError local = {};
         int r = fn(ud, repo, tag, old_digest, new_digest, first, flags, err ? err : &local);
         if (r < 0 && err && err->code == OCI_OK)
@@ -766,10 +773,10 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
                 const char *c = locks[i];
                 bool ok;
                 if (is_index)
-                        ok = key_exists(s, INDEX_REPO_MANIFEST, p->repo, c) &&
+                        ok = key_exists(s, NULL, INDEX_REPO_MANIFEST, p->repo, c) &&
                              index_get(s, NULL, INDEX_MANIFEST, c, strlen(c), NULL, NULL) >= 0;
                 else
-                        ok = key_exists(s, INDEX_REPO_BLOB, p->repo, c) && blob_touch(s, b, c, now) >= 0;
+                        ok = key_exists(s, NULL, INDEX_REPO_BLOB, p->repo, c) && blob_touch(s, b, c, now) >= 0;
                 if (!ok) {
                         unlock_digests(s, locks, n_locks);
                         return store_error_set(err, -ENOENT, OCI_MANIFEST_BLOB_UNKNOWN, "%s %s unknown to repository %s",
@@ -810,7 +817,7 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
         }
 
         /* repo link: keep the first push time */
-        if (!key_exists(s, INDEX_REPO_MANIFEST, p->repo, digest)) {
+        if (!key_exists(s, NULL, INDEX_REPO_MANIFEST, p->repo, digest)) {
                 size_t kl;
                 _cleanup_free_ char *k = index_key_join(&kl, p->repo, digest, NULL);
                 uint8_t rec[REPO_MANIFEST_RECORD_SIZE];
@@ -841,7 +848,7 @@ int store_manifest_put(Store *s, const ManifestPut *p, char ret_digest[DIGEST_MA
                 goto fail_tags;
         for (size_t i = 0; i < n_tags; i++) {
                 TagInfo old = {};
-                r = tag_read(s, p->repo, tags[i], &old);
+                r = tag_read(s, NULL, p->repo, tags[i], &old);
                 bool exists = r >= 0;
                 if (r < 0 && r != -ENOENT)
                         goto fail_tags;
@@ -956,10 +963,11 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
                 return store_error_set(err, -EINVAL, OCI_DIGEST_INVALID, "invalid digest");
 
         int64_t now = clock_now_ns();
+        IndexSnapshot *view = write_view(s, flags);
         _cleanup_free_ char *k = NULL, *target = NULL, *raw = NULL;
         size_t kl;
         store_digest_lock(s, digest);
-        if (!key_exists(s, INDEX_REPO_MANIFEST, repo, digest)) {
+        if (!key_exists(s, view, INDEX_REPO_MANIFEST, repo, digest)) {
                 store_digest_unlock(s, digest);
                 return store_error_set(err, -ENOENT, OCI_MANIFEST_UNKNOWN, "manifest %s unknown to %s", digest, repo);
         }
@@ -967,7 +975,7 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
         size_t pl;
         _cleanup_free_ char *prefix = index_key_join(&pl, repo, "", NULL);
         TagList tl = { .match_digest = digest, .prefix_len = pl };
-        r = prefix ? store_kv_iterate(s, NULL, INDEX_TAG, prefix, pl, NULL, 0, tag_collect_cb, &tl) : -ENOMEM;
+        r = prefix ? store_kv_iterate(s, view, INDEX_TAG, prefix, pl, NULL, 0, tag_collect_cb, &tl) : -ENOMEM;
         _cleanup_strv_free_ char **tags = tag_list_steal(&tl);
         if (r < 0 || !tags) {
                 store_digest_unlock(s, digest);
@@ -990,7 +998,7 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
         for (size_t i = 0; i < n_tags; i++) {
                 TagInfo t;
                 /* re-check under the lock: another PUT may have moved it meanwhile */
-                if (tag_read(s, repo, tags[i], &t) < 0 || !streq(t.digest, digest))
+                if (tag_read(s, view, repo, tags[i], &t) < 0 || !streq(t.digest, digest))
                         continue;
                 r = run_tag_policy(s, repo, tags[i], digest, NULL, flags, err);
                 if (r < 0)
@@ -1017,7 +1025,7 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
         /* its referrer record, if it has a subject */
         json_t *meta = NULL;
         size_t size;
-        if (manifest_record_read(s, NULL, digest, &meta, &raw, &size) >= 0) {
+        if (manifest_record_read(s, view, digest, &meta, &raw, &size) >= 0) {
                 const char *subject = json_string_value(json_object_get(meta, "subject"));
                 if (subject) {
                         size_t rl;
@@ -1032,7 +1040,7 @@ int store_manifest_delete(Store *s, const char *repo, const char *digest, const 
         r = audit_add(s, b, actor, "delete", target, "ok", detail);
         json_decref(detail);
         if (r >= 0)
-                r = store_batch_commit(s, b);
+                r = flags & STORE_WRITE_NO_SYNC ? index_batch_commit_full(s, b, false) : store_batch_commit(s, b);
 finish:
         json_decref(removed);
         lock_tags(s, repo, (const char *const *) tags, n_tags, false);
@@ -1050,7 +1058,7 @@ int store_tag_delete(Store *s, const char *repo, const char *tag, const char *ac
         const char *t1[1] = { tag };
         lock_tags(s, repo, t1, 1, true);
         TagInfo t;
-        r = tag_read(s, repo, tag, &t);
+        r = tag_read(s, write_view(s, flags), repo, tag, &t);
         if (r < 0) {
                 lock_tags(s, repo, t1, 1, false);
                 if (r == -ENOENT)
@@ -1074,7 +1082,7 @@ int store_tag_delete(Store *s, const char *repo, const char *tag, const char *ac
                                 json_decref(detail);
                         }
                         if (r >= 0)
-                                r = store_batch_commit(s, b);
+                                r = flags & STORE_WRITE_NO_SYNC ? index_batch_commit_full(s, b, false) : store_batch_commit(s, b);
                 }
         }
         lock_tags(s, repo, t1, 1, false);
@@ -1331,7 +1339,7 @@ static int pull_apply(Store *s, PullEntry *e) {
                 const char *t1[1] = { e->tag };
                 lock_tags(s, e->repo, t1, 1, true);
                 TagInfo t;
-                if (tag_read(s, e->repo, e->tag, &t) >= 0 && (!e->digest || streq(t.digest, e->digest)) &&
+                if (tag_read(s, NULL, e->repo, e->tag, &t) >= 0 && (!e->digest || streq(t.digest, e->digest)) &&
                     t.last_pulled < e->time) {
                         t.last_pulled = e->time;
                         uint8_t rec[TAG_RECORD_MAX];

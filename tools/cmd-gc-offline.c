@@ -48,9 +48,15 @@ int cmd_gc(int argc, char **argv) {
                 log_error_errno(r, "cannot open the store in %s: %m", cfg->data_dir);
                 return 1;
         }
+        _cleanup_(gc_freep) Gc *gc = NULL;
+        r = gc_new(store, steal_pointer(&gcc), &gc);
+        if (r < 0) {
+                log_error_errno(r, "gc of %s failed: %m", cfg->data_dir);
+                return 1;
+        }
         GcOptions go = { .repo = o.repo, .dry_run = o.dry_run, .actor = "plura-gc", .trigger = "offline" };
         _cleanup_(json_decrefp) json_t *rep = NULL;
-        r = gc_run(store, gcc, &go, &rep);
+        r = gc_run(gc, &go, &rep);
         if (r < 0) {
                 log_error_errno(r, "gc of %s failed: %m", cfg->data_dir);
                 return 1;

@@ -22,7 +22,8 @@
 
 static char root[256];
 static Store *store;
-static GcConfig *gcc;
+static Config *config;
+static Gc *gc;
 static unsigned seq;
 
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f) {
@@ -38,6 +39,17 @@ static void open_store(void) {
         ASSERT_OK(store_open(&o, &store));
 }
 
+/* The store's Gc, with the configuration of setup(). */
+static void open_gc(void) {
+        char err[512] = "";
+        GcConfig *gcc = NULL;
+        int r = gc_config_new(config, &gcc, err, sizeof err);
+        if (r < 0)
+                fprintf(stderr, "gc config: %s\n", err);
+        ASSERT_OK(r);
+        ASSERT_OK(gc_new(store, gcc, &gc));
+}
+
 static void setup(const char *extra_gc_json) {
         snprintf(root, sizeof root, "/tmp/plura-test-gc.XXXXXX");
         ASSERT_TRUE(mkdtemp(root));
@@ -45,21 +57,17 @@ static void setup(const char *extra_gc_json) {
         char json[4096], err[512] = "";
         snprintf(json, sizeof json, "{\"gc\": {\"grace\": \"1h\", \"untagged_grace\": \"24h\"%s%s}}", extra_gc_json ? ", " : "",
                  extra_gc_json ? extra_gc_json : "");
-        Config *cfg = NULL;
-        int r = config_load_string(json, &cfg, err, sizeof err);
+        int r = config_load_string(json, &config, err, sizeof err);
         if (r < 0)
                 fprintf(stderr, "config: %s\n", err);
         ASSERT_OK(r);
-        r = gc_config_new(cfg, &gcc, err, sizeof err);
-        if (r < 0)
-                fprintf(stderr, "gc config: %s\n", err);
-        ASSERT_OK(r);
-        config_free(cfg);
+        open_gc();
 }
 
 static void teardown(void) {
-        gc_config_free(gcc);
-        gcc = NULL;
+        gc = gc_free(gc);
+        config_free(config);
+        config = NULL;
         store_free(store);
         store = NULL;
         nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
@@ -148,15 +156,29 @@ static bool has_blob(const char *digest) {
         return store_blob_info(store, digest, &bi) >= 0;
 }
 
+/* The test hooks of the next runs (GcOptions), set around a run by the tests that race one. */
+typedef void (*GcHook)(Gc *g, void *userdata);
+static GcHook before_manifest_sweep, between_sweep_passes;
+
 static json_t *run_gc(int64_t now, bool dry, const char *repo) {
         clock_set_fake(now);
-        GcOptions o = { .dry_run = dry, .repo = repo, .trigger = "test" };
+        GcOptions o = { .dry_run = dry, .repo = repo, .trigger = "test", .test_before_manifest_sweep = before_manifest_sweep,
+                        .test_between_sweep_passes = between_sweep_passes };
         json_t *rep = NULL;
-        int r = gc_run(store, gcc, &o, &rep);
+        int r = gc_run(gc, &o, &rep);
         ASSERT_OK(r);
         if (getenv("GC_TEST_VERBOSE"))
                 gc_report_print(stderr, rep);
         return rep;
+}
+
+/* whether the GC's sweep intent for fsck is recorded */
+static bool has_sweep_intent(void) {
+        char *intent = NULL;
+        int r = store_gc_sweep_intent_get(store, &intent);
+        free(intent);
+        ASSERT_TRUE(r >= 0 || r == -ENOENT);
+        return r >= 0;
 }
 
 static long long total(json_t *rep, const char *k) {
@@ -579,7 +601,7 @@ TEST(test_grace_and_reports_kept) {
         ASSERT_EQ(json_array_size(list), 2);
         ASSERT_EQ(json_integer_value(json_object_get(json_array_get(list, 0), "id")), third);
         ASSERT_EQ(json_integer_value(json_object_get(json_array_get(list, 1), "id")), second);
-        ASSERT_TRUE(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL) == -ENOENT);
+        ASSERT_FALSE(has_sweep_intent());
         json_t *last = NULL;
         ASSERT_OK(gc_report_last(store, &last));
         ASSERT_EQ(json_integer_value(json_object_get(last, "id")), third);
@@ -694,7 +716,7 @@ TEST(test_interrupted_sweep_orphan) {
         ASSERT_EQ(fr.files_without_record, 1); /* without the intent: a problem */
         fsck_report_done(&fr);
         char *intent = strdup_printf("{\"mark_start\":%lld}", (long long) clock_now_ns() + 1000000000LL * 3600 * 24 * 365 * 10);
-        ASSERT_OK(store_kv_put(store, INDEX_META, "gc/sweep", 8, intent, strlen(intent)));
+        ASSERT_OK(store_gc_sweep_intent_put(store, intent));
         free(intent);
         ASSERT_OK(store_fsck(store, false, &fr));
         ASSERT_EQ(fr.files_without_record, 0);
@@ -702,7 +724,7 @@ TEST(test_interrupted_sweep_orphan) {
         json_t *rep = run_gc(T0 + 2 * HOUR, false, NULL);
         ASSERT_EQ(total(rep, "orphans_deleted"), 1);
         ASSERT_TRUE(access(path, F_OK) < 0);
-        ASSERT_TRUE(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL) == -ENOENT);
+        ASSERT_FALSE(has_sweep_intent());
         json_decref(rep);
         free(path);
         teardown();
@@ -714,7 +736,8 @@ TEST(test_interrupted_sweep_orphan) {
 static const char *repush_content;
 static char repushed[DIGEST_MAX_LEN];
 
-static void repush_between_passes(Store *s) {
+static void repush_between_passes(Gc *g, void *userdata) {
+        Store *s = gc_store(g);
         ASSERT_TRUE(store_blob_info(s, repushed, NULL) == -ENOENT); /* pass 1 deleted it */
         char d[DIGEST_MAX_LEN];
         StoreError e = {};
@@ -724,7 +747,7 @@ static void repush_between_passes(Store *s) {
 
 /* Two loose blobs, a (raced: kept) and b (swept), the hook set around the run: one blob deleted,
  * one kept as raced, both their records and files as such, fsck clean. */
-static void run_gc_one_blob_raced(const char *a, const char *b, void (**hook)(Store *), void (*fn)(Store *)) {
+static void run_gc_one_blob_raced(const char *a, const char *b, GcHook *hook, GcHook fn) {
         char *pa = store_blob_path(store, a), *pb = store_blob_path(store, b);
         *hook = fn;
         json_t *rep = run_gc(T0 + 2 * HOUR, false, NULL);
@@ -753,16 +776,15 @@ TEST(test_push_between_sweep_passes) {
         blob("apps/p", repush_content, a);
         blob("apps/p", "a layer nobody pushes again", b);
         snprintf(repushed, sizeof repushed, "%s", a);
-        run_gc_one_blob_raced(a, b, &gc_test_between_sweep_passes, repush_between_passes);
+        run_gc_one_blob_raced(a, b, &between_sweep_passes, repush_between_passes);
         teardown();
 }
 
 /* A run cancelled (server shutdown) after the record pass, before the file pass: the records are
  * gone, the files are not. The sweep intent must stay, so that fsck counts the files as the run's
  * leftovers (as after a kill -9 there); the next run collects them and removes the intent. */
-static void cancel_between_passes(Store *s) {
-        (void) s;
-        gc_cancel();
+static void cancel_between_passes(Gc *g, void *userdata) {
+        gc_cancel(g);
 }
 
 TEST(test_cancel_between_sweep_passes) {
@@ -772,15 +794,13 @@ TEST(test_cancel_between_sweep_passes) {
         blob("apps/c", "a layer whose run is cancelled", a);
         blob("apps/c", "another layer whose run is cancelled", b);
         char *pa = store_blob_path(store, a), *pb = store_blob_path(store, b);
-        gc_test_between_sweep_passes = cancel_between_passes;
         clock_set_fake(T0 + 2 * HOUR);
-        GcOptions o = { .trigger = "test" };
+        GcOptions o = { .trigger = "test", .test_between_sweep_passes = cancel_between_passes };
         json_t *rep = NULL;
-        ASSERT_TRUE(gc_run(store, gcc, &o, &rep) == -ECANCELED);
-        gc_test_between_sweep_passes = NULL;
+        ASSERT_TRUE(gc_run(gc, &o, &rep) == -ECANCELED);
         ASSERT_TRUE(!has_blob(a) && !has_blob(b));
         ASSERT_TRUE(access(pa, F_OK) == 0 && access(pb, F_OK) == 0);
-        ASSERT_OK(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL));
+        ASSERT_TRUE(has_sweep_intent());
         FsckReport fr = {};
         ASSERT_OK(store_fsck(store, false, &fr));
         ASSERT_EQ(fr.files_without_record, 0);
@@ -790,7 +810,7 @@ TEST(test_cancel_between_sweep_passes) {
         ASSERT_EQ(total(rep, "orphans_deleted"), 2);
         json_decref(rep);
         ASSERT_TRUE(access(pa, F_OK) < 0 && access(pb, F_OK) < 0);
-        ASSERT_TRUE(store_kv_get(store, NULL, INDEX_META, "gc/sweep", 8, NULL, NULL) == -ENOENT);
+        ASSERT_FALSE(has_sweep_intent());
         ASSERT_OK(store_fsck(store, false, &fr));
         ASSERT_EQ(fr.files_without_record, 0);
         fsck_report_done(&fr);
@@ -804,7 +824,8 @@ TEST(test_cancel_between_sweep_passes) {
  * mark's snapshot, must see this one and keep it (and its blobs), and remove the other. */
 static char repushed_manifest[DIGEST_MAX_LEN];
 
-static void repush_manifest_before_sweep(Store *s) {
+static void repush_manifest_before_sweep(Gc *g, void *userdata) {
+        Store *s = gc_store(g);
         ASSERT_FALSE(has_link("apps/q", repushed_manifest)); /* apply removed its link */
         StoredManifest *m = NULL;
         ASSERT_OK(store_manifest_get_by_digest(s, repushed_manifest, &m));
@@ -821,9 +842,9 @@ TEST(test_manifest_push_before_manifest_sweep) {
         image("apps/q", NULL, T0, NULL, again);
         image("apps/q", NULL, T0, NULL, gone);
         snprintf(repushed_manifest, sizeof repushed_manifest, "%s", again);
-        gc_test_before_manifest_sweep = repush_manifest_before_sweep;
+        before_manifest_sweep = repush_manifest_before_sweep;
         json_t *rep = run_gc(T0 + 2 * DAY, false, NULL);
-        gc_test_before_manifest_sweep = NULL;
+        before_manifest_sweep = NULL;
         ASSERT_EQ(total(rep, "manifests_deleted"), 1);
         ASSERT_EQ(total(rep, "skipped_raced"), 1);
         ASSERT_EQ(total(rep, "blobs_deleted"), 2); /* gone's config and layer */
@@ -853,8 +874,8 @@ TEST(test_manifest_push_before_manifest_sweep) {
  * moved since the mark's snapshot: the mount's unlock must move it, and the blob stays. */
 static char mounted[DIGEST_MAX_LEN];
 
-static void mount_before_sweep(Store *s) {
-        ASSERT_OK(store_blob_mount(s, "apps/other", "apps/m", mounted, NULL));
+static void mount_before_sweep(Gc *g, void *userdata) {
+        ASSERT_OK(store_blob_mount(gc_store(g), "apps/other", "apps/m", mounted, NULL));
 }
 
 TEST(test_mount_before_blob_sweep) {
@@ -864,7 +885,7 @@ TEST(test_mount_before_blob_sweep) {
         blob("apps/m", "a layer mounted into another repository during the run", a);
         blob("apps/m", "a layer nobody mounts", b);
         snprintf(mounted, sizeof mounted, "%s", a);
-        run_gc_one_blob_raced(a, b, &gc_test_before_manifest_sweep, mount_before_sweep);
+        run_gc_one_blob_raced(a, b, &before_manifest_sweep, mount_before_sweep);
         BlobInfo bi;
         ASSERT_OK(store_repo_blob_info(store, "apps/other", a, &bi));
         teardown();
@@ -878,8 +899,10 @@ TEST(test_run_leaves_block_cache) {
         for (int i = 0; i < 1500; i++)
                 image(i % 2 ? "apps/a" : "apps/b", NULL, T0, NULL, d);
         /* reopen: the records move from the WAL to SST files, whose blocks the cache holds */
+        gc = gc_free(gc);
         store_free(store);
         open_store();
+        open_gc();
         uint64_t before, after, mem;
         ASSERT_OK(store_index_memory(store, &before, &mem));
         json_t *rep = run_gc(T0 + 2 * DAY, false, NULL);

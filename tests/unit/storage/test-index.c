@@ -294,8 +294,9 @@ TEST(test_close_flushes_memtables) {
         rm_rf(dir);
 }
 
-/* The GC's reads (store_cold_reads_begin) leave the block cache as they found it, point lookups
- * and snapshot reads alike; ordinary lookups still fill it. */
+/* The GC's reads (through snapshots with StoreSnapshotOptions.cold) leave the block cache as they
+ * found it, point lookups of the current state (.live) and snapshot reads alike; ordinary lookups
+ * still fill it. */
 TEST(test_cold_reads) {
         _cleanup_free_ char *dir = test_tmpdir();
         Store *s = test_store_open(dir, false);
@@ -311,20 +312,21 @@ TEST(test_cold_reads) {
 
         uint64_t cache0, cache1, cache2, mem;
         ASSERT_OK(store_index_memory(s, &cache0, &mem));
-        store_cold_reads_begin();
-        store_cold_reads_begin(); /* nests */
-        store_cold_reads_end();
-        IndexSnapshot *snap = NULL;
-        ASSERT_OK(store_snapshot_new(s, NULL, &snap));
+        IndexSnapshot *snap = NULL, *live = NULL;
+        ASSERT_OK(store_snapshot_new(s, &(StoreSnapshotOptions) { .cold = true }, &snap));
+        ASSERT_OK(store_snapshot_new(s, &(StoreSnapshotOptions) { .cold = true, .live = true }, &live));
+        ASSERT_OK(store_kv_put(s, INDEX_BLOCK, "after", 5, "x", 1));
+        ASSERT_EQ(store_kv_get(s, snap, INDEX_BLOCK, "after", 5, NULL, NULL), -ENOENT); /* a point in time */
+        ASSERT_OK(store_kv_get(s, live, INDEX_BLOCK, "after", 5, NULL, NULL));          /* the current state */
         for (int i = 0; i < 4000; i++) {
                 char k[32];
                 int kl = snprintf(k, sizeof k, "key-%06d", i);
                 _cleanup_free_ char *v = NULL;
-                ASSERT_OK(store_kv_get(s, i % 2 ? snap : NULL, INDEX_BLOCK, k, (size_t) kl, &v, NULL));
+                ASSERT_OK(store_kv_get(s, i % 2 ? snap : live, INDEX_BLOCK, k, (size_t) kl, &v, NULL));
                 ASSERT_EQ(v[0], 'v');
         }
         store_snapshot_free(snap);
-        store_cold_reads_end();
+        store_snapshot_free(live);
         ASSERT_OK(store_index_memory(s, &cache1, &mem));
         for (int i = 0; i < 4000; i++) {
                 char k[32];

@@ -110,7 +110,99 @@ TEST(test_foreach) {
         rm_rf(dir);
 }
 
+typedef struct Names {
+        char all[1024];
+        size_t n, stop_after;
+} Names;
+
+static int name_cb(void *u, const char *repo) {
+        Names *n = u;
+        size_t l = strlen(n->all);
+        snprintf(n->all + l, sizeof n->all - l, "%s%s", l ? " " : "", repo);
+        return ++n->n == n->stop_after;
+}
+
+static int history_tag_cb(void *u, const char *repo, const char *tag) {
+        return name_cb(u, tag);
+}
+
+static void names_of(Store *s, const char *prefix, const char *after, bool below, const char *want) {
+        Names n = {};
+        ASSERT_OK(store_repo_names_foreach(s, NULL, prefix, after, below, name_cb, &n));
+        ASSERT_STREQ(n.all, want);
+}
+
+/* The verbs the FUSE view reads with: repository names, the tags that have a history, one link
+ * record, a hold's record as stored, and the layer index records. */
+TEST(test_view_verbs) {
+        _cleanup_free_ char *dir = test_tmpdir();
+        Store *s = test_store_open(dir, false);
+        char d[DIGEST_MAX_LEN], first[DIGEST_MAX_LEN];
+        StoreError e = {};
+        static const char *const repos[] = { "a/b", "a/b/c", "a/b-x", "z" };
+        for (size_t i = 0; i < ELEMENTSOF(repos); i++) {
+                _cleanup_free_ char *m = test_pushed_image(s, repos[i], repos[i]);
+                ASSERT_OK(test_put_manifest(s, repos[i], "v1", m, d, &e));
+        }
+        for (int i = 0; i < 40; i++) { /* more manifests than a scan steps through before seeking */
+                char seed[16];
+                snprintf(seed, sizeof seed, "many%d", i);
+                _cleanup_free_ char *m = test_pushed_image(s, "many", seed);
+                ASSERT_OK(test_put_manifest(s, "many", i % 2 ? "odd" : "even", m, i == 0 ? first : d, &e));
+        }
+        names_of(s, NULL, NULL, false, "a/b a/b-x a/b/c many z");
+        names_of(s, "a/", NULL, false, "a/b a/b-x a/b/c");
+        names_of(s, NULL, "a/b", false, "a/b-x a/b/c many z");
+        names_of(s, NULL, "a/b", true, "many z");     /* and after "a/b-x", which sorts before "a/b/" */
+        names_of(s, "a/", "a/b-x", false, "a/b/c");
+        names_of(s, "nothing/", NULL, false, "");
+        Names stop = { .stop_after = 2 };
+        ASSERT_OK(store_repo_names_foreach(s, NULL, NULL, NULL, false, name_cb, &stop));
+        ASSERT_STREQ(stop.all, "a/b a/b-x");
+
+        Names tags = {};
+        ASSERT_OK(store_history_tags_foreach(s, NULL, "many", history_tag_cb, &tags));
+        ASSERT_STREQ(tags.all, "even odd"); /* each once, though each moved 20 times */
+        Names one = { .stop_after = 1 };
+        ASSERT_OK(store_history_tags_foreach(s, NULL, "many", history_tag_cb, &one));
+        ASSERT_STREQ(one.all, "even");
+        Names none = {};
+        ASSERT_OK(store_history_tags_foreach(s, NULL, "man", history_tag_cb, &none));
+        ASSERT_STREQ(none.all, "");
+
+        RepoManifestInfo info = {};
+        ASSERT_OK(store_repo_manifest_info(s, NULL, "many", first, &info));
+        ASSERT_TRUE(info.pushed > 0);
+        ASSERT_EQ(store_repo_manifest_info(s, NULL, "z", first, &info), -ENOENT);
+
+        ASSERT_OK(store_hold_add(s, first, "INC-7", "why", 0, "tester", &e));
+        _cleanup_free_ char *json = NULL;
+        size_t jl = 0;
+        ASSERT_OK(store_hold_json(s, first, "INC-7", &json, &jl));
+        ASSERT_EQ(jl, strlen(json));
+        ASSERT_TRUE(strstr(json, "\"case_id\":\"INC-7\"") && strstr(json, "\"reason\":\"why\""));
+        ASSERT_EQ(store_hold_json(s, first, "INC-8", &json, &jl), -ENOENT);
+
+        /* layer index records: binary sub-keys and values, per layer digest */
+        const LayerIndexRecord recs[] = { { "v1\0kind", 7, "gzip", 4 }, { "v1\0cp\0\0\0\0\1", 10, "a\0b", 3 } };
+        ASSERT_OK(store_layer_index_put(s, first, recs, ELEMENTSOF(recs)));
+        for (size_t i = 0; i < ELEMENTSOF(recs); i++) {
+                _cleanup_free_ char *v = NULL;
+                size_t vl = 0;
+                ASSERT_OK(store_layer_index_get(s, first, recs[i].subkey, recs[i].subkey_len, &v, &vl));
+                ASSERT_EQ(vl, recs[i].value_len);
+                ASSERT_TRUE(memcmp(v, recs[i].value, vl) == 0);
+        }
+        char *v = NULL;
+        size_t vl;
+        ASSERT_EQ(store_layer_index_get(s, first, "v1\0kinds", 8, &v, &vl), -ENOENT);
+        ASSERT_EQ(store_layer_index_get(s, d, "v1\0kind", 7, &v, &vl), -ENOENT);
+        store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_foreach);
+        RUN(test_view_verbs);
         return 0;
 }
