@@ -11,7 +11,12 @@
 #include "http-client.h"
 #include "plura.h"
 
-enum { OPT_REPO = 0x100, OPT_DRY_RUN, OPT_JSON, OPT_REPORTS, OPT_LAST };
+enum { OPT_REPO = 0x100, OPT_DRY_RUN, OPT_JSON, OPT_REPORTS, OPT_LAST, OPT_IF_IDLE };
+
+/* plura reg gc's exit status when the server already runs a GC (409 GC_RUNNING): not a failure of
+ * the run asked for, which a scheduler may treat as success (systemd SuccessExitStatus=, or
+ * --if-idle, which exits 0 then: a Kubernetes Job has no list of successful exit statuses). */
+#define REG_GC_EXIT_RUNNING 3
 
 static void gc_help(FILE *f) {
         fputs("Usage: plura gc [-c FILE] [--data DIR] [--repo R] [--dry-run] [--json]\n"
@@ -27,13 +32,15 @@ static void gc_help(FILE *f) {
 }
 
 static void reg_gc_help(FILE *f) {
-        fputs("Usage: plura reg gc [--repo R] [--dry-run] [--json] [--url URL] [--actor NAME] [--ca FILE|--insecure]\n"
+        fputs("Usage: plura reg gc [--repo R] [--dry-run] [--if-idle] [--json] [--url URL] [--actor NAME] [--ca FILE|--insecure]\n"
               "       plura reg gc --reports [--json]      stored reports (newest first)\n"
               "       plura reg gc --last [--json]         the last stored report in full\n"
               "\n"
               "Runs (or, with --dry-run, plans) garbage collection on a running server and prints the\n"
               "report: what was deleted by which retention rule and the bytes reclaimed per repository.\n"
-              "Exit status: 0 done, 1 refused or failed (e.g. 409 when a GC is already running), 2 usage.\n", f);
+              "  --if-idle    when the server already runs a GC, say so and exit 0 (for schedulers)\n"
+              "Exit status: 0 done, 1 refused or failed, 2 usage, 3 a GC is already running (409 GC_RUNNING;\n"
+              "0 with --if-idle): nothing was started.\n", f);
 }
 
 int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
@@ -41,7 +48,8 @@ int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
                 { "config", required_argument, NULL, 'c' }, { "data", required_argument, NULL, 'd' },
                 { "repo", required_argument, NULL, OPT_REPO }, { "dry-run", no_argument, NULL, OPT_DRY_RUN },
                 { "json", no_argument, NULL, OPT_JSON },     { "reports", no_argument, NULL, OPT_REPORTS },
-                { "last", no_argument, NULL, OPT_LAST },     { "help", no_argument, NULL, 'h' },
+                { "last", no_argument, NULL, OPT_LAST },     { "if-idle", no_argument, NULL, OPT_IF_IDLE },
+                { "help", no_argument, NULL, 'h' },
                 {},
         };
         void (*help)(FILE *) = offline ? gc_help : reg_gc_help;
@@ -73,6 +81,9 @@ int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
                 case OPT_LAST:
                         o->last = true;
                         break;
+                case OPT_IF_IDLE:
+                        o->if_idle = true;
+                        break;
                 case 'h':
                         help(stdout);
                         return 0;
@@ -85,8 +96,8 @@ int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
                 help(stderr);
                 return -2;
         }
-        if (offline && (o->http.url || o->http.ca || o->http.insecure || o->reports || o->last)) {
-                fprintf(stderr, "plura gc: --url/--ca/--insecure/--reports/--last belong to 'plura reg gc'\n");
+        if (offline && (o->http.url || o->http.ca || o->http.insecure || o->reports || o->last || o->if_idle)) {
+                fprintf(stderr, "plura gc: --url/--ca/--insecure/--reports/--last/--if-idle belong to 'plura reg gc'\n");
                 return -2;
         }
         if (!offline && (o->config || o->data)) {
@@ -99,6 +110,12 @@ int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline) {
 void gc_cli_print_json(json_t *j) {
         json_dumpf(j, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
+}
+
+/* 409 with the code GC_RUNNING: the other 409 (READ_ONLY) is a failure */
+static bool gc_running_error(const HttpResult *res) {
+        json_t *e = json_array_get(json_object_get(res->body, "errors"), 0);
+        return streq_ptr(json_string_value(json_object_get(e, "code")), "GC_RUNNING");
 }
 
 int reg_gc(int argc, char **argv) {
@@ -174,6 +191,15 @@ int reg_gc(int argc, char **argv) {
                         res = (HttpResult) {};
                         r = http_json_request(&o.http, "GET", "/v1/registry/gc/reports/last", NULL, &res);
                 }
+        }
+        if (r >= 0 && res.status == 409 && gc_running_error(&res)) {
+                if (o.if_idle)
+                        fprintf(stderr, "plura reg gc: a garbage collection is already running on the server; "
+                                        "nothing started (--if-idle)\n");
+                else
+                        http_print_error("plura reg gc", &res);
+                http_result_done(&res);
+                return o.if_idle ? 0 : REG_GC_EXIT_RUNNING;
         }
         if (r < 0 || res.status != 200 || !res.body) {
                 http_print_error("plura reg gc", &res);

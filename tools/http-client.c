@@ -472,7 +472,9 @@ int http_json_request(const HttpClientOptions *o, const char *method, const char
                 return -ENOMEM;
         _cleanup_free_ char *authorization = NULL;
         char source[64] = "";
-        int k = credentials_find(o->user, base_url, &authorization, source, sizeof source, ret->error, sizeof ret->error);
+        int k = o->anonymous ? 0
+                             : credentials_find(o->user, base_url, &authorization, source, sizeof source, ret->error,
+                                                sizeof ret->error);
         if (k < 0)
                 return k;
         if (authorization && !header_value_ok(authorization)) {

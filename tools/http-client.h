@@ -26,6 +26,7 @@ typedef struct HttpClientOptions {
         /* --user USER[:PASSWORD]; NULL: $PLURA_TOKEN, $PLURA_USER + $PLURA_PASSWORD, or the
          * docker/podman credential files (tools/credentials.h) */
         const char *user;
+        bool anonymous;    /* send no credentials at all (plura health: /healthz and /readyz are open) */
 } HttpClientOptions;
 
 /* For the "Common options" line of the verbs' help texts (cmd-reg.c explains --ca and --insecure) */

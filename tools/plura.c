@@ -27,6 +27,7 @@ static void help(FILE *f) {
               "  reg    VERB ... [--url URL] [--json]\n"
               "                                   client of a running server: promote, rollback, gc, metrics,\n"
               "                                   block, unblock, hold, worm, history, audit, tags\n"
+              "  health [--url URL] [--live]      exit 0 when a running server answers ready (/readyz)\n"
               "\n"
               "Run 'plura COMMAND --help' for the options of a command.\n"
               "With no config file, the embedded default is used: data in ./data, listening on 127.0.0.1:5000.\n", f);
@@ -83,7 +84,7 @@ int main(int argc, char **argv) {
                 int (*fn)(int, char **);
         } cmds[] = {
                 { "serve", cmd_serve }, { "mount", cmd_mount }, { "gc", cmd_gc },
-                { "fsck", cmd_fsck },   { "reg", cmd_reg },
+                { "fsck", cmd_fsck },   { "reg", cmd_reg },     { "health", cmd_health },
         };
 #ifdef PLURA_CLIENT_ONLY
         store_argv = argv;

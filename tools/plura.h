@@ -12,6 +12,7 @@ int cmd_fsck(int argc, char **argv);    /* cmd-serve.c */
 int cmd_mount(int argc, char **argv);   /* cmd-mount.c */
 int cmd_gc(int argc, char **argv);      /* cmd-gc-offline.c (offline GC) */
 int cmd_reg(int argc, char **argv);     /* cmd-reg.c: client of a running server's /v1 API */
+int cmd_health(int argc, char **argv);  /* cmd-health.c: GET /readyz for HEALTHCHECKs and probes */
 
 /* plura reg <verb> handlers, each in the file of its feature */
 int reg_gc(int argc, char **argv);          /* cmd-gc.c */
@@ -25,6 +26,7 @@ typedef struct GcCliOptions {
         const char *config, *data, *repo;
         HttpClientOptions http; /* plura reg gc: --url, --actor, --ca, --insecure */
         bool dry_run, json, reports, last;
+        bool if_idle; /* plura reg gc --if-idle: a GC already running (409) is success */
 } GcCliOptions;
 int gc_cli_parse(int argc, char **argv, GcCliOptions *o, bool offline);
 void gc_cli_print_json(json_t *j);
