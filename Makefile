@@ -139,8 +139,11 @@ image:
 DEPLOY_CACHE ?= /var/cache/plura-test-deploy
 test-deploy:
 	@t0=$$(date +%s); rc=0; \
-	$(MAKE) --no-print-directory deploy-deps build && \
+	$(MAKE) --no-print-directory deploy-deps build || { echo "make test-deploy: set-up failed"; echo "0 passed, 1 failed"; exit 1; }; \
 	PLURA=$(CURDIR)/$(PLURA_BIN) PLURA_SOURCE_ROOT=$(CURDIR) PLURA_DEPLOY_CACHE=$(DEPLOY_CACHE) \
-		tests/deploy/test-deploy.sh || rc=$$?; \
-	echo "== make test-deploy: $$(( $$(date +%s) - t0 )) s, $$( [ $$rc = 0 ] && echo passed || echo FAILED )"; \
+		tests/deploy/test-deploy.sh | tee $(BUILD)/test-deploy.log; rc=$${PIPESTATUS[0]}; \
+	n=$$(grep -c '^ok - ' $(BUILD)/test-deploy.log); f=$$(grep -c '^not ok - ' $(BUILD)/test-deploy.log); \
+	[ $$rc = 0 ] || [ $$f -gt 0 ] || f=1; \
+	echo "== make test-deploy: $$(( $$(date +%s) - t0 )) s"; \
+	echo "$$n passed, $$f failed"; \
 	exit $$rc
