@@ -106,6 +106,8 @@ void v1_gc_register(Registry *r);
 void v1_gc_unregister(Registry *r);
 void v1_governance_register(Registry *r);
 void v1_worm_register(Registry *r);
+/* Removes the /metrics collector v1_worm_register() added for the registry's store. */
+void v1_worm_unregister(Registry *r);
 
 /* ---- the GC's start and stop with the server (implemented in v1-gc.c): its schedule; at the stop
  * a running GC is cancelled and waited for */

@@ -1448,6 +1448,7 @@ Registry *registry_free(Registry *r) {
         registry_stop(r);
         r->tls = tls_free(r->tls); /* after MHD: its connections held the credentials */
         v1_gc_unregister(r);
+        v1_worm_unregister(r);
         r->governance = governance_free(r->governance);
         auth_free(r->auth);
         for (size_t i = 0; i < r->n_v1; i++) {

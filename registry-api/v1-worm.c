@@ -496,8 +496,6 @@ static int worm_verify_post(Registry *reg, const V1Request *req, V1Response *res
 
 /* ---- metrics */
 
-static Store *metrics_store = NULL;
-
 static int count_active(void *userdata, const HoldInfo *h) {
         int64_t *n = userdata;
         if (hold_is_active(h, clock_now_ns()))
@@ -505,8 +503,9 @@ static int count_active(void *userdata, const HoldInfo *h) {
         return 0;
 }
 
+/* userdata: the registry's Store (v1_worm_register() .. v1_worm_unregister()) */
 static void holds_collect(void *userdata) {
-        Store *s = metrics_store;
+        Store *s = userdata;
         int64_t n = 0;
         if (s && store_holds_foreach(s, NULL, count_active, &n) >= 0)
                 metrics_gauge_set(M_HOLDS_ACTIVE, NULL, (double) n);
@@ -524,17 +523,17 @@ void v1_worm_register(Registry *r) {
         if (c && c->registry_id)
                 worm_set_default_registry_id(c->registry_id);
 
-        static bool collector_added = false;
-        metrics_store = registry_store(r);
         metrics_declare(M_HOLDS_ACTIVE, METRIC_GAUGE, "RCA holds currently active (not released, not expired).", NULL, 0);
         metrics_declare("plura_worm_bundles_exported_total", METRIC_COUNTER, "WORM bundles written completely.", NULL, 0);
         metrics_declare("plura_worm_bytes_exported_total", METRIC_COUNTER, "Bytes written into complete WORM bundles.",
                         NULL, 0);
         metrics_declare("plura_worm_verify_failures_total", METRIC_COUNTER,
                         "WORM bundle verifications that found a problem.", NULL, 0);
-        if (!collector_added) {
-                metrics_add_collector(holds_collect, NULL);
-                collector_added = true;
-        }
-        holds_collect(NULL);
+        metrics_add_collector(holds_collect, registry_store(r));
+        holds_collect(registry_store(r));
+}
+
+void v1_worm_unregister(Registry *r) {
+        /* returns once no /metrics render runs it: the store may be closed after this */
+        metrics_remove_collector(holds_collect, registry_store(r));
 }
