@@ -8,6 +8,7 @@
 #include <rocksdb/c.h>
 
 #include "common/util.h"
+#include "storage/index-internal.h"
 #include "storage/storage.h"
 
 #define DIGEST_LOCK_STRIPES 4096U

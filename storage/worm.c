@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "storage/index-internal.h"
 #include "storage/storage.h"
 #include "storage/worm-internal.h"
 

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "gc/gc.h"
 #include "gc/gc-internal.h"
+#include "storage/index-internal.h"
 #include "storage/storage.h"
 #include "tests/unit/tests.h"
 

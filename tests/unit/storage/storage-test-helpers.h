@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/index-internal.h" /* the storage tests look at records as stored */
 #include "storage/storage.h"
 #include "tests/unit/tests.h"
 
