@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fusefs-internal.h"
+#include "storage/layer-fs.h"
 
 struct LayerCache {
         Store *store;

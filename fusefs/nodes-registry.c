@@ -10,6 +10,9 @@
 
 #include "common/util.h"
 #include "nodes.h"
+#include "storage/gc-records.h"
+#include "storage/holds.h"
+#include "storage/records.h"
 
 /* ------------------------------------------------------------------ /channels/<env>/<svc>/<pointer> */
 

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "nodes.h"
+#include "storage/records.h"
 
 /* ------------------------------------------------------------------ repositories */
 

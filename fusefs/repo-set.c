@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fusefs-internal.h"
+#include "storage/records.h"
 
 #define DISABLED_RETRY_NS (60 * NSEC_PER_SEC)
 

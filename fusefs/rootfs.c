@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "fusefs-internal.h"
+#include "storage/records.h"
 
 #define WH_PREFIX ".wh."
 #define WH_OPAQUE ".wh..wh..opq"

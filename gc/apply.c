@@ -11,6 +11,7 @@
 #include "common/parallel.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/records.h"
 
 /* The deletions go through store_manifest_delete() with their WAL sync left to the end of the
  * phase; its threads overlap the index reads of the re-checks. Retention decided them: the /v2/

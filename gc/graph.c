@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/records.h"
 
 static uint64_t hash_bytes(const void *p, size_t n) {
         /* FNV-1a, then a final mix */

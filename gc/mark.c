@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/records.h"
 
 typedef struct MarkCtx {
         Run *r;

@@ -7,6 +7,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/governance-records.h"
 
 static const double duration_buckets[] = { 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600 };
 

@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/gc-records.h"
 
 static json_t *acc_json(const Acc *a) {
         return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "tags_deleted", (json_int_t) a->tags, "links_deleted",

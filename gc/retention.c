@@ -9,6 +9,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/governance-records.h"
+#include "storage/holds.h"
+#include "storage/records.h"
 
 #define DAY_NS (86400 * (int64_t) NSEC_PER_SEC)
 

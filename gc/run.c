@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/gc-records.h"
 
 /* ---------------------------------------------------------------- the Gc object */
 

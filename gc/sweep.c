@@ -11,6 +11,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
+#include "storage/gc-records.h"
+#include "storage/records.h"
 
 /* More threads than cores: the removal waits on the disk (see storage/sweep.c). */
 #define GC_SWEEP_THREADS 16

@@ -8,6 +8,8 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "governance/governance-internal.h"
+#include "storage/governance-records.h"
+#include "storage/records.h"
 
 static int block_load(void *userdata, const BlockInfo *b) {
         Governance *g = userdata;

@@ -8,6 +8,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "governance/governance-internal.h"
+#include "storage/governance-records.h"
+#include "storage/records.h"
 
 /* ------------------------------------------------------------------ the release chain */
 

@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "governance/governance-internal.h"
+#include "storage/records.h"
 
 static void format_duration(char *buf, size_t n, int64_t ns) {
         int64_t s = ns / (int64_t) NSEC_PER_SEC;

@@ -12,6 +12,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "governance/governance-internal.h"
+#include "storage/governance-records.h"
+#include "storage/holds.h"
 
 json_t *gov_json_time(int64_t ns) {
         char buf[64];

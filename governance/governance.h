@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "storage/governance-records.h"
 #include "storage/storage.h"
 
 typedef struct Governance Governance;

@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "governance/governance-internal.h"
+#include "storage/governance-records.h"
 
 /* digest -> the channel repository that has it at a pointer */
 static int channel_tags_collect(void *userdata, const char *env, const char *svc, const char *tag, const TagInfo *ti) {

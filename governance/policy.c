@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "governance/governance-internal.h"
+#include "storage/governance-records.h"
 
 
 static void patterns_free(PolicyPattern *p, size_t n) {

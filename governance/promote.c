@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "governance/governance-internal.h"
+#include "storage/governance-records.h"
 
 static const char *const outcome_table[_GOVERNANCE_OUTCOME_MAX] = {
         [GOVERNANCE_OK] = "OK",

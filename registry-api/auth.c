@@ -24,6 +24,7 @@
 #include "registry-api/auth.h"
 #include "registry-api/htpasswd.h"
 #include "registry-api/jws.h"
+#include "storage/tokens.h"
 
 #define BASIC_SLOTS 1024U  /* verified Basic credentials (direct-mapped by their hash) */
 #define BEARER_SLOTS 4096U /* verified bearer tokens */

@@ -31,6 +31,7 @@
 #include "common/config.h"
 #include "registry-api/http-auth.h"
 #include "storage/storage.h"
+#include "storage/tokens.h"
 
 typedef struct Auth Auth;
 

@@ -10,7 +10,9 @@
 
 #include "governance/governance.h"
 #include "registry-api/auth.h"
+#include "registry-api/listener.h"
 #include "registry-api/registry-api.h"
+#include "registry-api/tls.h"
 
 typedef enum BodyMode {
         BODY_DISCARD,  /* read and drop (or none expected) */
@@ -118,3 +120,62 @@ bool registry_identify_password(Request *req, const char *user, const char *pass
 void oci_begin(Request *req);
 /* The /v2/ routes and what each needs: [{methods, path, action, note}] (GET /v1/registry/routes). */
 json_t *oci_routes_json(void);
+
+/* ---- the registry object (server.c owns its life cycle; request.c reads it) */
+typedef struct V1Handler {
+        char *method;
+        char *prefix;
+        V1Access access;
+        V1HandlerFn fn;
+} V1Handler;
+
+typedef struct Feature {
+        char *name;
+        void *state;
+} Feature;
+
+struct Registry {
+        Config *config;
+        Store *store;
+        char *mount;
+
+        struct MHD_Daemon *daemon;
+        Listener *listener;
+        Auth *auth;
+        Tls *tls;          /* tls.cert set: the listen address serves HTTPS only */
+        char hostport[300]; /* where it listens, for the token realm when a request has no Host */
+        uint16_t port;
+
+        V1Handler *v1;
+        size_t n_v1;
+
+        pthread_mutex_t lock; /* features, inflight, stopping */
+        pthread_cond_t cond;       /* inflight reached 0 while stopping */
+        pthread_cond_t purge_cond; /* stopping */
+        Feature *features;
+        size_t n_features;
+        unsigned inflight;
+        bool stopping;
+
+        Governance *governance; /* governance/: tag policy, block list, channels */
+        bool gc_started;
+        bool purge_started;
+        pthread_t purge_thread;
+
+        /* long polls (under lock): suspended requests, and what wakes them */
+        Request **waiting;
+        size_t n_waiting, allocated_waiting;
+        uint64_t wake_gen;
+        pthread_cond_t wait_cond; /* CLOCK_MONOTONIC: a new waiter, or stopping */
+        pthread_t wait_thread;
+        bool wait_started;
+};
+
+/* request.c: hands an upload session back to the store (the request's end or its reply) */
+void request_release_upload(Request *req);
+/* request.c: the spec's error body {"errors":[{code, message, detail}]} */
+json_t *registry_error_body(const char *code, json_t *detail, const char *message);
+/* server.c: identifies the request from an Authorization header value (false: a reply is queued);
+ * sets req->actor from the identity */
+bool request_identify_from(Request *req, const char *authorization);
+void request_actor(Request *req);

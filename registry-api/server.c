@@ -32,55 +32,6 @@
  * past it, 0.9.75 prepares a 431 and then waits for the connection to time out. */
 #define QUERY_PARAMS_MAX 256U
 
-typedef struct V1Handler {
-        char *method;
-        char *prefix;
-        V1Access access;
-        V1HandlerFn fn;
-} V1Handler;
-
-typedef struct Feature {
-        char *name;
-        void *state;
-} Feature;
-
-struct Registry {
-        Config *config;
-        Store *store;
-        char *mount;
-
-        struct MHD_Daemon *daemon;
-        Listener *listener;
-        Auth *auth;
-        Tls *tls;          /* tls.cert set: the listen address serves HTTPS only */
-        char hostport[300]; /* where it listens, for the token realm when a request has no Host */
-        uint16_t port;
-
-        V1Handler *v1;
-        size_t n_v1;
-
-        pthread_mutex_t lock; /* features, inflight, stopping */
-        pthread_cond_t cond;       /* inflight reached 0 while stopping */
-        pthread_cond_t purge_cond; /* stopping */
-        Feature *features;
-        size_t n_features;
-        unsigned inflight;
-        bool stopping;
-
-        Governance *governance; /* governance/: tag policy, block list, channels */
-        bool gc_started;
-        bool purge_started;
-        pthread_t purge_thread;
-
-        /* long polls (under lock): suspended requests, and what wakes them */
-        Request **waiting;
-        size_t n_waiting, allocated_waiting;
-        uint64_t wake_gen;
-        pthread_cond_t wait_cond; /* CLOCK_MONOTONIC: a new waiter, or stopping */
-        pthread_t wait_thread;
-        bool wait_started;
-};
-
 /* ------------------------------------------------------------------ registry basics */
 
 Store *registry_store(Registry *r) {
@@ -164,169 +115,6 @@ void registry_v1_register(Registry *r, const char *method, const char *prefix, V
         r->v1[r->n_v1++] = (V1Handler) { .method = m, .prefix = p, .access = access, .fn = fn };
 }
 
-/* ------------------------------------------------------------------ responses */
-
-struct MHD_Response *response_empty(void) {
-        return MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
-}
-
-struct MHD_Response *response_buffer_copy(const void *data, size_t len) {
-        return MHD_create_response_from_buffer(len, (void *) data, MHD_RESPMEM_MUST_COPY);
-}
-
-void response_header(struct MHD_Response *resp, const char *name, const char *value) {
-        if (resp && value)
-                (void) MHD_add_response_header(resp, name, value);
-}
-
-const char *request_header(Request *req, const char *name) {
-        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
-}
-
-const char *request_query(Request *req, const char *key) {
-        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
-bool request_is_tls(const Request *req) {
-        return req->reg->tls != NULL;
-}
-
-static bool request_has_body(Request *req) {
-        const char *cl = request_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > 0)
-                return true;
-        return request_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-}
-
-/* A single-request POST's session was never announced: unless committed (which consumed it),
- * it goes away with the request. */
-static void request_release_upload(Request *req) {
-        if (!req->upload)
-                return;
-        char uuid[37];
-        snprintf(uuid, sizeof(uuid), "%s", upload_uuid(req->upload));
-        store_upload_release(req->reg->store, steal_pointer(&req->upload));
-        if (req->cancel_upload_on_abort && req->repo)
-                (void) store_upload_cancel(req->reg->store, req->repo, uuid);
-}
-
-void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
-        if (req->queued || req->deferred) {
-                /* a handler bug; never queue twice */
-                if (resp)
-                        MHD_destroy_response(resp);
-                return;
-        }
-        if (!resp)
-                resp = response_empty();
-        if (!resp) {
-                log_oom();
-                return;
-        }
-        /* Answers found at the first access-handler call wait for the final call: MHD 0.9.75
-         * closes the connection after a response queued that early. Only a POST/PUT with a
-         * body is answered at once, on purpose: MHD then refuses to read that body. */
-        if (req->in_begin && !req->deferred && !req->close_now &&
-            !(request_has_body(req) && (streq(req->method, "POST") || streq(req->method, "PUT")))) {
-                req->deferred = resp;
-                req->deferred_status = status;
-                req->body_mode = BODY_DISCARD;
-                req->finish = NULL;
-                return;
-        }
-        response_header(resp, "Docker-Distribution-API-Version", "registry/2.0");
-        response_header(resp, "Strict-Transport-Security", tls_hsts(req->reg->tls));
-        if (req->close_now)
-                response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-        /* The body is done with: release the upload session before the client can see the
-         * answer, or its next request (often on another connection) finds the session busy. */
-        request_release_upload(req);
-        if (MHD_queue_response(req->conn, status, resp) == MHD_YES) {
-                req->queued = true;
-                req->status = status;
-        } else
-                log_warning("could not queue the %u response for %s %s", status, req->method, req->url);
-        MHD_destroy_response(resp);
-}
-
-/* request_reply_json() with one more header (may be NULL) */
-static void reply_json_header(Request *req, unsigned status, json_t *body, const char *hname, const char *hvalue) {
-        char *s = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
-        json_decref(body);
-        if (!s) {
-                log_oom();
-                return;
-        }
-        size_t len = strlen(s);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(s);
-                return;
-        }
-        req->resp_bytes = len;
-        response_header(resp, "Content-Type", "application/json");
-        if (hname)
-                response_header(resp, hname, hvalue);
-        request_reply(req, status, resp);
-}
-
-void request_reply_json(Request *req, unsigned status, json_t *body) {
-        reply_json_header(req, status, body, NULL, NULL);
-}
-
-static json_t *error_body(const char *code, json_t *detail, const char *message) {
-        /* a message that quotes the request (a path with %ff in it) must still be a JSON string,
-         * or json_pack() fails and the client gets "{}" */
-        char m[1024];
-        snprintf(m, sizeof m, "%s", message);
-        json_t *e = json_pack("{s:s,s:s}", "code", code, "message", utf8_sanitize(m));
-        if (!e) {
-                json_decref(detail);
-                return NULL;
-        }
-        if (detail)
-                json_object_set_new(e, "detail", detail);
-        return json_pack("{s:[o]}", "errors", e);
-}
-
-void request_reply_error(Request *req, unsigned status, const char *code, json_t *detail, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        reply_json_header(req, status, error_body(code, detail, msg), NULL, NULL);
-}
-
-void request_reply_error_header(Request *req, unsigned status, const char *code, const char *hname,
-                                const char *hvalue, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        reply_json_header(req, status, error_body(code, NULL, msg), hname, hvalue);
-}
-
-void request_reply_store_error(Request *req, int r, const StoreError *err, const char *what) {
-        /* a full volume is not the request's fault, whatever code the store attached */
-        if (r == -ENOSPC || r == -EDQUOT)
-                return request_reply_error(req, 507, "UNKNOWN", NULL, "%s: storage is full (%s)", what, strerror(-r));
-        if (err && err->code > OCI_OK && err->code < _OCI_ERROR_MAX) {
-                request_reply_error(req, (unsigned) oci_error_http_status(err->code), oci_error_to_string(err->code),
-                                    NULL, "%s", err->message[0] ? err->message : what);
-                return;
-        }
-        switch (-r) {
-        case EROFS:
-                request_reply_error(req, 503, "UNKNOWN", NULL, "%s: storage is read-only", what);
-                return;
-        default:
-                log_error_errno(r, "%s %s: %s: %m", req->method, req->url, what);
-                request_reply_error(req, 500, "UNKNOWN", NULL, "%s: %s", what, strerror(r < 0 ? -r : r));
-        }
-}
-
 /* ------------------------------------------------------------------ /v1/registry/ */
 
 const char *v1_request_query(const V1Request *req, const char *key) {
@@ -342,7 +130,7 @@ int v1_error(V1Response *resp, int status, const char *code, json_t *detail, con
         va_end(ap);
         json_decref(resp->body);
         resp->status = status;
-        resp->body = error_body(code, detail, msg);
+        resp->body = registry_error_body(code, detail, msg);
         return 0;
 }
 
@@ -470,117 +258,6 @@ static void *wait_thread(void *userdata) {
         return NULL;
 }
 
-/* ------------------------------------------------------------------ rights */
-
-/* "<scheme>://<host>/v2/token" from the request's Host (the client reaches us there). */
-static void token_realm(Request *req, char *buf, size_t len) {
-        const char *host = req->proxied && request_header(req, "X-Forwarded-Host") ? request_header(req, "X-Forwarded-Host")
-                                                                                    : request_header(req, MHD_HTTP_HEADER_HOST);
-        const char *proto = req->proxied ? request_header(req, "X-Forwarded-Proto") : NULL;
-        bool https = proto ? strcasecmp(proto, "https") == 0 : req->reg->tls != NULL;
-        bool ok = host && *host && strlen(host) < 256;
-        for (const char *p = host; ok && *p; p++)
-                ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                     strchr(".-:[]_", *p);
-        snprintf(buf, len, "%s://%s/v2/token", https ? "https" : "http", ok ? host : req->reg->hostport);
-}
-
-/* 401 with the challenge a client answers with credentials: Bearer (the token flow) on /v2/,
- * Basic elsewhere. */
-void request_reply_unauthorized(Request *req, const char *scope, const char *error, const char *fmt, ...) {
-        char msg[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        _cleanup_free_ char *challenge = NULL;
-        if (startswith(req->url, "/v2/") && !streq(req->url, "/v2/token")) {
-                char realm[320];
-                token_realm(req, realm, sizeof realm);
-                challenge = http_bearer_challenge(realm, auth_service(req->reg->auth), scope, error);
-        } else
-                challenge = http_basic_challenge("plura");
-        request_reply_error_header(req, 401, "UNAUTHORIZED", "WWW-Authenticate", challenge, "%s", msg);
-}
-
-static bool request_identify_from(Request *req, const char *authorization);
-static void request_actor(Request *req);
-
-bool request_may(Request *req, const char *repo, const char *action) {
-        const Identity *id = &req->identity;
-        return id->bearer ? auth_could_get(req->reg->auth, id, repo, action) : auth_allowed(req->reg->auth, id, repo, action);
-}
-
-int registry_issue_token(Request *req, const char *refresh, const TokenScope *scopes, size_t n, bool offline,
-                         json_t **ret, char *reason, size_t reason_len) {
-        char who[HTTP_AUTH_USER_MAX + 64];
-        if (refresh && auth_refresh_subject(req->reg->auth, refresh, who, sizeof who, reason, reason_len) >= 0)
-                /* the refresh grant names who asks, for the log */
-                snprintf(req->actor, sizeof(req->actor), "%s from %s", who, req->client);
-        return auth_issue_token(req->reg->auth, &req->identity, refresh, scopes, n, offline, ret, reason, reason_len);
-}
-
-bool registry_identify_password(Request *req, const char *user, const char *password) {
-        _cleanup_free_ char *pair = strdup_printf("%s:%s", user, password), *b64 = NULL;
-        if (pair) {
-                size_t l = strlen(pair);
-                b64 = malloc(4 * ((l + 2) / 3) + 1);
-                if (b64)
-                        EVP_EncodeBlock((unsigned char *) b64, (const unsigned char *) pair, (int) l);
-                OPENSSL_cleanse(pair, l);
-        }
-        _cleanup_free_ char *header = b64 ? strdup_printf("Basic %s", b64) : NULL;
-        if (!header) {
-                request_reply_store_error(req, -ENOMEM, NULL, "out of memory");
-                return false;
-        }
-        identity_done(&req->identity);
-        if (!request_identify_from(req, header)) {
-                snprintf(req->actor, sizeof(req->actor), "unauthenticated from %s", req->client);
-                return false;
-        }
-        request_actor(req); /* the password grant names who asks, for the log */
-        return true;
-}
-
-Auth *registry_auth(Registry *r) {
-        return r->auth;
-}
-
-bool request_auth_enabled(Request *req) {
-        return auth_enabled(req->reg->auth);
-}
-
-bool request_authorize(Request *req, const char *repo, const char *action) {
-        Registry *reg = req->reg;
-        const Identity *id = &req->identity;
-        if (auth_allowed(reg->auth, id, repo, action))
-                return true;
-        _cleanup_free_ char *scope = NULL;
-        if (repo && *repo && (streq(action, "pull") || streq(action, "push") || streq(action, "delete")))
-                scope = strdup_printf("repository:%s:%s", repo, streq(action, "pull") ? "pull" : streq(action, "push") ? "pull,push" : action);
-        else if (streq(action, "catalog"))
-                scope = strdup("registry:catalog:*");
-        char who[HTTP_AUTH_USER_MAX + 64];
-        identity_format(id, who, sizeof who);
-        if (!id->credentials || id->kind == IDENTITY_ANONYMOUS) {
-                request_reply_unauthorized(req, scope, NULL, "authentication required: %s%s%s needs %s", repo && *repo ? "repository " : "",
-                                   repo && *repo ? repo : "this endpoint", "", action);
-                return false;
-        }
-        if (id->bearer && auth_could_get(reg->auth, id, repo, action)) {
-                /* the token was asked for less: the client asks /v2/token again with this scope */
-                request_reply_unauthorized(req, scope, "insufficient_scope", "the bearer token does not grant %s on %s", action,
-                                   repo && *repo ? repo : "this endpoint");
-                return false;
-        }
-        request_reply_error(req, 403, "DENIED", json_pack("{s:s, s:s}", "action", action, "repository", strempty(repo)),
-                            "%s may not %s%s%s (missing action \"%s\")", who, action, repo && *repo ? " in " : "",
-                            repo && *repo ? repo : "", action);
-        return false;
-}
-
-/* The action and repository a /v1 route needs for this request (see V1Access). */
 static void v1_required(const V1Access *acc, const V1Request *vreq, char *action, size_t alen, char *repo, size_t rlen) {
         const char *r = NULL;
         if (acc->repo == V1_REPO_BODY)
@@ -817,7 +494,7 @@ static void request_proxied(Request *req) {
         req->proxied = true;
 }
 
-static void request_actor(Request *req) {
+void request_actor(Request *req) {
         if (auth_enabled(req->reg->auth)) {
                 /* who was authenticated, and from where; X-Plura-Actor is not believed */
                 char who[HTTP_AUTH_USER_MAX + 64];
@@ -835,7 +512,7 @@ static void request_actor(Request *req) {
 
 /* Who is asking, from an Authorization header value (may be NULL): false if the request was
  * answered (bad credentials, too many failures). */
-static bool request_identify_from(Request *req, const char *authorization) {
+bool request_identify_from(Request *req, const char *authorization) {
         Registry *reg = req->reg;
         char cert_user[HTTP_AUTH_USER_MAX + 1] = "";
         if (tls_client_user(reg->tls, req->conn, cert_user, sizeof cert_user) <= 0)

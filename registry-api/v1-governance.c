@@ -10,6 +10,8 @@
 #include "governance/governance.h"
 #include "registry-api/server-internal.h"
 #include "registry-api/v1-input.h"
+#include "storage/governance-records.h"
+#include "storage/records.h"
 
 static const char *body_string(const V1Request *req, const char *key) {
         return req->body ? json_string_value(json_object_get(req->body, key)) : NULL;

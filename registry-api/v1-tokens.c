@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "registry-api/server-internal.h"
 #include "registry-api/v1-input.h"
+#include "storage/tokens.h"
 
 #define CODE "INVALID_REQUEST"
 

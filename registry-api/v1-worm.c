@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "registry-api/registry-api.h"
 #include "registry-api/v1-input.h"
+#include "storage/holds.h"
 
 #define M_HOLDS_ACTIVE "plura_holds_active"
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/governance-records.h"
 #include "storage/store-internal.h"
 
 typedef struct AuditIter {

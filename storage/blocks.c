@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/governance-records.h"
 #include "storage/store-internal.h"
 
 void block_info_done(BlockInfo *b) {

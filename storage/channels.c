@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/governance-records.h"
 #include "storage/store-internal.h"
 
 #define CHANNELS_PREFIX "channels/"

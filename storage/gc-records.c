@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/gc-records.h"
 #include "storage/store-internal.h"
 
 #define REPORT_PREFIX "gc/report/"

@@ -7,6 +7,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "storage/holds.h"
+#include "storage/records.h"
 #include "storage/store-internal.h"
 
 /* Read-modify-write of hold records (release, export path) is serialised in-process: the API

@@ -2,9 +2,10 @@
 #pragma once
 
 /* The index as key/value columns: for storage/'s own files and its unit tests only. The other
- * modules call the typed verbs of storage.h (`grep -rn 'store_kv_\|index_batch_\|INDEX_[A-Z_]*' gc
- * governance registry-api fusefs tools` finds nothing). */
+ * modules call the typed verbs of storage.h and its topic headers (`grep -rn
+ * 'store_kv_\|index_batch_\|INDEX_[A-Z_]*' gc governance registry-api fusefs tools` finds nothing). */
 
+#include "storage/records.h"
 #include "storage/storage.h"
 
 /* ---- raw index access: storage/ only (and its unit tests). Every record has one owner in

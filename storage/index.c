@@ -11,6 +11,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "storage/governance-records.h"
+#include "storage/records.h"
 #include "storage/store-internal.h"
 
 static const char *const index_column_names[_INDEX_COLUMN_MAX] = {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/layer-fs.h"
 #include "storage/store-internal.h"
 
 static char *layer_key(const char *digest, const void *subkey, size_t subkey_len, size_t *ret_len) {

@@ -2,6 +2,7 @@
 /* Repository names, tags and manifest references (distribution-spec grammar), matched by
  * hand: no regex engine on the request path. */
 
+#include "storage/holds.h"
 #include "storage/storage.h"
 
 static bool is_lower_alnum(char c) {

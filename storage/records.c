@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/records.h"
 #include "storage/store-internal.h"
 
 /* "repo\0" (or everything for repo NULL) */

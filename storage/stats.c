@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "storage/governance-records.h"
+#include "storage/records.h"
 #include "storage/store-internal.h"
 
 typedef struct StatsCtx {

@@ -4,7 +4,15 @@
 /* plura storage: content-addressed blob store + RocksDB index + data model.
  * Nothing here knows about HTTP or FUSE. Functions return 0/positive on success and
  * -errno on failure. Where a failure maps onto an OCI error code, the function also
- * fills a StoreError (may be NULL). */
+ * fills a StoreError (may be NULL).
+ *
+ * This header is the core: errors, digests, names, manifest parsing, the Store, blobs, uploads,
+ * manifests and tags, locks and snapshots. The records of one topic each have their own header,
+ * which a user includes explicitly: storage/records.h (typed iteration over the records),
+ * storage/governance-records.h (channels, block list, counters, audit, statistics),
+ * storage/gc-records.h (GC reports and the sweep), storage/holds.h (RCA holds, WORM export),
+ * storage/tokens.h (API tokens), storage/fsck.h, storage/layer-fs.h (fusefs's layer indexes).
+ * The key/value API under them all is internal to storage/ (storage/index-internal.h). */
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -382,107 +390,6 @@ typedef int (*TagPolicyFn)(void *userdata, const char *repo, const char *tag, co
                            StoreError *err);
 void store_set_tag_policy(Store *s, TagPolicyFn fn, void *userdata);
 
-/* ---- governance records: channels (storage/channels.c), the block list (blocks.c), counters
- * (counters.c), audit reading (audit.c) and what the store holds (stats.c). governance/ reads and
- * writes them through these only; snap may be NULL (the current state); a callback returns 0 to
- * go on, 1 to stop, negative to abort with that error, and what it is given is valid during the
- * call only. */
-
-typedef struct IndexSnapshot IndexSnapshot;
-
-/* A pointer move of channels/<env>/<svc>:<pointer> (pointer "stable", "candidate"). */
-typedef struct ChannelMove {
-        const char *env, *svc, *pointer;
-        const char *digest;    /* already linked in channels/<env>/<svc> (-ENOENT otherwise) */
-        const char *actor;     /* NULL = "anonymous" */
-        const char *action;    /* "promote", "rollback", ... */
-        json_t *detail;        /* more members of the history entry (borrowed, may be NULL) */
-} ChannelMove;
-/* Writes the pointer tag, its tag_history entry, the channel_history entry {digest, time (RFC
- * 3339), time_ns, actor, action, channel, previous (the digest it pointed at, or null), the
- * detail's members} and the audit event (action on "channels/<env>/<svc>:<pointer>", the entry as
- * detail) in one synced batch. No tag policy and no tag lock: /v2/ cannot write channels/, and
- * the caller serialises the moves of a channel. *ret_entry (may be NULL) gets the entry. */
-int store_channel_move(Store *s, const ChannelMove *m, json_t **ret_entry);
-typedef struct ChannelHistoryEntry {
-        const char *env, *svc, *pointer;
-        uint64_t seq;          /* store-wide order */
-        const char *digest;
-        int64_t time;          /* ns */
-        const char *actor, *action;
-        const char *previous;  /* NULL: the pointer was not set */
-        json_t *record;        /* the whole entry as stored (with the mover's detail) */
-} ChannelHistoryEntry;
-typedef int (*ChannelHistoryFn)(void *userdata, const ChannelHistoryEntry *e);
-/* Oldest first within a pointer. env NULL: every channel; svc NULL: every service of env;
- * pointer NULL: both pointers of env/svc. */
-int store_channel_history_foreach(Store *s, IndexSnapshot *snap, const char *env, const char *svc, const char *pointer,
-                                  ChannelHistoryFn fn, void *userdata);
-/* The tags of the channel repositories channels/<env>/<svc> (env NULL: every env; svc NULL: every
- * service of env), by repository and tag. */
-typedef int (*ChannelTagFn)(void *userdata, const char *env, const char *svc, const char *tag, const TagInfo *info);
-int store_channel_tags_foreach(Store *s, IndexSnapshot *snap, const char *env, const char *svc, ChannelTagFn fn,
-                               void *userdata);
-
-/* A blocked digest (CVE or policy): it cannot be pulled or promoted. */
-typedef struct BlockInfo {
-        char digest[DIGEST_MAX_LEN];
-        char *reason;
-        char **cves;           /* NULL-terminated, may be NULL */
-        char *severity;        /* may be NULL */
-        char *source_format;   /* the scanner report it was imported from (may be NULL) */
-        char *source_report;
-        json_t *counts;        /* {severity: count} (owned), or NULL */
-        int64_t time;          /* ns */
-        char *actor;
-} BlockInfo;
-void block_info_done(BlockInfo *b);
-/* {reason, cves, time (RFC 3339), time_ns, actor, severity?, source? {format?, report?}, counts?} */
-json_t *block_info_to_json(const BlockInfo *b);
-/* Writes (or replaces) the block of b->digest. */
-int store_block_put(Store *s, const BlockInfo *b);
-/* -ENOENT if the digest is not blocked. */
-int store_block_get(Store *s, const char *digest, BlockInfo *ret);
-int store_block_delete(Store *s, const char *digest);
-typedef int (*BlockFn)(void *userdata, const BlockInfo *b);
-int store_blocks_foreach(Store *s, IndexSnapshot *snap, BlockFn fn, void *userdata);
-
-/* Governance's persistent counters (e.g. "cve_block_events/pull_denied"): 0 until first added. */
-int store_governance_counter_get(Store *s, const char *name, uint64_t *ret);
-/* Atomic within the process; *ret (may be NULL) gets the new value. */
-int store_governance_counter_add(Store *s, const char *name, uint64_t delta, uint64_t *ret);
-
-/* Audit events, oldest first, that match a query. */
-typedef struct AuditQuery {
-        const char *action;    /* exactly this action (NULL: any) */
-        const char *actor;     /* exactly this actor (NULL: any) */
-        const char *target;    /* a target containing this text (NULL: any) */
-        const char *after;     /* the cursor of an event: start after it (NULL or "": from the oldest) */
-        size_t limit;          /* at most this many (0: all) */
-} AuditQuery;
-typedef struct AuditEvent {
-        const char *cursor;    /* this event's position (hex), for AuditQuery.after */
-        int64_t time;          /* ns */
-        const char *actor, *action, *target, *result;
-        json_t *detail;        /* may be NULL */
-        json_t *record;        /* the event as stored: {time, actor, action, target, result, detail?} */
-} AuditEvent;
-typedef int (*AuditFn)(void *userdata, const AuditEvent *e);
-/* Returns 1 when more matching events follow the limit (continue after the last one given), 0 at
- * the end, -EINVAL for a cursor that is not one. q may be NULL (every event). */
-int store_audit_foreach(Store *s, const AuditQuery *q, AuditFn fn, void *userdata);
-
-/* What the store holds: registry-wide (repo NULL) the blob and manifest records, or what repo
- * links. Manifests are stored inline in the index: manifest_bytes are their records' bytes. */
-typedef struct StoreStats {
-        uint64_t blobs;
-        uint64_t blob_bytes;         /* logical: what the digests cover */
-        uint64_t blob_stored_bytes;  /* on disk (after compression at rest) */
-        uint64_t manifests;
-        uint64_t manifest_bytes;
-} StoreStats;
-int store_stats(Store *s, IndexSnapshot *snap, const char *repo, StoreStats *ret);
-
 /* ---- locks shared by manifest PUT, mount, upload commit and the GC sweep */
 void store_digest_lock(Store *s, const char *digest);
 void store_digest_unlock(Store *s, const char *digest);
@@ -509,36 +416,6 @@ void store_digest_generations(Store *s, uint32_t *ret);
 /* the generation of one stripe (store_digest_stripe()) */
 uint32_t store_digest_generation(Store *s, size_t stripe);
 
-/* ---- GC records (storage/gc-records.c): the reports of the GC's runs, the last one, and the sweep
- * intent (gc/gc.h: while a sweep runs, files without record older than its mark may be its own). */
-/* Stores the report (JSON text) of the run started at started (ns) and as the last report, drops
- * the oldest beyond keep and, with clear_intent, the sweep intent: one batch, its WAL not synced
- * (store_sync_wal() or the next synced write makes it durable). */
-int store_gc_report_put(Store *s, const char *json, int64_t started, size_t keep, bool clear_intent);
-/* The last report's JSON (malloc()ed). -ENOENT if there was no run. */
-int store_gc_report_last(Store *s, char **ret_json);
-/* Every stored report, oldest first. */
-typedef int (*GcReportFn)(void *userdata, int64_t started, const char *json, size_t len);
-int store_gc_reports_foreach(Store *s, GcReportFn fn, void *userdata);
-int store_gc_sweep_intent_put(Store *s, const char *json);
-/* -ENOENT if no sweep is (or was left) in progress. */
-int store_gc_sweep_intent_get(Store *s, char **ret_json);
-int store_gc_sweep_intent_clear(Store *s);
-
-/* ---- layer indexes (storage/layer-fs.c): the FUSE view's tar entry tables and decompression
- * checkpoints, records of one layer under sub-keys whose bytes, like the values, are fusefs's. */
-typedef struct LayerIndexRecord {
-        const void *subkey;
-        size_t subkey_len;
-        const void *value;
-        size_t value_len;
-} LayerIndexRecord;
-/* -ENOENT if absent. *ret is malloc()ed and NUL-terminated beyond *ret_len. */
-int store_layer_index_get(Store *s, const char *layer_digest, const void *subkey, size_t subkey_len, char **ret,
-                          size_t *ret_len);
-/* Writes n records of the layer in one synced batch; -EROFS on a read-only store. */
-int store_layer_index_put(Store *s, const char *layer_digest, const LayerIndexRecord *recs, size_t n);
-
 /* ---- index snapshots and durability (the key/value API itself is internal to storage/:
  * storage/index-internal.h; other modules read and write records through typed verbs) */
 
@@ -559,127 +436,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(IndexSnapshot *, store_snapshot_free);
 int store_sync_wal(Store *s);
 /* The index's block cache and memtables in use, in bytes (logs, tests). */
 int store_index_memory(Store *s, uint64_t *ret_cache, uint64_t *ret_memtables);
-/* Repo-manifest link record: pushed/last pulled. */
-typedef struct RepoManifestInfo {
-        int64_t pushed;
-        int64_t last_pulled;
-} RepoManifestInfo;
 
-/* ---- typed iteration over the records (storage/records.c): the other modules read records
- * through these, never through raw keys. snap may be NULL (the current state). Each callback
- * returns 0 to go on, 1 to stop, negative to abort with that error; what it is given is valid
- * during the call only. repo NULL: every repository. */
-typedef int (*RepoManifestFn)(void *userdata, const char *repo, const char *digest, const RepoManifestInfo *info);
-int store_repo_manifests_foreach(Store *s, IndexSnapshot *snap, const char *repo, RepoManifestFn fn, void *userdata);
-/* 1 if the manifest is linked in repo, 0 if not. */
-int store_repo_manifest_exists(Store *s, IndexSnapshot *snap, const char *repo, const char *digest);
-typedef int (*RepoBlobFn)(void *userdata, const char *repo, const char *digest, int64_t linked);
-int store_repo_blobs_foreach(Store *s, IndexSnapshot *snap, const char *repo, RepoBlobFn fn, void *userdata);
-typedef int (*TagFn)(void *userdata, const char *repo, const char *tag, const TagInfo *info);
-int store_tags_foreach(Store *s, IndexSnapshot *snap, const char *repo, TagFn fn, void *userdata);
-/* One tag's record. -ENOENT if there is no such tag, -EBADMSG if it does not decode. */
-int store_tag_info(Store *s, IndexSnapshot *snap, const char *repo, const char *tag, TagInfo *ret);
-typedef struct TagHistoryEntry {
-        const char *repo, *tag;
-        uint64_t seq;           /* store-wide order */
-        const char *digest;     /* NULL for a delete without digest */
-        int64_t time;
-        const char *actor, *action; /* "create", "move", "delete", ... */
-} TagHistoryEntry;
-typedef int (*TagHistoryFn)(void *userdata, const TagHistoryEntry *e);
-/* In order of seq within a tag. tag NULL: every tag of repo. */
-int store_tag_history_foreach(Store *s, IndexSnapshot *snap, const char *repo, const char *tag, TagHistoryFn fn,
-                              void *userdata);
-typedef int (*BlobFn)(void *userdata, const char *digest, const BlobInfo *info);
-/* prefix: of the digest, e.g. "sha512:" or "sha256:ab" (NULL: every blob). */
-int store_blobs_foreach(Store *s, IndexSnapshot *snap, const char *prefix, BlobFn fn, void *userdata);
-/* Every manifest record: its meta JSON (see manifest_meta_scan()) and raw bytes. */
-typedef int (*ManifestRecordFn)(void *userdata, const char *digest, const char *meta, size_t meta_len, const char *raw,
-                                size_t raw_len);
-int store_manifests_foreach(Store *s, IndexSnapshot *snap, ManifestRecordFn fn, void *userdata);
-/* One manifest's record through fn (its return value returned). -ENOENT if there is none. */
-int store_manifest_record(Store *s, IndexSnapshot *snap, const char *digest, ManifestRecordFn fn, void *userdata);
-/* One manifest's meta JSON (malloc()ed, NUL-terminated). -ENOENT if there is no such record. */
-int store_manifest_meta(Store *s, IndexSnapshot *snap, const char *digest, char **ret_meta, size_t *ret_len);
-/* The link record of a manifest in repo. -ENOENT if it is not linked there. */
-int store_repo_manifest_info(Store *s, IndexSnapshot *snap, const char *repo, const char *digest, RepoManifestInfo *ret);
-/* Repository names (of repositories with a manifest), each once, in strcmp() order: those that start with
- * prefix (NULL: all) and sort after `after` (NULL: from the first) or, with after_below, after every name
- * that starts with "<after>/" as well. A repository with many manifests costs a seek, not a step each. */
-typedef int (*RepoNameFn)(void *userdata, const char *repo);
-int store_repo_names_foreach(Store *s, IndexSnapshot *snap, const char *prefix, const char *after, bool after_below,
-                             RepoNameFn fn, void *userdata);
-/* The tags of repo that have a tag history (also deleted ones), each once, in order. */
-typedef int (*TagNameFn)(void *userdata, const char *repo, const char *tag);
-int store_history_tags_foreach(Store *s, IndexSnapshot *snap, const char *repo, TagNameFn fn, void *userdata);
-
-
-/* Full parsed manifest record (children etc.) by digest. */
-int store_manifest_parsed(Store *s, IndexSnapshot *snap, const char *digest, Manifest **ret);
+/* ---- removal and blob files (storage/blob-store.c, storage/blob-files.c), for the GC's sweep and
+ * reconcile (storage/gc-records.h) and fsck (storage/fsck.h) */
 
 /* Removes a blob record and its file: for the GC sweep only. The caller holds the digest
  * lock and has re-checked liveness. Returns the bytes freed on disk. */
 int store_blob_remove(Store *s, const char *digest, uint64_t *ret_disk_bytes);
-/* Removes a manifest record entirely (all repos must already be unlinked). */
-int store_manifest_remove(Store *s, const char *digest);
-
-/* ---- the GC's sweep and reconcile (storage/sweep.c, storage/blob-files.c): gc/ decides which
- * manifests and blobs go (its mark), these remove them, each under its digest lock (the lock of
- * manifest PUT, blob mount and upload commit) and re-checked against the mark's snapshot:
- * whatever a writer touched since is kept. The candidates, n of them, are handed over by index
- * through a callback (sorted: strictly increasing digests), so that a caller with a million of
- * them in a compact table of its own need not make strings of them all; what became of each is
- * told to o->done, from any of the sweep's threads (no lock of the store held: the caller locks
- * its own accounting). */
-typedef enum StoreSweepResult {
-        STORE_SWEEP_REMOVED,     /* removed (a blob: its record, its repository links and its file) */
-        STORE_SWEEP_GONE,        /* a blob without record any more: nothing to do */
-        STORE_SWEEP_RACED,       /* written since the mark's snapshot (pushed, linked, mounted): kept */
-        STORE_SWEEP_RECOMMITTED, /* a blob committed again between its record's and its file's removal: kept */
-        STORE_SWEEP_FAILED,      /* error given; a blob whose record went may have left its file (an orphan) */
-        _STORE_SWEEP_RESULT_MAX,
-        _STORE_SWEEP_RESULT_INVALID = -1,
-} StoreSweepResult;
-
-typedef void (*StoreSweepDoneFn)(void *userdata, size_t i, StoreSweepResult result, int error);
-
-typedef struct StoreSweepOptions {
-        IndexSnapshot *snap;    /* the mark's, taken with .generations (else every candidate is re-read) */
-        int64_t mark_start;     /* blobs: a record touched at or after it is kept (ns) */
-        int64_t cutoff;         /* blobs: created or touched at or after it is kept (the grace period) */
-        bool cold;              /* the sweep's reads of the current state leave the block cache alone */
-        unsigned threads;       /* removal threads (0: 16; the disk, not the CPU, is what they wait on) */
-        const char *thread_name; /* NULL: "plura-sweep" */
-        StoreSweepDoneFn done;  /* required */
-        void *userdata;         /* of every callback */
-        bool (*cancelled)(void *userdata);      /* may be NULL; asked before each group: true ends the sweep, -ECANCELED */
-        void (*each)(void *userdata);           /* tests, may be NULL: for each candidate, its group's locks held */
-        void (*between_passes)(void *userdata); /* tests, may be NULL: blobs, records gone and synced, no file yet */
-} StoreSweepOptions;
-
-typedef struct StoreSweepStats {
-        uint64_t reads;         /* candidates whose records were read again (blobs: in the record pass) */
-        uint64_t reads_files;   /* blobs: in the file pass */
-        uint64_t ns_lock, ns_check, ns_commit, ns_unlink, ns_sync; /* blobs: thread time */
-        double t_links, t_records, t_files; /* blobs: wall time of the link scan and of the two passes */
-} StoreSweepStats;
-
-/* Candidate i's digest into ret. */
-typedef void (*StoreSweepDigestFn)(void *userdata, size_t i, char ret[DIGEST_MAX_LEN]);
-/* Removes the manifest records named, unless linked again since the mark (one index batch per
- * group of candidates, not synced; one WAL sync at the end, before it returns: call it before
- * store_sweep_blobs(), so that a blob never goes while its manifest could come back). Negative
- * only if the sweep as a whole failed (cancelled, no memory, the sync). */
-int store_sweep_manifests(Store *s, const StoreSweepOptions *o, size_t n, StoreSweepDigestFn digest,
-                          StoreSweepStats *ret_stats);
-/* Candidate i's digest and its record as the mark read it. */
-typedef void (*StoreSweepBlobFn)(void *userdata, size_t i, char ret_digest[DIGEST_MAX_LEN], BlobInfo *ret_then);
-/* Removes the blobs named whose records are still as the mark read them, older than o->cutoff and
- * not touched since o->mark_start: first the records with their repository links (the links of the
- * snapshot), made durable with one WAL sync, then, under the locks again, each file whose record
- * no commit wrote again meanwhile. A crash leaves at worst files without record (orphans); say
- * so to fsck with store_gc_sweep_intent_put() first. */
-int store_sweep_blobs(Store *s, const StoreSweepOptions *o, size_t n, StoreSweepBlobFn blob, StoreSweepStats *ret_stats);
 
 /* Every file in the blob store, for fsck and the GC's reconcile. A name that is no blob file of
  * the layout (a stray) comes with digest NULL. fn returns 0 to go on, 1 to stop, negative to abort
@@ -700,150 +463,3 @@ int store_blob_file_exists(Store *s, const char *digest);
 /* Removes digest's file if, under its digest lock, it has no index record: 1 removed (or gone
  * already), 0 kept (it has a record), -errno. The GC's reconcile of files without record. */
 int store_orphan_remove(Store *s, const char *digest);
-
-/* ---- RCA holds (storage/holds.c; WORM export in storage/worm.c) */
-
-typedef struct HoldInfo {
-        char digest[DIGEST_MAX_LEN];
-        char *case_id;
-        char *reason;
-        char *actor;
-        int64_t created;
-        int64_t until;          /* 0 = until released */
-        int64_t released;       /* 0 = not released */
-        char *export_bundle;    /* path of a verified WORM bundle, or NULL */
-} HoldInfo;
-
-/* A hold is active while not released and (until == 0 or until > now). */
-bool hold_is_active(const HoldInfo *h, int64_t now);
-typedef int (*HoldIterFn)(void *userdata, const HoldInfo *h);
-int store_holds_foreach(Store *s, IndexSnapshot *snap, HoldIterFn fn, void *userdata);
-/* For a hold that is no longer active: make sure a verified WORM export of its closure exists,
- * exporting it now if not (worm: the config's "worm" section). Returns 1 if it exported now,
- * 0 if a verified export already existed, negative on failure (GC must then keep the content). */
-int store_hold_ensure_exported(Store *s, const HoldInfo *h, json_t *worm, char **ret_bundle);
-/* Hold record no longer needed (inactive and exported): GC forgets it. */
-int store_hold_forget(Store *s, const HoldInfo *h);
-
-/* Case ids name directories of the WORM target: [A-Za-z0-9][A-Za-z0-9._-]{0,127}. */
-#define CASE_ID_MAX 128
-bool case_id_is_valid(const char *s);
-/* A hold's "until": an RFC 3339 time ("2025-01-31T00:00:00Z") or a duration from now ("30d").
- * -EINVAL if neither, -ERANGE if it is not in the future. */
-int hold_parse_until(const char *s, int64_t now, int64_t *ret);
-void hold_info_done(HoldInfo *h);
-/* API/CLI form: the record plus RFC 3339 times and "active". */
-json_t *hold_info_to_json(const HoldInfo *h, int64_t now);
-/* Puts digest (a manifest or a blob) on hold for case_id; audited. Holding an existing hold
- * again renews it (reason, until; a released hold becomes active again). Returns 1 if created,
- * 0 if renewed; -ENOENT + OCI_MANIFEST_UNKNOWN if the digest is neither a manifest nor a blob
- * in the store, -EINVAL + a message for a bad digest or case id. */
-int store_hold_add(Store *s, const char *digest, const char *case_id, const char *reason, int64_t until,
-                   const char *actor, StoreError *err);
-/* Whether digest itself is under an active hold: 1 (the case id of one such hold in
- * *ret_case_id, malloc()ed, if ret_case_id is not NULL), 0 if not. */
-int store_digest_held(Store *s, const char *digest, char **ret_case_id);
-/* -ENOENT if there is no such hold. */
-int store_hold_get(Store *s, const char *digest, const char *case_id, HoldInfo *ret);
-/* The hold's record as stored (JSON text, malloc()ed, NUL-terminated): what the FUSE view shows. */
-int store_hold_json(Store *s, const char *digest, const char *case_id, char **ret_json, size_t *ret_len);
-/* Marks the hold released (the record stays until GC has made sure an export exists and calls
- * store_hold_forget). Audited. -ENOENT if unknown; releasing twice is a no-op (returns 0). */
-int store_hold_release(Store *s, const char *digest, const char *case_id, const char *actor, StoreError *err);
-/* Records the path of a verified WORM bundle in the hold record. */
-int store_hold_set_export(Store *s, const char *digest, const char *case_id, const char *bundle);
-/* The closure a hold covers: {digest, kind: "manifest"|"blob", manifests: [{digest, mediaType,
- * size, role, artifactType?, subject?}], blobs: [{digest, size, mediaType, role}], bytes}.
- * For an index its child manifests; for every manifest its config, layers and referrers (in any
- * repository), recursively. -ENOENT (+ OCI_MANIFEST_UNKNOWN) if the digest is unknown,
- * -ENOENT (+ OCI_BLOB_UNKNOWN / OCI_MANIFEST_BLOB_UNKNOWN) if part of the closure is missing. */
-int store_digest_closure(Store *s, IndexSnapshot *snap, const char *digest, json_t **ret, StoreError *err);
-
-/* ---- WORM export (storage/worm.c)
- * Bundle: <path>/<case_id>/<UTC time with ns>-<hex[0:12]>[-N]/ with blobs/<algo>/<hex> for every
- * manifest and blob of the closure, tag-history.json, channel-history.json, audit.json,
- * oci-layout and index.json (an OCI image layout: ref "held"), then bundle.json (every file with
- * size and sha256, export time, registry identity) and SHA256SUMS (`sha256sum -c` format).
- * Files are created with O_EXCL, fsynced, made 0444, directories 0555, then the immutable
- * attribute where the filesystem allows. An INCOMPLETE marker exists until the very end; an
- * export that fails leaves it (and a FAILED note) behind and removes nothing. */
-typedef struct WormOptions {
-        const char *path;        /* target directory (config worm.path) */
-        const char *registry_id; /* identity written into bundle.json (config registry_id) */
-        const char *actor;       /* who asked, for bundle.json and the audit log; may be NULL */
-        bool immutable;          /* try FS_IMMUTABLE_FL (config worm.immutable, default true) */
-} WormOptions;
-
-/* Fills o from the config's "worm" section (borrowing its strings). -EDESTADDRREQ if worm.path
- * is not set. registry_id is worm.registry_id, else the default set below, else plura@<host>. */
-int worm_options_from_json(json_t *worm, WormOptions *o);
-/* The server sets the config's registry_id here at start-up (used by store_hold_ensure_exported). */
-void worm_set_default_registry_id(const char *id);
-/* Exports digest's closure for case_id. Returns 0 and the bundle path in *ret_bundle;
- * ret_summary (may be NULL) gets {bundle, case_id, digest, files, bytes, exported_at}.
- * On failure after the bundle directory was created, *ret_bundle still names the incomplete
- * bundle. -EDESTADDRREQ: no target; -ENOENT: unknown digest or missing content; other -errno
- * from the target (-EROFS, -ENOSPC, -EACCES...). err gets a human message. */
-int worm_export(Store *s, const WormOptions *o, const char *case_id, const char *digest, char **ret_bundle,
-                json_t **ret_summary, StoreError *err);
-/* Re-hashes every file listed in bundle.json and SHA256SUMS; reports missing, extra and altered
- * files and incomplete bundles. Works offline (no store). Returns 0 if the bundle verifies,
- * -EBADMSG if it does not (report says why), other -errno if it cannot be read at all. The
- * report (may be NULL) is {bundle, status: "ok"|"failed"|"incomplete", complete, files_checked,
- * bytes_checked, missing[], extra[], altered[], problems[], case_id, digest, registry_id,
- * exported_at}. */
-int worm_verify(const char *bundle_path, json_t **ret_report);
-/* Bundles under path (optionally one case) from their bundle.json, without re-hashing:
- * [{bundle, case_id, name, digest, exported_at, complete, files, bytes}]. */
-int worm_bundles_list(const char *path, const char *case_id, json_t **ret);
-/* Newest bundle of digest under path/case_id that verifies: 0 and *ret_bundle, or -ENOENT. */
-int worm_find_verified(const char *path, const char *case_id, const char *digest, char **ret_bundle);
-
-/* ---- API tokens (storage/tokens.c): robots' credentials. Only the SHA-256 of a token's secret is
- * stored; registry-api/ makes the secret, shows it once and checks presented ones. */
-
-#define API_TOKEN_ID_LEN 32
-typedef struct ApiToken {
-        char id[API_TOKEN_ID_LEN + 1]; /* 32 lower-case hex digits */
-        char *name;                    /* [a-z0-9][a-z0-9._-]*, matched by ACL rules' "users"/"tokens" */
-        char **scopes;                 /* NULL-terminated "<repo glob>:<action>[,<action>...]" */
-        uint8_t hash[32];              /* SHA-256 of the secret */
-        int64_t created;
-        int64_t expires;               /* 0 = never */
-        int64_t revoked;               /* 0 = not revoked */
-        char *created_by;
-        char *revoked_by;
-} ApiToken;
-bool api_token_id_is_valid(const char *id);
-void api_token_done(ApiToken *t);
-/* Writes a new token (audited as token.create). -EEXIST if the id is taken. */
-int store_token_put(Store *s, const ApiToken *t, const char *actor);
-/* -ENOENT if unknown. */
-int store_token_get(Store *s, const char *id, ApiToken *ret);
-typedef int (*ApiTokenIterFn)(void *userdata, const ApiToken *t);
-int store_tokens_foreach(Store *s, ApiTokenIterFn fn, void *userdata);
-/* Marks it revoked (audited as token.revoke); revoking twice is a no-op. -ENOENT if unknown. */
-int store_token_revoke(Store *s, const char *id, const char *actor);
-
-/* ---- audit (every mutation) */
-
-/* Appends {time, actor, action, target, result, detail} to the audit column family. */
-int store_audit(Store *s, const char *actor, const char *action, const char *target, const char *result,
-                json_t *detail /* borrowed, may be NULL */);
-
-/* ---- fsck */
-
-typedef struct FsckReport {
-        uint64_t blobs_checked;
-        uint64_t bytes_checked;
-        uint64_t corrupt_blobs;        /* content does not hash to its name */
-        uint64_t records_without_file;
-        uint64_t files_without_record;
-        uint64_t manifests_missing_children;
-        uint64_t manifests_unlinked_children; /* per repository: a child not linked where the manifest is */
-        uint64_t stale_temp_files;
-        uint64_t quarantined;          /* with repair */
-        json_t *problems;              /* array of {kind, digest/path, detail} */
-} FsckReport;
-int store_fsck(Store *s, bool repair, FsckReport *ret);
-void fsck_report_done(FsckReport *r);

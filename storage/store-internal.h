@@ -8,8 +8,15 @@
 #include <rocksdb/c.h>
 
 #include "common/util.h"
+#include "storage/fsck.h"
+#include "storage/gc-records.h"
+#include "storage/governance-records.h"
+#include "storage/holds.h"
 #include "storage/index-internal.h"
+#include "storage/layer-fs.h"
+#include "storage/records.h"
 #include "storage/storage.h"
+#include "storage/tokens.h"
 
 #define DIGEST_LOCK_STRIPES 4096U
 _Static_assert(DIGEST_LOCK_STRIPES == STORE_DIGEST_STRIPES, "storage.h tells the GC the stripe count");

@@ -9,6 +9,8 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "storage/gc-records.h"
+#include "storage/records.h"
 #include "storage/store-internal.h"
 
 void store_options_init(StoreOptions *o) {

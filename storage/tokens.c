@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "storage/store-internal.h"
+#include "storage/tokens.h"
 
 bool api_token_id_is_valid(const char *id) {
         if (!id || strlen(id) != API_TOKEN_ID_LEN)

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "storage/holds.h"
 #include "storage/storage.h"
 #include "storage/worm-internal.h"
 

@@ -13,7 +13,9 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "storage/governance-records.h"
 #include "storage/index-internal.h"
+#include "storage/holds.h"
 #include "storage/storage.h"
 #include "storage/worm-internal.h"
 

@@ -9,6 +9,7 @@
 #include "common/util.h"
 #include "http-client.h"
 #include "plura.h"
+#include "storage/holds.h"
 #include "storage/storage.h"
 
 typedef struct Opts {

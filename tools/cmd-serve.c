@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "registry-api/registry-api.h"
+#include "storage/fsck.h"
 #include "storage/storage.h"
 #include "plura.h"
 

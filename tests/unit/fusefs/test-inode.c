@@ -6,6 +6,8 @@
  * store: every node kind resolved, its inode the one its kind's encoding gives, the same when
  * listed and when looked up, found again through the table, and the same after reopening. */
 #include "fusefs/fusefs-internal.h"
+#include "storage/gc-records.h"
+#include "storage/holds.h"
 #include "tests/unit/storage/storage-test-helpers.h"
 
 #define D "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

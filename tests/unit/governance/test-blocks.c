@@ -3,6 +3,8 @@
  * of an index that has it) and promotions, survives a restart, is audited and counted; and the
  * other /v2/ checks: blob deletes in channels/ and under holds, the tag policy and its flags. */
 #include "governance-test-helpers.h"
+#include "storage/governance-records.h"
+#include "storage/holds.h"
 
 static void push_index(Fixture *f, const char *repo, const char *child, char digest[DIGEST_MAX_LEN]) {
         StoredManifest *c = NULL;

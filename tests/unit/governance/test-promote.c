@@ -3,6 +3,7 @@
  * refusing for its reason and then passing, the soak time on the fake clock, and the refusals
  * of input and state. */
 #include "governance-test-helpers.h"
+#include "storage/governance-records.h"
 
 static int history_cb(void *u, const ChannelHistoryEntry *e) {
         json_t *arr = u;

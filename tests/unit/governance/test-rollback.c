@@ -2,6 +2,7 @@
 /* Rollback against a real store without a server: to the previous digest, to a named one of the
  * history, and every reason there is nothing to roll back to. */
 #include "governance-test-helpers.h"
+#include "storage/governance-records.h"
 
 typedef struct Fixture3 {
         Fixture f;

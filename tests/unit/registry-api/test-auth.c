@@ -8,6 +8,7 @@
 
 #include "registry-api/auth.h"
 #include "storage-test-helpers.h"
+#include "storage/tokens.h"
 
 static char *bcrypt_cost(const char *pw, unsigned long cost) {
         char salt[64];

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include "storage-test-helpers.h"
+#include "storage/fsck.h"
+#include "storage/records.h"
 
 static size_t count_kind(const FsckReport *r, const char *kind) {
         size_t n = 0, i;

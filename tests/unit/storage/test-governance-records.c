@@ -2,6 +2,8 @@
 /* Governance's records through their verbs: channel moves and history, channel tags, the block
  * list, counters, audit reading with filters and cursors, store_stats(). */
 #include "storage-test-helpers.h"
+#include "storage/governance-records.h"
+#include "storage/records.h"
 
 typedef struct Seen {
         size_t n;

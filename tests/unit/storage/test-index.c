@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "storage-test-helpers.h"
+#include "storage/governance-records.h"
 #include "storage/store-internal.h" /* index_error_to_errno, index_sizes_for_volume */
 
 TEST(test_key_join) {

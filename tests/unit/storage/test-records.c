@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The typed iteration verbs decode what store.c wrote: links, tags, tag history, blobs, manifests. */
 #include "storage-test-helpers.h"
+#include "storage/holds.h"
+#include "storage/layer-fs.h"
+#include "storage/records.h"
 
 typedef struct Seen {
         size_t n;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Manifests, tags, tag history, referrers, listing, the tag policy hook and pull batching. */
 #include "storage-test-helpers.h"
+#include "storage/records.h"
 
 typedef struct History {
         size_t n;

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include "storage-test-helpers.h"
+#include "storage/fsck.h"
+#include "storage/gc-records.h"
+#include "storage/records.h"
 
 #define HOUR (3600LL * 1000000000LL)
 #define T0 (1893456000LL * 1000000000LL) /* 2030-01-01 */

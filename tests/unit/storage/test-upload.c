@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "storage-test-helpers.h"
+#include "storage/fsck.h"
 #include "storage/store-internal.h" /* dir sync counters */
 
 static uint8_t *pattern(size_t n, unsigned seed, bool compressible) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "storage-test-helpers.h"
+#include "storage/holds.h"
 
 static void write_file(const char *path, const char *data) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
