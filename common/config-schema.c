@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 
 #include "config-schema.h"
 #include "config.h"
+#include "regexp.h"
 #include "util.h"
 
 typedef enum NodeType {
@@ -366,16 +366,14 @@ static int check_regex(Checker *c, const Node *n, json_t *v, json_t *u) {
         int r = check_string(c, n, v, u);
         if (r < 0)
                 return r;
-        /* the flags governance/policy.c (patterns_parse) and gc/retention.c (parse_rule)
-         * compile with */
-        regex_t re;
-        int e = regcomp(&re, json_string_value(v), REG_EXTENDED | REG_NOSUB);
-        if (e != 0) {
-                char buf[128];
-                regerror(e, &re, buf, sizeof buf);
+        /* what governance/policy.c (patterns_parse) and gc/retention.c (parse_rule) build */
+        _cleanup_(regexp_freep) Regexp *re = NULL;
+        char buf[256];
+        r = regexp_new(json_string_value(v), &re, buf, sizeof buf);
+        if (r == -ENOMEM)
+                return fail(c, "out of memory");
+        if (r < 0)
                 return fail(c, "invalid regular expression \"%.200s\": %s", json_string_value(v), buf);
-        }
-        regfree(&re);
         return 0;
 }
 

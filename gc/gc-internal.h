@@ -3,8 +3,7 @@
 
 /* Internals shared by the gc/ sources. Other modules use gc.h only. */
 
-#include <regex.h>
-
+#include "common/regexp.h"
 #include "gc/gc.h"
 
 /* ---------------------------------------------------------------- string map
@@ -84,7 +83,7 @@ typedef struct GcWindow {
 typedef struct GcRuleSet {
         char *repos;            /* glob */
         bool has_keep_forever, has_keep_last, has_idle, has_windows;
-        regex_t *keep_forever;
+        Regexp **keep_forever;
         char **keep_forever_src;
         size_t n_keep_forever;
         int64_t keep_last;

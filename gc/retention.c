@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/regexp.h"
 #include "common/util.h"
 #include "gc/gc-internal.h"
 #include "storage/governance-records.h"
@@ -83,7 +84,7 @@ int gc_parse_schedule(const char *s, int64_t *ret) {
 static void rule_set_done(GcRuleSet *r) {
         free(r->repos);
         for (size_t i = 0; i < r->n_keep_forever; i++) {
-                regfree(&r->keep_forever[i]);
+                regexp_free(r->keep_forever[i]);
                 free(r->keep_forever_src[i]);
         }
         free(r->keep_forever);
@@ -137,7 +138,7 @@ static int parse_rule(json_t *o, size_t idx, GcRuleSet *r, char *err, size_t err
                         return -EINVAL;
                 }
                 size_t n = json_array_size(v);
-                r->keep_forever = calloc(n ? n : 1, sizeof(regex_t));
+                r->keep_forever = calloc(n ? n : 1, sizeof(Regexp *));
                 r->keep_forever_src = calloc(n ? n : 1, sizeof(char *));
                 if (!r->keep_forever || !r->keep_forever_src)
                         return -ENOMEM;
@@ -147,12 +148,11 @@ static int parse_rule(json_t *o, size_t idx, GcRuleSet *r, char *err, size_t err
                                 snprintf(err, errlen, "%s.keep_forever[%zu]: expected a string", where, i);
                                 return -EINVAL;
                         }
-                        int e = regcomp(&r->keep_forever[i], pat, REG_EXTENDED | REG_NOSUB);
-                        if (e != 0) {
-                                char buf[128];
-                                regerror(e, &r->keep_forever[i], buf, sizeof buf);
-                                snprintf(err, errlen, "%s.keep_forever[%zu]: invalid regular expression \"%s\": %s", where, i, pat, buf);
-                                return -EINVAL;
+                        char buf[256];
+                        int e = regexp_new(pat, &r->keep_forever[i], buf, sizeof buf);
+                        if (e < 0) {
+                                snprintf(err, errlen, "%s.keep_forever[%zu]: invalid regular expression \"%.200s\": %s", where, i, pat, buf);
+                                return e == -ENOMEM ? -ENOMEM : -EINVAL;
                         }
                         r->keep_forever_src[i] = strdup(pat);
                         r->n_keep_forever++;
@@ -304,8 +304,8 @@ bool gc_effective_keep_forever(const GcEffective *e, const char *tag) {
         if (!e->keep_forever_from)
                 return false;
         for (size_t i = 0; i < e->keep_forever_from->n_keep_forever; i++)
-                if (regexec(&e->keep_forever_from->keep_forever[i], tag, 0, NULL, 0) == 0)
-                        return true;
+                if (regexp_match(e->keep_forever_from->keep_forever[i], tag) != 0)
+                        return true; /* keeping is the safe side of a match that could not run (-ENOMEM) */
         return false;
 }
 

@@ -8,8 +8,8 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <regex.h>
 
+#include "common/regexp.h"
 #include "governance/governance.h"
 
 /* Pointer names inside a channel repository channels/<env>/<svc>. */
@@ -21,7 +21,7 @@
 
 typedef struct PolicyPattern {
         char *source;
-        regex_t re;
+        Regexp *re;
 } PolicyPattern;
 
 typedef struct PolicyRule {

@@ -16,7 +16,7 @@
 static void patterns_free(PolicyPattern *p, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(p[i].source);
-                regfree(&p[i].re);
+                regexp_free(p[i].re);
         }
         free(p);
 }
@@ -38,24 +38,29 @@ static int patterns_parse(json_t *arr, const char *where, PolicyPattern **ret, s
                         patterns_free(p, *ret_n);
                         return log_error_errno(EINVAL, "%s[%zu]: expected a string", where, i);
                 }
-                int k = regcomp(&p[i].re, json_string_value(v), REG_EXTENDED | REG_NOSUB);
-                if (k != 0) {
-                        char e[128];
-                        regerror(k, &p[i].re, e, sizeof(e));
+                char e[256];
+                int k = regexp_new(json_string_value(v), &p[i].re, e, sizeof e);
+                if (k < 0) {
                         patterns_free(p, *ret_n);
-                        return log_error_errno(EINVAL, "%s[%zu]: bad regular expression \"%s\": %s", where, i,
+                        return log_error_errno(-k, "%s[%zu]: bad regular expression \"%s\": %s", where, i,
                                                json_string_value(v), e);
                 }
                 p[i].source = strdup(json_string_value(v));
                 (*ret_n)++;
+                if (!p[i].source) {
+                        patterns_free(p, *ret_n);
+                        return log_oom();
+                }
         }
         *ret = p;
         return 0;
 }
 
+/* The first pattern that matches the tag. The lists matched here (immutable, forbidden) refuse
+ * what they match, so a match that could not be run (-ENOMEM) counts as one. */
 static const PolicyPattern *patterns_match(const PolicyPattern *p, size_t n, const char *tag) {
         for (size_t i = 0; i < n; i++)
-                if (regexec(&p[i].re, tag, 0, NULL, 0) == 0)
+                if (regexp_match(p[i].re, tag) != 0)
                         return &p[i];
         return NULL;
 }
