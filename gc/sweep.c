@@ -362,7 +362,7 @@ static int reconcile_file_cb(void *userdata, const StoreBlobFile *f) {
                 return 0; /* has a record */
         uint64_t size;
         int64_t mtime;
-        if (store_blob_file_stat(f, &size, &mtime) <= 0)
+        if (store_blob_file_stat(r->s, f, &size, &mtime) <= 0)
                 return 0; /* gone, or no regular file: fsck's */
         if (mtime >= r->cutoff || mtime >= r->mark_start)
                 return 0; /* maybe a commit in progress */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Content-addressed blob files: atomic commit (optionally as independent zstd frames), readers
- * with random access, mount/unlink/put/remove. */
+/* Content-addressed blobs: their records, atomic commit (optionally as independent zstd frames)
+ * into the blob backend (blob-backend.h: only it knows where the bytes live), readers with random
+ * access, mount/unlink/put/remove. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "storage/blob-backend.h"
 #include "storage/store-internal.h"
 
 /* Seek table at the end of a zstd blob, inside a zstd skippable frame (so `zstd -d` still works):
@@ -18,42 +20,8 @@
 #define SEEK_MAGIC 0x4B534C50U /* "PLSK" */
 #define BLOB_IO_BUFFER (256U * 1024U)
 
-int blob_dir_for(Store *s, const char *digest, char **ret_dir) {
-        DigestAlgorithm a;
-        if (digest_parse(digest, &a) < 0)
-                return -EINVAL;
-        const char *hex = digest_hex(digest);
-        char *d = strdup_printf("%s/blobs/%s/%.2s", s->root, digest_algorithm_to_string(a), hex);
-        if (!d)
-                return -ENOMEM;
-        *ret_dir = d;
-        return 0;
-}
-
-char *store_blob_path(Store *s, const char *digest) {
-        DigestAlgorithm a;
-        if (!digest || digest_parse(digest, &a) < 0)
-                return NULL;
-        const char *hex = digest_hex(digest);
-        return strdup_printf("%s/blobs/%s/%.2s/%s", s->root, digest_algorithm_to_string(a), hex, hex);
-}
-
-int store_blob_dir_open(Store *s, const char *digest) {
-        DigestAlgorithm a;
-        if (!digest || digest_parse(digest, &a) < 0)
-                return -EINVAL;
-        _cleanup_free_ char *dir = strdup_printf("%s/blobs/%s/%.2s", s->root, digest_algorithm_to_string(a), digest_hex(digest));
-        if (!dir)
-                return -ENOMEM;
-        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return fd < 0 ? -errno : fd;
-}
-
-/* same algorithm and the same first two hex digits (both valid digests) */
-bool store_blob_dir_same(const char *a, const char *b) {
-        const char *ha = digest_hex(a), *hb = digest_hex(b);
-        size_t la = (size_t) (ha - a);
-        return la == (size_t) (hb - b) && memcmp(a, b, la + 2) == 0;
+char *store_blob_location(Store *s, const char *digest) {
+        return blob_backend_location(s->blobs, digest);
 }
 
 static int blob_record_read(Store *s, const char *digest, BlobInfo *ret) {
@@ -191,91 +159,14 @@ finish:
 
 /* ---- commit */
 
-static int ensure_blob_dir(Store *s, const char *digest, char **ret_dir) {
-        _cleanup_free_ char *dir = NULL;
-        int r = blob_dir_for(s, digest, &dir);
-        if (r < 0)
-                return r;
-        if (mkdir(dir, 0755) < 0) {
-                if (errno != EEXIST) {
-                        r = -errno;
-                        if (r != -ENOENT)
-                                return r;
-                        r = mkdir_p(dir, 0755);
-                        if (r < 0)
-                                return r;
-                }
-        } else if (s->fsync) {
-                r = fsync_directory_of(dir); /* the new xx/ entry itself */
-                if (r < 0)
-                        return r;
-        }
-        *ret_dir = steal_pointer(&dir);
-        return 0;
-}
-
-static DirSync *dir_sync_for(Store *s, const char *digest) {
-        DigestAlgorithm a;
-        if (digest_parse(digest, &a) < 0)
-                return NULL;
-        uint8_t fan;
-        if (hex_decode(digest_hex(digest), 2, &fan) < 0)
-                return NULL;
-        return &s->dir_syncs[(unsigned) a * 256U + fan];
-}
-
-/* Makes every rename into dir done before the call durable. Concurrent commits into the same
- * directory share fsyncs: whoever finds no fsync in flight runs one that covers every rename
- * counted before it started; the others wait for it, or for the next one if theirs came later. */
-static int blob_dir_sync(Store *s, const char *digest, const char *dir) {
-        DirSync *d = dir_sync_for(s, digest);
-        if (!d)
-                return fsync_path(dir);
-        int r = 0;
-        pthread_mutex_lock(&d->lock);
-        uint64_t mine = ++d->renamed;
-        while (d->synced < mine) {
-                if (d->syncing) {
-                        pthread_cond_wait(&d->cond, &d->lock);
-                        continue;
-                }
-                d->syncing = true;
-                uint64_t upto = d->renamed;
-                pthread_mutex_unlock(&d->lock);
-                if (s->dir_sync_test_delay_us > 0)
-                        usleep(s->dir_sync_test_delay_us);
-                r = fsync_path(dir);
-                __atomic_add_fetch(&s->n_dir_fsyncs, 1, __ATOMIC_RELAXED);
-                pthread_mutex_lock(&d->lock);
-                d->syncing = false;
-                if (r >= 0 && upto > d->synced)
-                        d->synced = upto;
-                pthread_cond_broadcast(&d->cond);
-                if (r < 0)
-                        break; /* the waiters retry with an fsync of their own */
-        }
-        pthread_mutex_unlock(&d->lock);
-        return r;
-}
-
 int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_fd, const char *digest, uint64_t size,
                      const char *upload_uuid, const char *actor, StoreError *err) {
-        _cleanup_free_ char *dir = NULL, *path = NULL, *zpath = NULL;
+        _cleanup_free_ char *zpath = NULL;
         int r;
 
         if (s->read_only) {
                 unlink(src_path);
                 return -EROFS;
-        }
-        r = ensure_blob_dir(s, digest, &dir);
-        if (r >= 0) {
-                path = store_blob_path(s, digest);
-                if (!path)
-                        r = -ENOMEM;
-        }
-        if (r < 0) {
-                unlink(src_path);
-                return store_error_set(err, r, OCI_BLOB_UPLOAD_INVALID, "cannot prepare blob directory");
         }
 
         /* Encode and sync outside the digest lock (slow for big blobs); only the rename and the
@@ -324,17 +215,14 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
 
         BlobInfo bi = {};
         bool had_record = blob_record_read(s, digest, &bi) >= 0;
-        if (had_record && access(path, F_OK) == 0) {
+        if (had_record && blob_backend_exists(s->blobs, digest) == 1) {
                 /* dedupe: the same content is already committed */
                 unlink(commit_path);
         } else {
                 bi = (BlobInfo) { .size = size, .stored_size = stored, .encoding = enc, .created = now };
-                r = rename(commit_path, path) < 0 ? -errno : 0;
-                if (r >= 0 && s->fsync)
-                        r = blob_dir_sync(s, digest, dir);
+                r = blob_backend_commit(s->blobs, digest, commit_path, enc == BLOB_ENCODING_ZSTD ? zfd : src_fd);
                 if (r < 0) {
                         store_digest_unlock(s, digest);
-                        unlink(commit_path);
                         if (enc == BLOB_ENCODING_ZSTD)
                                 unlink(src_path);
                         return store_error_set(err, log_error_errno(r, "Cannot commit blob %s: %m", digest),
@@ -374,7 +262,7 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
 /* ---- readers */
 
 struct BlobReader {
-        int fd;
+        BlobObject *obj; /* the stored bytes */
         uint64_t size;
         BlobEncoding encoding;
         uint64_t n_frames;
@@ -389,8 +277,7 @@ struct BlobReader {
 BlobReader *blob_reader_free(BlobReader *r) {
         if (!r)
                 return NULL;
-        if (r->fd >= 0)
-                close(r->fd);
+        blob_object_free(r->obj);
         free(r->frame_off);
         if (r->dctx)
                 ZSTD_freeDCtx(r->dctx);
@@ -404,7 +291,7 @@ static int read_seek_table(BlobReader *r, uint64_t file_size) {
         uint8_t tail[8];
         if (file_size < 16)
                 return -EBADMSG;
-        ssize_t n = loop_pread(r->fd, tail, 8, (off_t) (file_size - 8));
+        ssize_t n = blob_object_pread(r->obj, tail, 8, file_size - 8);
         if (n != 8)
                 return n < 0 ? (int) n : -EBADMSG;
         if (get_u32_le(tail + 4) != SEEK_MAGIC)
@@ -418,7 +305,7 @@ static int read_seek_table(BlobReader *r, uint64_t file_size) {
         r->frame_off = calloc(frames + 1, sizeof(uint64_t));
         if (!t || !r->frame_off)
                 return -ENOMEM;
-        n = loop_pread(r->fd, t, frames * 4, (off_t) table_at);
+        n = blob_object_pread(r->obj, t, frames * 4, table_at);
         if (n < 0 || (uint64_t) n != frames * 4)
                 return n < 0 ? (int) n : -EBADMSG;
         uint64_t off = 0;
@@ -434,34 +321,25 @@ static int read_seek_table(BlobReader *r, uint64_t file_size) {
 }
 
 static int blob_reader_open_file(Store *s, const char *digest, const BlobInfo *bi, BlobReader **ret) {
-        _cleanup_free_ char *path = store_blob_path(s, digest);
-        if (!path)
-                return -EINVAL;
         BlobReader *r = calloc(1, sizeof(BlobReader));
         if (!r)
                 return -ENOMEM;
         r->cached = -1;
         r->size = bi->size;
         r->encoding = bi->encoding;
-        r->fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (r->fd < 0) {
-                int q = -errno;
-                blob_reader_free(r);
-                return q;
-        }
-        if (r->encoding == BLOB_ENCODING_ZSTD) {
-                struct stat st;
-                int q = fstat(r->fd, &st) < 0 ? -errno : read_seek_table(r, (uint64_t) st.st_size);
+        int q = blob_backend_open(s->blobs, digest, &r->obj);
+        if (q >= 0 && r->encoding == BLOB_ENCODING_ZSTD) {
+                q = read_seek_table(r, blob_object_size(r->obj));
                 if (q >= 0) {
                         r->dctx = ZSTD_createDCtx();
                         r->frame = malloc(BLOB_ZSTD_FRAME_SIZE);
                         if (!r->dctx || !r->frame)
                                 q = -ENOMEM;
                 }
-                if (q < 0) {
-                        blob_reader_free(r);
-                        return q;
-                }
+        }
+        if (q < 0) {
+                blob_reader_free(r);
+                return q;
         }
         *ret = r;
         return 0;
@@ -482,7 +360,7 @@ uint64_t blob_reader_size(BlobReader *r) {
 }
 
 int blob_reader_fd(BlobReader *r) {
-        return r->encoding == BLOB_ENCODING_RAW ? r->fd : -1;
+        return r->encoding == BLOB_ENCODING_RAW ? blob_object_fd(r->obj) : -1;
 }
 
 static int load_frame(BlobReader *r, uint64_t i) {
@@ -496,7 +374,7 @@ static int load_frame(BlobReader *r, uint64_t i) {
                 r->cbuf = b;
                 r->cbuf_size = clen;
         }
-        ssize_t n = loop_pread(r->fd, r->cbuf, clen, (off_t) r->frame_off[i]);
+        ssize_t n = blob_object_pread(r->obj, r->cbuf, clen, r->frame_off[i]);
         if (n < 0)
                 return (int) n;
         if ((uint64_t) n != clen)
@@ -516,7 +394,7 @@ ssize_t blob_reader_pread(BlobReader *r, void *buf, size_t n, uint64_t offset) {
                 return 0;
         n = (size_t) MIN((uint64_t) n, r->size - offset);
         if (r->encoding == BLOB_ENCODING_RAW)
-                return loop_pread(r->fd, buf, n, (off_t) offset);
+                return blob_object_pread(r->obj, buf, n, offset);
         size_t done = 0;
         while (done < n) {
                 uint64_t pos = offset + done;
@@ -565,8 +443,7 @@ int blob_file_verify(Store *s, const char *digest, const BlobInfo *info, uint64_
                 *ret_bytes = off;
         if (br->encoding == BLOB_ENCODING_RAW) {
                 /* a raw file longer than its record is corrupt too */
-                struct stat st;
-                if (fstat(br->fd, &st) == 0 && (uint64_t) st.st_size != info->size)
+                if (blob_object_size(br->obj) != info->size)
                         return -EBADMSG;
         }
         char got[DIGEST_MAX_LEN];
@@ -706,20 +583,15 @@ int store_blob_remove(Store *s, const char *digest, uint64_t *ret_disk_bytes) {
         int r = blob_record_read(s, digest, &bi);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *path = store_blob_path(s, digest);
-        if (!path)
-                return -ENOMEM;
-        uint64_t bytes = 0;
-        struct stat st;
-        if (stat(path, &st) == 0)
-                bytes = (uint64_t) st.st_size;
         /* record first: a crash between the two leaves an orphan file (reconciled later), never a
          * record without content */
         r = store_kv_delete(s, INDEX_BLOB, digest, strlen(digest));
         if (r < 0)
                 return r;
-        if (unlink(path) < 0 && errno != ENOENT)
-                return log_error_errno(errno, "Cannot remove %s: %m", path);
+        uint64_t bytes = 0;
+        r = blob_backend_remove(s->blobs, digest, &bytes);
+        if (r < 0)
+                return r;
         if (ret_disk_bytes)
                 *ret_disk_bytes = bytes;
         return 0;

@@ -33,30 +33,48 @@ static void problem(Fsck *f, const char *kind, const char *digest, const char *p
         log_warning("fsck: %s %s: %s", kind, digest ? digest : strempty(path), strempty(detail));
 }
 
-/* Moves path into <root>/quarantine/<time>/<name>. */
-static int quarantine(Fsck *f, const char *path, const char *name) {
-        int r;
+/* Where name goes in <root>/quarantine/<time>/ (created on first use; a name taken gets a random
+ * suffix), malloc()ed, or NULL. */
+static char *quarantine_path(Fsck *f, const char *name) {
         if (!f->quarantine) {
                 char ts[32];
                 format_timestamp(ts, sizeof ts, f->started);
                 f->quarantine = strdup_printf("%s/quarantine/%s", f->store->root, ts);
                 if (!f->quarantine)
-                        return -ENOMEM;
-                r = mkdir_p(f->quarantine, 0755);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot create %s: %m", f->quarantine);
+                        return NULL;
+                int r = mkdir_p(f->quarantine, 0755);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot create %s: %m", f->quarantine);
+                        return NULL;
+                }
         }
-        _cleanup_free_ char *dst = strdup_printf("%s/%s", f->quarantine, name);
-        if (!dst)
-                return -ENOMEM;
-        if (access(dst, F_OK) == 0) {
+        char *dst = strdup_printf("%s/%s", f->quarantine, name);
+        if (dst && access(dst, F_OK) == 0) {
                 free(dst);
                 char rnd[37];
                 uuid_random(rnd);
                 dst = strdup_printf("%s/%s.%s", f->quarantine, name, rnd);
-                if (!dst)
-                        return -ENOMEM;
         }
+        return dst;
+}
+
+/* Moves a blob backend's object (at location) into the quarantine as name. */
+static int quarantine_blob(Fsck *f, const char *location, const char *name) {
+        _cleanup_free_ char *dst = quarantine_path(f, name);
+        if (!dst)
+                return -ENOMEM;
+        int r = blob_backend_quarantine(f->store->blobs, location, dst);
+        if (r < 0)
+                return r;
+        f->report->quarantined++;
+        return 0;
+}
+
+/* Moves path (of the store's own directories: uploads, tmp) into the quarantine as name. */
+static int quarantine(Fsck *f, const char *path, const char *name) {
+        _cleanup_free_ char *dst = quarantine_path(f, name);
+        if (!dst)
+                return -ENOMEM;
         if (rename(path, dst) < 0)
                 return log_error_errno(errno, "Cannot move %s to %s: %m", path, dst);
         f->report->quarantined++;
@@ -112,7 +130,7 @@ static int check_blob_records(Fsck *f) {
                         problem(f, "invalid_record", digest, NULL, "blob record does not decode");
                         continue;
                 }
-                _cleanup_free_ char *path = store_blob_path(f->store, digest);
+                _cleanup_free_ char *path = store_blob_location(f->store, digest);
                 if (!path) {
                         strv_free(l.v);
                         return -ENOMEM;
@@ -132,7 +150,7 @@ static int check_blob_records(Fsck *f) {
                         problem(f, "corrupt_blob", digest, path, "content does not hash to its name");
                         if (f->repair) {
                                 _cleanup_free_ char *name = strdup_printf("corrupt-%s", digest);
-                                if (name && quarantine(f, path, name) >= 0)
+                                if (name && quarantine_blob(f, path, name) >= 0)
                                         store_kv_delete(f->store, INDEX_BLOB, digest, strlen(digest));
                         }
                 } else if (r < 0) {
@@ -146,30 +164,28 @@ static int check_blob_records(Fsck *f) {
 
 /* ---- blob files */
 
-static void stray_file(Fsck *f, const char *path, const char *name) {
+static void stray_file(Fsck *f, const char *location) {
         f->report->stale_temp_files++;
-        problem(f, "stale_temp_file", NULL, path, "unexpected file in the blob store");
+        problem(f, "stale_temp_file", NULL, location, "unexpected file in the blob store");
         if (f->repair) {
-                _cleanup_free_ char *q = strdup_printf("stray-%s", name);
+                const char *slash = strrchr(location, '/');
+                _cleanup_free_ char *q = strdup_printf("stray-%s", slash ? slash + 1 : location);
                 if (q)
-                        quarantine(f, path, q);
+                        quarantine_blob(f, location, q);
         }
 }
 
 static int check_blob_file_cb(void *userdata, const StoreBlobFile *bf) {
         Fsck *f = userdata;
-        _cleanup_free_ char *path = strdup_printf("%s/%s", bf->dir, bf->name);
-        if (!path)
-                return -ENOMEM;
         if (!bf->digest) {
-                stray_file(f, path, bf->name);
+                stray_file(f, bf->location);
                 return 0;
         }
         const char *digest = bf->digest;
         store_digest_lock(f->store, digest);
         bool known = store_blob_info(f->store, digest, NULL) >= 0;
         int64_t mtime;
-        if (!known && f->gc_sweep_mark_start > 0 && store_blob_file_stat(bf, NULL, &mtime) >= 0 &&
+        if (!known && f->gc_sweep_mark_start > 0 && store_blob_file_stat(f->store, bf, NULL, &mtime) >= 0 &&
             mtime < f->gc_sweep_mark_start) {
                 /* gc/gc.h: an interrupted sweep removed the record, not yet the file; the next
                  * GC's reconcile collects it. Not a problem. */
@@ -178,11 +194,11 @@ static int check_blob_file_cb(void *userdata, const StoreBlobFile *bf) {
         }
         if (!known) {
                 f->report->files_without_record++;
-                problem(f, "file_without_record", digest, path, "blob file with no index record");
+                problem(f, "file_without_record", digest, bf->location, "blob file with no index record");
                 if (f->repair) {
                         _cleanup_free_ char *name = strdup_printf("orphan-%s", digest);
                         if (name)
-                                quarantine(f, path, name);
+                                quarantine_blob(f, bf->location, name);
                 }
         }
         store_digest_unlock(f->store, digest);

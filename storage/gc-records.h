@@ -86,3 +86,30 @@ int store_sweep_blobs(Store *s, const StoreSweepOptions *o, size_t n, StoreSweep
 
 /* Removes a manifest record entirely (all repos must already be unlinked). */
 int store_manifest_remove(Store *s, const char *digest);
+
+/* ---- blobs one by one and what the blob backend holds (storage/blob-store.c,
+ * storage/blob-files.c), for the GC's reconcile and fsck (storage/fsck.h); where the bytes live
+ * is the backend's business (storage/blob-backend.h) */
+
+/* Removes a blob record and its stored bytes. The caller holds the digest lock and has
+ * re-checked liveness. *ret_disk_bytes (may be NULL) gets the bytes freed. */
+int store_blob_remove(Store *s, const char *digest, uint64_t *ret_disk_bytes);
+
+/* Everything the blob backend holds, for fsck and the GC's reconcile: f->digest NULL for what is
+ * no blob of its layout (a stray). fn returns 0 to go on, 1 to stop, negative to abort with that
+ * error; f is valid during the call only. */
+typedef struct StoreBlobFile {
+        const char *digest;   /* "sha256:<hex>", or NULL */
+        const char *location; /* where it is (a path, an object key), for messages */
+        const void *entry;    /* the backend's (store_blob_file_stat()) */
+} StoreBlobFile;
+typedef int (*StoreBlobFileFn)(void *userdata, const StoreBlobFile *f);
+int store_blob_files_foreach(Store *s, StoreBlobFileFn fn, void *userdata);
+/* During the callback: f's stored size and last write (ns): 1 a plain file or object, 0 not, -errno
+ * (-ENOENT: gone). Asked only where needed (a file system stats then). */
+int store_blob_file_stat(Store *s, const StoreBlobFile *f, uint64_t *ret_size, int64_t *ret_mtime);
+/* Whether digest's stored bytes exist: 1, 0, -errno. */
+int store_blob_file_exists(Store *s, const char *digest);
+/* Removes digest's stored bytes if, under its digest lock, it has no index record: 1 removed (or
+ * gone already), 0 kept (it has a record), -errno. The GC's reconcile of files without record. */
+int store_orphan_remove(Store *s, const char *digest);

@@ -232,18 +232,11 @@ int store_blob_info(Store *s, const char *digest, BlobInfo *ret);
 int store_blob_infos(Store *s, const char *const *digests, size_t n, BlobInfo *ret, int *ret_status);
 /* Blob linked into repo. -ENOENT if the blob is not linked there. */
 int store_repo_blob_info(Store *s, const char *repo, const char *digest, BlobInfo *ret);
-/* Path of the committed file: <root>/blobs/<algo>/<hex[0:2]>/<hex>. */
-char *store_blob_path(Store *s, const char *digest);
-/* The directory that holds a digest's blob file, opened O_DIRECTORY (or -errno): a caller that
- * removes the files of many sorted digests uses unlinkat(fd, digest_hex(digest), 0) and opens
- * the next one when store_blob_dir_same() says the directory changed. */
-int store_blob_dir_open(Store *s, const char *digest);
-bool store_blob_dir_same(const char *a, const char *b);
-
 typedef struct BlobReader BlobReader;
 int store_blob_open(Store *s, const char *digest, BlobReader **ret);
 uint64_t blob_reader_size(BlobReader *r);
-/* The file descriptor of a raw blob (for sendfile/splice), or -1 if encoded. */
+/* A file descriptor on a raw blob's bytes (for sendfile/splice), or -1 if it is encoded or its
+ * backend has none: then read with blob_reader_pread(). */
 int blob_reader_fd(BlobReader *r);
 /* Reads logical bytes at offset (decompressing if needed). Returns bytes read, 0 at EOF. */
 ssize_t blob_reader_pread(BlobReader *r, void *buf, size_t n, uint64_t offset);
@@ -436,30 +429,3 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(IndexSnapshot *, store_snapshot_free);
 int store_sync_wal(Store *s);
 /* The index's block cache and memtables in use, in bytes (logs, tests). */
 int store_index_memory(Store *s, uint64_t *ret_cache, uint64_t *ret_memtables);
-
-/* ---- removal and blob files (storage/blob-store.c, storage/blob-files.c), for the GC's sweep and
- * reconcile (storage/gc-records.h) and fsck (storage/fsck.h) */
-
-/* Removes a blob record and its file: for the GC sweep only. The caller holds the digest
- * lock and has re-checked liveness. Returns the bytes freed on disk. */
-int store_blob_remove(Store *s, const char *digest, uint64_t *ret_disk_bytes);
-
-/* Every file in the blob store, for fsck and the GC's reconcile. A name that is no blob file of
- * the layout (a stray) comes with digest NULL. fn returns 0 to go on, 1 to stop, negative to abort
- * with that error; f is valid during the call only. */
-typedef struct StoreBlobFile {
-        const char *digest;     /* "sha256:<hex>", or NULL */
-        const char *dir;        /* the directory it is in (a path) */
-        const char *name;       /* its name there */
-        int dir_fd;             /* open on dir (store_blob_file_stat()) */
-} StoreBlobFile;
-typedef int (*StoreBlobFileFn)(void *userdata, const StoreBlobFile *f);
-int store_blob_files_foreach(Store *s, StoreBlobFileFn fn, void *userdata);
-/* Size and modification time (ns) of the file, not following a symlink: 1 if it is a regular
- * file, 0 if not, -errno (-ENOENT: gone). */
-int store_blob_file_stat(const StoreBlobFile *f, uint64_t *ret_size, int64_t *ret_mtime);
-/* Whether digest's blob file exists: 1, 0, -errno. */
-int store_blob_file_exists(Store *s, const char *digest);
-/* Removes digest's file if, under its digest lock, it has no index record: 1 removed (or gone
- * already), 0 kept (it has a record), -errno. The GC's reconcile of files without record. */
-int store_orphan_remove(Store *s, const char *digest);

@@ -8,6 +8,7 @@
 #include <rocksdb/c.h>
 
 #include "common/util.h"
+#include "storage/blob-backend.h"
 #include "storage/fsck.h"
 #include "storage/gc-records.h"
 #include "storage/governance-records.h"
@@ -27,18 +28,6 @@ _Static_assert(DIGEST_LOCK_STRIPES == STORE_DIGEST_STRIPES, "storage.h tells the
 typedef struct PullEntry PullEntry;
 typedef struct UploadClient UploadClient;
 #define UPLOAD_CLIENT_BUCKETS 256U
-
-/* Group commit of the directory fsync that makes a blob's rename durable, one per fan-out
- * directory (<algorithm>/<2 hex>): a commit counts its rename, then waits for an fsync of the
- * directory that started after it was counted, running one itself when none is in flight. */
-typedef struct DirSync {
-        pthread_mutex_t lock;
-        pthread_cond_t cond;
-        uint64_t renamed; /* renames counted so far */
-        uint64_t synced;  /* renames 1..synced are durable */
-        bool syncing;
-} DirSync;
-#define DIR_SYNC_SLOTS (_DIGEST_ALGORITHM_MAX * 256U)
 
 struct Store {
         char *root;
@@ -69,9 +58,7 @@ struct Store {
         uint32_t digest_gen[DIGEST_LOCK_STRIPES]; /* atomic; see store_digest_generations() */
         pthread_mutex_t tag_locks[TAG_LOCK_STRIPES];
 
-        DirSync dir_syncs[DIR_SYNC_SLOTS];
-        uint64_t n_dir_fsyncs;         /* blob directory fsyncs done (atomic; for tests) */
-        unsigned dir_sync_test_delay_us; /* tests: widen each directory fsync to force batching */
+        BlobBackend *blobs; /* where the blobs' bytes live (blob-backend.h) */
 
         pthread_mutex_t seq_lock;
         uint64_t seq_next, seq_limit;
@@ -178,21 +165,8 @@ int blob_commit_file(Store *s, const char *repo, const char *src_path, int src_f
                      uint64_t size, const char *upload_uuid, const char *actor, StoreError *err);
 /* Reads a blob's logical content and hashes it against its name; used by fsck. */
 int blob_file_verify(Store *s, const char *digest, const BlobInfo *info, uint64_t *ret_bytes);
-int blob_dir_for(Store *s, const char *digest, char **ret_dir);
-/* The directory that holds a digest's blob file, opened O_DIRECTORY (or -errno); whether two
- * (valid) digests' files share one. */
-int store_blob_dir_open(Store *s, const char *digest);
-bool store_blob_dir_same(const char *a, const char *b);
-
-/* ---- blob-files.c: removing the files of many sorted digests, each directory opened once */
-typedef struct BlobFileRemover {
-        int dir_fd;                     /* -1: none open yet; -errno: that directory could not be opened */
-        char dir_of[DIGEST_MAX_LEN];    /* the digest it was opened for */
-} BlobFileRemover;
-#define BLOB_FILE_REMOVER_INIT { .dir_fd = -1 }
-/* 1 removed, 0 there was no file, -errno. */
-int blob_file_remove(Store *s, BlobFileRemover *rm, const char *digest);
-void blob_file_remover_done(BlobFileRemover *rm);
+/* The backend's location of digest's stored bytes (messages, tests), or NULL. */
+char *store_blob_location(Store *s, const char *digest);
 
 /* ---- upload.c */
 void uploads_free_all(Store *s);

@@ -29,7 +29,7 @@ char *store_path(Store *s, const char *sub) {
 }
 
 int store_dirs_make(Store *s) {
-        static const char *const dirs[] = { "blobs/sha256", "blobs/sha512", "uploads", "tmp" };
+        static const char *const dirs[] = { "uploads", "tmp" };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *p = store_path(s, dirs[i]);
                 if (!p)
@@ -80,10 +80,6 @@ int store_open(const StoreOptions *o, Store **ret) {
                 pthread_mutex_init(&s->digest_locks[i], NULL);
         for (size_t i = 0; i < TAG_LOCK_STRIPES; i++)
                 pthread_mutex_init(&s->tag_locks[i], NULL);
-        for (size_t i = 0; i < DIR_SYNC_SLOTS; i++) {
-                pthread_mutex_init(&s->dir_syncs[i].lock, NULL);
-                pthread_cond_init(&s->dir_syncs[i].cond, NULL);
-        }
         pthread_mutex_init(&s->seq_lock, NULL);
         pthread_mutex_init(&s->uploads_lock, NULL);
         pthread_mutex_init(&s->pulls_lock, NULL);
@@ -142,6 +138,12 @@ int store_open(const StoreOptions *o, Store **ret) {
                 }
         }
 
+        r = blob_backend_fs_new(&(BlobBackendOptions) { .root = s->root, .fsync = s->fsync, .read_only = s->read_only },
+                                &s->blobs);
+        if (r < 0) {
+                store_free(s);
+                return r;
+        }
         r = index_open(s);
         if (r < 0) {
                 store_free(s);
@@ -166,14 +168,11 @@ Store *store_free(Store *s) {
         pulls_stop(s);
         uploads_free_all(s);
         index_close(s);
+        blob_backend_free(s->blobs);
         for (size_t i = 0; i < DIGEST_LOCK_STRIPES; i++)
                 pthread_mutex_destroy(&s->digest_locks[i]);
         for (size_t i = 0; i < TAG_LOCK_STRIPES; i++)
                 pthread_mutex_destroy(&s->tag_locks[i]);
-        for (size_t i = 0; i < DIR_SYNC_SLOTS; i++) {
-                pthread_mutex_destroy(&s->dir_syncs[i].lock);
-                pthread_cond_destroy(&s->dir_syncs[i].cond);
-        }
         pthread_mutex_destroy(&s->seq_lock);
         pthread_mutex_destroy(&s->uploads_lock);
         pthread_mutex_destroy(&s->pulls_lock);

@@ -776,7 +776,12 @@ static int blob_files_group(void *userdata, size_t gi) {
                         group_done(&g);
                         return -ENOMEM;
                 }
-                BlobFileRemover rm = BLOB_FILE_REMOVER_INIT;
+                _cleanup_(blob_remover_freep) BlobRemover *rm = NULL;
+                if (blob_remover_new(w->s->blobs, &rm) < 0) {
+                        unlock_digests_full(w->s, g.ptrs, n, false);
+                        group_done(&g);
+                        return -ENOMEM;
+                }
                 for (size_t i = 0; i < n; i++) {
                         if (state[i] != ITEM_REMOVE)
                                 continue;
@@ -791,11 +796,11 @@ static int blob_files_group(void *userdata, size_t gi) {
                                 state[i] = ITEM_FAILED, error[i] = q;
                                 continue;
                         }
-                        q = blob_file_remove(w->s, &rm, g.names[i]);
+                        q = blob_remover_remove(rm, g.names[i]);
                         if (q < 0)
                                 state[i] = ITEM_FAILED, error[i] = q;
                 }
-                blob_file_remover_done(&rm);
+                rm = blob_remover_free(rm);
                 unlock_digests_full(w->s, g.ptrs, n, false);
                 add_ns(&w->stats.ns_unlink, &t0);
                 group_done(&g);

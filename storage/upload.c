@@ -480,7 +480,7 @@ int store_upload_commit(Store *s, Upload *u, const char *digest, const char *act
         slot_unlink_locked(s, u);
         pthread_mutex_unlock(&s->uploads_lock);
         /* The record names the digest being committed until the commit's batch deletes it: a crash
-         * between the rename into blobs/ and that batch leaves a file without index record, which
+         * between the move into the blob backend and that batch leaves a file without index record, which
          * the next open removes (uploads_reconcile). Unsynced like every session write: it is in
          * the WAL before the rename, which is what kill -9 needs; after a power cut such a file is
          * an orphan for GC's reconcile. */
@@ -628,10 +628,9 @@ int uploads_reconcile(Store *s) {
                 }
                 const char *digest = l.v[i].committing;
                 if (digest) {
-                        /* a commit cut short before its index batch: its file, if renamed into
-                         * blobs/ already, has no record and is visible nowhere */
-                        _cleanup_free_ char *blob = store_blob_path(s, digest);
-                        if (blob && store_blob_info(s, digest, NULL) == -ENOENT && unlink(blob) == 0)
+                        /* a commit cut short before its index batch: its bytes, if in the blob
+                         * backend already, have no record and are visible nowhere */
+                        if (store_blob_info(s, digest, NULL) == -ENOENT && blob_backend_remove(s->blobs, digest, NULL) == 1)
                                 blobs++;
                         (void) unlink(path);
                 } else if (access(path, F_OK) == 0) {

@@ -17,6 +17,7 @@
 #include "storage/gc-records.h"
 #include "storage/holds.h"
 #include "storage/index-internal.h"
+#include "storage/store-internal.h"
 #include "storage/storage.h"
 #include "tests/unit/tests.h"
 
@@ -713,7 +714,7 @@ TEST(test_interrupted_sweep_orphan) {
         char d[DIGEST_MAX_LEN];
         clock_set_fake(T0);
         blob("apps/o", "a blob the crashed sweep removed the record of", d);
-        char *path = store_blob_path(store, d);
+        char *path = store_blob_location(store, d);
         ASSERT_OK(store_kv_delete(store, INDEX_BLOB, d, strlen(d)));
         FsckReport fr = {};
         ASSERT_OK(store_fsck(store, false, &fr));
@@ -752,7 +753,7 @@ static void repush_between_passes(Gc *g, void *userdata) {
 /* Two loose blobs, a (raced: kept) and b (swept), the hook set around the run: one blob deleted,
  * one kept as raced, both their records and files as such, fsck clean. */
 static void run_gc_one_blob_raced(const char *a, const char *b, GcHook *hook, GcHook fn) {
-        char *pa = store_blob_path(store, a), *pb = store_blob_path(store, b);
+        char *pa = store_blob_location(store, a), *pb = store_blob_location(store, b);
         *hook = fn;
         json_t *rep = run_gc(T0 + 2 * HOUR, false, NULL);
         *hook = NULL;
@@ -797,7 +798,7 @@ TEST(test_cancel_between_sweep_passes) {
         clock_set_fake(T0);
         blob("apps/c", "a layer whose run is cancelled", a);
         blob("apps/c", "another layer whose run is cancelled", b);
-        char *pa = store_blob_path(store, a), *pb = store_blob_path(store, b);
+        char *pa = store_blob_location(store, a), *pb = store_blob_location(store, b);
         clock_set_fake(T0 + 2 * HOUR);
         GcOptions o = { .trigger = "test", .test_between_sweep_passes = cancel_between_passes };
         json_t *rep = NULL;

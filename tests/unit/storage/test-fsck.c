@@ -6,7 +6,9 @@
 
 #include "storage-test-helpers.h"
 #include "storage/fsck.h"
+#include "storage/gc-records.h"
 #include "storage/records.h"
+#include "storage/store-internal.h"
 
 static size_t count_kind(const FsckReport *r, const char *kind) {
         size_t n = 0, i;
@@ -75,26 +77,26 @@ TEST(test_fsck_finds_and_repairs) {
         _cleanup_free_ char *img = test_image_manifest(d_cfg, strlen("{\"os\":\"linux\",\"architecture\":\"arm64\"}"), layers,
                                                        sizes, 1, NULL, NULL, NULL);
         ASSERT_OK(test_put_manifest(s, "bad", "v1", img, d_img, &e));
-        _cleanup_free_ char *p_layer = store_blob_path(s, d_layer);
+        _cleanup_free_ char *p_layer = store_blob_location(s, d_layer);
         corrupt_file(p_layer, 40);
 
         /* a raw blob with flipped bytes */
         char d_raw[DIGEST_MAX_LEN];
         test_blob(s, "raw", "short raw content", d_raw);
-        _cleanup_free_ char *p_raw = store_blob_path(s, d_raw);
+        _cleanup_free_ char *p_raw = store_blob_location(s, d_raw);
         corrupt_file(p_raw, 2);
 
         /* a record whose file is gone */
         char d_gone[DIGEST_MAX_LEN];
         test_blob(s, "gone", "this file will vanish", d_gone);
-        _cleanup_free_ char *p_gone = store_blob_path(s, d_gone);
+        _cleanup_free_ char *p_gone = store_blob_location(s, d_gone);
         ASSERT_OK(unlink(p_gone));
 
         /* an orphan file (e.g. a crash between rename and index write) */
         const char *orphan = "orphan content";
         char d_orphan[DIGEST_MAX_LEN];
         ASSERT_OK(digest_buffer(DIGEST_SHA256, orphan, strlen(orphan), d_orphan));
-        _cleanup_free_ char *p_orphan = store_blob_path(s, d_orphan);
+        _cleanup_free_ char *p_orphan = store_blob_location(s, d_orphan);
         _cleanup_free_ char *orphan_dir = strdup_printf("%s/blobs/sha256/%.2s", dir, digest_hex(d_orphan));
         ASSERT_OK(mkdir_p(orphan_dir, 0755));
         ASSERT_OK(write_file_atomic(p_orphan, orphan, strlen(orphan), 0444));

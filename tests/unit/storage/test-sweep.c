@@ -343,6 +343,7 @@ TEST(test_manifests_pushed_again) {
 }
 
 typedef struct Walk {
+        Store *s;
         unsigned blobs, strays;
         bool saw_orphan, orphan_regular;
         const char *orphan;
@@ -358,7 +359,7 @@ static int walk_cb(void *userdata, const StoreBlobFile *f) {
         if (streq(f->digest, w->orphan)) {
                 uint64_t size;
                 int64_t mtime;
-                int r = store_blob_file_stat(f, &size, &mtime);
+                int r = store_blob_file_stat(w->s, f, &size, &mtime);
                 ASSERT_OK(r);
                 w->saw_orphan = true;
                 w->orphan_regular = r == 1 && size == 6 && mtime > 0;
@@ -380,7 +381,7 @@ TEST(test_blob_files_and_orphans) {
         ASSERT_OK(write_file_atomic(opath, "orphan", 6, 0444));
         _cleanup_free_ char *stray = strdup_printf("%s/not-a-digest", odir);
         ASSERT_OK(write_file_atomic(stray, "x", 1, 0644));
-        Walk w = { .orphan = od };
+        Walk w = { .s = s, .orphan = od };
         ASSERT_OK(store_blob_files_foreach(s, walk_cb, &w));
         ASSERT_EQ(w.blobs, 2);
         ASSERT_EQ(w.strays, 1);

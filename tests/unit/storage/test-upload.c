@@ -84,7 +84,7 @@ TEST(test_chunked_upload) {
         ASSERT_EQ(bi.size, len);
         ASSERT_EQ(bi.encoding, BLOB_ENCODING_RAW);
         ASSERT_EQ(store_repo_blob_info(s, "other", digest, NULL), -ENOENT);
-        _cleanup_free_ char *path = store_blob_path(s, digest);
+        _cleanup_free_ char *path = store_blob_location(s, digest);
         struct stat st;
         ASSERT_OK(stat(path, &st));
         ASSERT_EQ(st.st_mode & 0777, 0444);
@@ -128,7 +128,7 @@ TEST(test_chunked_upload) {
         ASSERT_OK(store_upload_acquire(s, "lib/app", uuid, &u));
         ASSERT_OK(store_upload_commit(s, u, d512, NULL, &e));
         ASSERT_OK(store_repo_blob_info(s, "lib/app", d512, &bi));
-        _cleanup_free_ char *p512 = store_blob_path(s, d512);
+        _cleanup_free_ char *p512 = store_blob_location(s, d512);
         ASSERT_TRUE(strstr(p512, "/blobs/sha512/") != NULL);
         ASSERT_OK(access(p512, F_OK));
 
@@ -344,7 +344,7 @@ TEST(test_group_commit_same_dir) {
         _cleanup_free_ char *dir = test_tmpdir();
         Store *s = test_store_open(dir, false);
         /* a slow directory fsync, so commits pile up behind it as they would on a slow disk */
-        s->dir_sync_test_delay_us = 3000;
+        blob_backend_fs_set_sync_delay(s->blobs, 3000);
         enum { N = SAME_DIR_THREADS * SAME_DIR_BLOBS };
         _cleanup_free_ SameDirBlob *blobs = calloc(N, sizeof(SameDirBlob));
         ASSERT_TRUE(blobs);
@@ -368,7 +368,7 @@ TEST(test_group_commit_same_dir) {
                 pthread_join(t[i], NULL);
         pthread_barrier_destroy(&start);
 
-        uint64_t fsyncs = __atomic_load_n(&s->n_dir_fsyncs, __ATOMIC_RELAXED);
+        uint64_t fsyncs = blob_backend_fs_dir_fsyncs(s->blobs);
         printf("# %d commits into one directory took %llu directory fsyncs\n", N, (unsigned long long) fsyncs);
         ASSERT_TRUE(fsyncs > 0);
         ASSERT_TRUE(fsyncs * 2 <= N); /* shared; one each without group commit */
@@ -423,7 +423,7 @@ TEST(test_reconcile_after_crash) {
                                                  "\"commit\":\"%s\"}", strlen(data), digest);
         ASSERT_OK(store_kv_put(s, INDEX_UPLOAD, uuid, 36, rec, strlen(rec)));
         _cleanup_free_ char *up = strdup_printf("%s/uploads/%s", dir, uuid);
-        _cleanup_free_ char *blob = store_blob_path(s, digest);
+        _cleanup_free_ char *blob = store_blob_location(s, digest);
         _cleanup_free_ char *fan = strndup(blob, strrchr(blob, '/') - blob);
         ASSERT_OK(mkdir_p(fan, 0755));
         FILE *f = fopen(up, "w");
@@ -483,7 +483,7 @@ TEST(test_zstd_at_rest) {
         ASSERT_EQ(bi.encoding, BLOB_ENCODING_ZSTD);
         ASSERT_EQ(bi.size, len);
         ASSERT_TRUE(bi.stored_size < len / 2);
-        _cleanup_free_ char *path = store_blob_path(s, digest);
+        _cleanup_free_ char *path = store_blob_location(s, digest);
         struct stat st;
         ASSERT_OK(stat(path, &st));
         ASSERT_EQ((uint64_t) st.st_size, bi.stored_size);

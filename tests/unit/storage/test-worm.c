@@ -7,6 +7,7 @@
 
 #include "storage-test-helpers.h"
 #include "storage/holds.h"
+#include "storage/store-internal.h"
 
 static void write_file(const char *path, const char *data) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -394,7 +395,7 @@ TEST(test_export_errors) {
         json_decref(list);
 
         /* a blob missing from the store: the export fails before writing anything */
-        _cleanup_free_ char *victim = store_blob_path(f.s, f.sig_blob);
+        _cleanup_free_ char *victim = store_blob_location(f.s, f.sig_blob);
         ASSERT_OK(unlink(victim));
         ASSERT_EQ(worm_export(f.s, &o, "INC-1", f.index, &b, NULL, &e), -ENOENT);
         ASSERT_EQ(e.code, OCI_BLOB_UNKNOWN);
