@@ -25,6 +25,16 @@ int clock_parse_fake_now(const char *s, int64_t *ret_ns);
  * this first and exits on failure. clock_now_ns() calls it once if nothing did. */
 int clock_fake_from_env(void);
 
+/* FNV-1a over n bytes, continuing from h (start with HASH_FNV1A_INIT): for hash tables and lock
+ * stripes, not for anything an attacker must not steer. */
+#define HASH_FNV1A_INIT UINT64_C(14695981039346656037)
+static inline uint64_t hash_fnv1a(const void *p, size_t n, uint64_t h) {
+        const uint8_t *b = p;
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ b[i]) * UINT64_C(1099511628211);
+        return h;
+}
+
 /* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), 't' or ' ' for 'T' and 'z' for 'Z'
  * accepted, years 0000-9999, fractions beyond ns truncated, a leap second (:60) is the next
  * second. -EINVAL if it is not such a time, -ERANGE if it does not fit int64 ns. */

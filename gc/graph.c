@@ -11,13 +11,8 @@
 #include "storage/records.h"
 
 static uint64_t hash_bytes(const void *p, size_t n) {
-        /* FNV-1a, then a final mix */
-        const uint8_t *b = p;
-        uint64_t h = UINT64_C(1469598103934665603);
-        for (size_t i = 0; i < n; i++) {
-                h ^= b[i];
-                h *= UINT64_C(1099511628211);
-        }
+        /* FNV-1a, then a final mix (the table is indexed by the low bits) */
+        uint64_t h = hash_fnv1a(p, n, HASH_FNV1A_INIT);
         h ^= h >> 33;
         h *= UINT64_C(0xff51afd7ed558ccd);
         h ^= h >> 33;

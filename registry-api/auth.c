@@ -26,104 +26,11 @@
 #include "registry-api/jws.h"
 #include "storage/tokens.h"
 
-#define BASIC_SLOTS 1024U  /* verified Basic credentials (direct-mapped by their hash) */
-#define BEARER_SLOTS 4096U /* verified bearer tokens */
-#define VERIFYING_SLOTS 64U /* Basic credentials being verified (bcrypt) right now */
-#define FAIL_SLOTS 4096U   /* failed-login counts per client and per user */
-#define TOKEN_PREFIX "plura_"
-#define TOKEN_SECRET_BYTES 32
-#define BEARER_ACCESS_MAX 64
-#define HTPASSWD_CHECK_NS (2 * (int64_t) NSEC_PER_SEC)
-
-#define M_BCRYPT "plura_auth_bcrypt_total"
-#define M_FAILED "plura_auth_failed_logins_total"
-#define M_LIMITED "plura_auth_rate_limited_total"
-#define M_TOKENS "plura_auth_tokens_issued_total"
-
-typedef struct HtpasswdRef {
-        Htpasswd *h;
-        unsigned refs; /* under Auth.lock; the current one holds one */
-} HtpasswdRef;
-
-typedef struct BasicSlot {
-        uint8_t key[32]; /* SHA-256 of user \0 password */
-        uint64_t generation;
-        int64_t expires;
-        IdentityKind kind;
-        char name[HTTP_AUTH_USER_MAX + 1];
-        char token_id[API_TOKEN_ID_LEN + 1];
-        bool used;
-} BasicSlot;
-
-/* Credentials whose bcrypt runs now: other requests with them wait for its result instead of
- * paying their own (a client that opens 16 connections at once with new credentials). */
-typedef struct VerifyingSlot {
-        uint8_t key[32];
-        bool busy;
-} VerifyingSlot;
-
-typedef struct BearerSlot {
-        uint8_t key[32]; /* SHA-256 of the token */
-        uint64_t generation;
-        int64_t expires;
-        Identity id; /* owned copy; handed out as copies */
-        bool used;
-} BearerSlot;
-
-typedef struct FailSlot {
-        char key[HTTP_AUTH_USER_MAX + 8]; /* "c:<address>" or "u:<user>" */
-        unsigned failures;
-        int64_t window_start;
-} FailSlot;
-
-typedef struct Cidr {
-        int family; /* AF_INET, AF_INET6 */
-        uint8_t addr[16];
-        unsigned bits;
-} Cidr;
-
-struct Auth {
-        Store *store;
-        Cidr *proxies; /* auth.trusted_proxies */
-        size_t n_proxies;
-        bool enabled;
-        char *htpasswd_path;
-        Acl *acl;
-        JwsKey *key;
-        char *service, *issuer;
-        int64_t token_ttl, refresh_ttl, basic_ttl, fail_window;
-        unsigned fail_per_client, fail_per_user;
-
-        pthread_mutex_t lock; /* htpasswd, its stat, generation */
-        HtpasswdRef *htpasswd;
-        struct stat htpasswd_st;
-        atomic_int_fast64_t htpasswd_checked; /* last look at the file, ns */
-        atomic_uint_fast64_t generation; /* moved by reloads and revocations: older cache entries miss */
-
-        /* SHA-256 fetched once at auth_new(): EVP_sha256() makes every EVP_DigestInit_ex() fetch the
-         * implementation again (a lookup in OpenSSL's method store, under its lock), on every
-         * request with credentials */
-        EVP_MD *sha256;
-
-        pthread_mutex_t cache_lock;
-        pthread_cond_t verified; /* a VerifyingSlot was released */
-        BasicSlot basic[BASIC_SLOTS];
-        VerifyingSlot verifying[VERIFYING_SLOTS];
-        BearerSlot bearer[BEARER_SLOTS];
-
-        pthread_mutex_t fail_lock;
-        FailSlot fails[FAIL_SLOTS];
-
-        pthread_mutex_t tokens_lock; /* the API tokens, as in the store */
-        ApiToken *tokens;
-        size_t n_tokens, allocated_tokens;
-
-        atomic_uint_fast64_t bcrypts;
-};
+#include "registry-api/auth-internal.h"
 
 /* ------------------------------------------------------------------ small helpers */
 
-static void sha256_of(Auth *auth, const void *a, size_t al, const void *b, size_t bl, uint8_t out[32]) {
+void auth_sha256(Auth *auth, const void *a, size_t al, const void *b, size_t bl, uint8_t out[32]) {
         EVP_MD_CTX *c = EVP_MD_CTX_new();
         unsigned n = 32;
         if (!c || EVP_DigestInit_ex(c, auth->sha256, NULL) != 1 || EVP_DigestUpdate(c, a, al) != 1 ||
@@ -198,7 +105,7 @@ void identity_format(const Identity *id, char *buf, size_t len) {
         }
 }
 
-static void identity_set(Identity *id, IdentityKind kind, const char *name, const char *token_id) {
+void identity_set(Identity *id, IdentityKind kind, const char *name, const char *token_id) {
         *id = (Identity) { .kind = kind, .credentials = kind != IDENTITY_ANONYMOUS };
         snprintf(id->name, sizeof id->name, "%s", strempty(name));
         snprintf(id->token_id, sizeof id->token_id, "%s", strempty(token_id));
@@ -282,7 +189,7 @@ int auth_reload_if_changed(Auth *a) {
 
 static FailSlot *fail_slot_locked(Auth *a, const char *key) {
         uint8_t h[32];
-        sha256_of(a, key, strlen(key), NULL, 0, h);
+        auth_sha256(a, key, strlen(key), NULL, 0, h);
         FailSlot *f = &a->fails[slot_of(h, FAIL_SLOTS)];
         if (!streq(f->key, key)) {
                 snprintf(f->key, sizeof f->key, "%s", key);
@@ -344,122 +251,6 @@ static void login_succeeded(Auth *a, const char *client, const char *user) {
         pthread_mutex_unlock(&a->fail_lock);
         if (before > 0)
                 log_info("auth: %s logged in from %s after %u failed attempt(s)", user, strempty(client), before);
-}
-
-/* ------------------------------------------------------------------ API tokens in memory */
-
-/* must hold tokens_lock */
-static const ApiToken *token_find_locked(Auth *a, const char *id) {
-        for (size_t i = 0; i < a->n_tokens; i++)
-                if (streq(a->tokens[i].id, id))
-                        return &a->tokens[i];
-        return NULL;
-}
-
-static bool token_usable(const ApiToken *t, int64_t now) {
-        return t && !t->revoked && (t->expires == 0 || t->expires > now);
-}
-
-static int token_copy(const ApiToken *from, ApiToken *to) {
-        *to = *from;
-        to->name = strdup(from->name);
-        to->created_by = from->created_by ? strdup(from->created_by) : NULL;
-        to->revoked_by = from->revoked_by ? strdup(from->revoked_by) : NULL;
-        size_t n = 0;
-        while (from->scopes && from->scopes[n])
-                n++;
-        to->scopes = calloc(n + 1, sizeof(char *));
-        for (size_t i = 0; to->scopes && i < n; i++)
-                to->scopes[i] = strdup(from->scopes[i]);
-        bool ok = to->name && to->scopes && (!from->created_by || to->created_by) && (!from->revoked_by || to->revoked_by);
-        for (size_t i = 0; ok && i < n; i++)
-                ok = to->scopes[i] != NULL;
-        if (!ok) {
-                api_token_done(to);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-/* must hold tokens_lock */
-static int token_remember_locked(Auth *a, const ApiToken *t) {
-        for (size_t i = 0; i < a->n_tokens; i++)
-                if (streq(a->tokens[i].id, t->id)) {
-                        ApiToken copy;
-                        int r = token_copy(t, &copy);
-                        if (r < 0)
-                                return r;
-                        api_token_done(&a->tokens[i]);
-                        a->tokens[i] = copy;
-                        return 0;
-                }
-        if (a->n_tokens == a->allocated_tokens) {
-                size_t na = a->allocated_tokens ? 2 * a->allocated_tokens : 16;
-                ApiToken *v = realloc(a->tokens, na * sizeof(ApiToken));
-                if (!v)
-                        return -ENOMEM;
-                a->tokens = v;
-                a->allocated_tokens = na;
-        }
-        int r = token_copy(t, &a->tokens[a->n_tokens]);
-        if (r >= 0)
-                a->n_tokens++;
-        return r;
-}
-
-static int token_load_cb(void *userdata, const ApiToken *t) {
-        Auth *a = userdata;
-        pthread_mutex_lock(&a->tokens_lock);
-        int r = token_remember_locked(a, t);
-        pthread_mutex_unlock(&a->tokens_lock);
-        return r;
-}
-
-/* "plura_<id>_<secret>": the identity of a valid, usable token. */
-static bool token_secret_verify(Auth *a, const char *secret, Identity *ret) {
-        const char *rest = startswith(secret, TOKEN_PREFIX);
-        if (!rest || strlen(rest) < API_TOKEN_ID_LEN + 2 || rest[API_TOKEN_ID_LEN] != '_')
-                return false;
-        char id[API_TOKEN_ID_LEN + 1];
-        memcpy(id, rest, API_TOKEN_ID_LEN);
-        id[API_TOKEN_ID_LEN] = 0;
-        uint8_t h[32];
-        sha256_of(a, secret, strlen(secret), NULL, 0, h);
-        bool ok = false;
-        pthread_mutex_lock(&a->tokens_lock);
-        const ApiToken *t = token_find_locked(a, id);
-        if (t && token_usable(t, clock_now_ns()) && CRYPTO_memcmp(t->hash, h, 32) == 0) {
-                identity_set(ret, IDENTITY_TOKEN, t->name, t->id);
-                size_t n = 0;
-                while (t->scopes[n])
-                        n++;
-                ret->scopes = calloc(n + 1, sizeof(char *));
-                ok = ret->scopes != NULL;
-                for (size_t i = 0; ok && i < n; i++)
-                        ok = (ret->scopes[i] = strdup(t->scopes[i])) != NULL;
-        }
-        pthread_mutex_unlock(&a->tokens_lock);
-        if (!ok)
-                identity_done(ret);
-        return ok;
-}
-
-/* Whether an API token id is still usable (bearer tokens issued for it die with it). */
-static bool token_id_usable(Auth *a, const char *id, char ***ret_scopes) {
-        pthread_mutex_lock(&a->tokens_lock);
-        const ApiToken *t = token_find_locked(a, id);
-        bool ok = token_usable(t, clock_now_ns());
-        if (ok && ret_scopes) {
-                size_t n = 0;
-                while (t->scopes[n])
-                        n++;
-                *ret_scopes = calloc(n + 1, sizeof(char *));
-                ok = *ret_scopes != NULL;
-                for (size_t i = 0; ok && i < n; i++)
-                        ok = ((*ret_scopes)[i] = strdup(t->scopes[i])) != NULL;
-        }
-        pthread_mutex_unlock(&a->tokens_lock);
-        return ok;
 }
 
 /* ------------------------------------------------------------------ Basic credentials */
@@ -527,7 +318,7 @@ static AuthVerdict identify_basic(Auth *a, const AuthRequest *rq, const HttpAuth
                         return AUTH_IDENTIFIED;
         }
         uint8_t key[32];
-        sha256_of(a, h->user, strlen(h->user), h->password, strlen(h->password), key);
+        auth_sha256(a, h->user, strlen(h->user), h->password, strlen(h->password), key);
         uint64_t gen = atomic_load(&a->generation);
         if (basic_cached(a, key, ret))
                 return AUTH_IDENTIFIED;
@@ -675,7 +466,7 @@ static AuthVerdict identify_bearer(Auth *a, const char *token, Identity *ret, ch
                 return AUTH_BAD;
         }
         uint8_t key[32];
-        sha256_of(a, token, strlen(token), NULL, 0, key);
+        auth_sha256(a, token, strlen(token), NULL, 0, key);
         uint64_t gen = atomic_load(&a->generation);
         if (!bearer_cached(a, key, ret)) {
                 int64_t exp;
@@ -731,7 +522,7 @@ AuthVerdict auth_identify(Auth *a, const AuthRequest *rq, Identity *ret, unsigne
         const char *sent = bearer_as_sent(rq->authorization);
         if (sent) {
                 uint8_t key[32];
-                sha256_of(a, sent, strlen(sent), NULL, 0, key);
+                auth_sha256(a, sent, strlen(sent), NULL, 0, key);
                 if (bearer_cached(a, key, ret))
                         return bearer_still_usable(a, ret, reason, reason_len);
         }
@@ -929,113 +720,6 @@ const char *auth_service(const Auth *a) {
         return a->service;
 }
 
-/* ------------------------------------------------------------------ API token management */
-
-static bool token_name_is_valid(const char *s) {
-        if (!s || !*s || strlen(s) > 64 || !((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
-                return false;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
-                        return false;
-        return true;
-}
-
-/* "<repo glob>:<action>[,<action>...]" with known actions */
-static int token_scope_check(const char *scope, char *err, size_t errlen) {
-        const char *colon = scope ? strchr(scope, ':') : NULL;
-        if (!colon || colon == scope || !colon[1]) {
-                snprintf(err, errlen, "scope \"%s\": expected <repository glob>:<action>[,<action>...]", strempty(scope));
-                return -EINVAL;
-        }
-        _cleanup_free_ char *actions = strdup(colon + 1);
-        if (!actions)
-                return -ENOMEM;
-        char *save = NULL;
-        for (char *t = strtok_r(actions, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                if (!acl_action_is_valid(t)) {
-                        snprintf(err, errlen, "scope \"%s\": unknown action \"%s\"", scope, t);
-                        return -EINVAL;
-                }
-        return 0;
-}
-
-int auth_token_create(Auth *a, const char *name, char **scopes, int64_t expires, const char *actor, ApiToken *ret,
-                      char **ret_secret, char *err, size_t errlen) {
-        if (!token_name_is_valid(name)) {
-                snprintf(err, errlen, "name: expected [a-z0-9][a-z0-9._-]{0,63}");
-                return -EINVAL;
-        }
-        if (!scopes || !scopes[0]) {
-                snprintf(err, errlen, "scope: at least one scope is needed");
-                return -EINVAL;
-        }
-        for (char **s = scopes; *s; s++) {
-                int r = token_scope_check(*s, err, errlen);
-                if (r < 0)
-                        return r;
-        }
-        uint8_t idb[API_TOKEN_ID_LEN / 2], sec[TOKEN_SECRET_BYTES];
-        if (RAND_bytes(idb, sizeof idb) != 1 || RAND_bytes(sec, sizeof sec) != 1)
-                return -EIO;
-        _cleanup_(api_token_done) ApiToken t = { .created = clock_now_ns(), .expires = expires };
-        hex_encode(idb, sizeof idb, t.id);
-        _cleanup_free_ char *b64 = NULL;
-        int r = base64url_encode(sec, sizeof sec, &b64);
-        OPENSSL_cleanse(sec, sizeof sec);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *secret = strdup_printf(TOKEN_PREFIX "%s_%s", t.id, b64);
-        t.name = strdup(name);
-        t.created_by = actor ? strdup(actor) : NULL;
-        size_t n = 0;
-        while (scopes[n])
-                n++;
-        t.scopes = calloc(n + 1, sizeof(char *));
-        if (!secret || !t.name || !t.scopes)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(t.scopes[i] = strdup(scopes[i])))
-                        return -ENOMEM;
-        sha256_of(a, secret, strlen(secret), NULL, 0, t.hash);
-        r = store_token_put(a->store, &t, actor);
-        if (r < 0)
-                return r;
-        (void) token_load_cb(a, &t);
-        *ret = t;
-        t = (ApiToken) {};
-        *ret_secret = steal_pointer(&secret);
-        return 0;
-}
-
-int auth_token_revoke(Auth *a, const char *id_or_name, const char *actor) {
-        /* the ids to revoke, collected first: the store write happens outside the lock */
-        pthread_mutex_lock(&a->tokens_lock);
-        char (*ids)[API_TOKEN_ID_LEN + 1] = calloc(a->n_tokens + 1, sizeof(*ids));
-        size_t n = 0;
-        for (size_t i = 0; ids && i < a->n_tokens; i++)
-                if (!a->tokens[i].revoked && (streq(a->tokens[i].id, id_or_name) || streq(a->tokens[i].name, id_or_name)))
-                        memcpy(ids[n++], a->tokens[i].id, API_TOKEN_ID_LEN + 1);
-        pthread_mutex_unlock(&a->tokens_lock);
-        if (!ids)
-                return -ENOMEM;
-        int r = 0;
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                r = store_token_revoke(a->store, ids[i], actor);
-                ApiToken t = {};
-                if (r >= 0 && store_token_get(a->store, ids[i], &t) >= 0) {
-                        (void) token_load_cb(a, &t);
-                        api_token_done(&t);
-                }
-        }
-        free(ids);
-        atomic_fetch_add(&a->generation, 1); /* cached logins with it miss now */
-        return r < 0 ? r : (int) n;
-}
-
-uint64_t auth_bcrypt_count(const Auth *a) {
-        return a ? atomic_load(&a->bcrypts) : 0;
-}
-
 /* ------------------------------------------------------------------ trusted proxies */
 
 static int cidr_parse(const char *s, Cidr *ret) {
@@ -1191,7 +875,7 @@ int auth_new(Store *s, const Config *c, Auth **ret, char *err, size_t errlen) {
         r = token_key_load(a, token, err, errlen);
         if (r < 0)
                 return r;
-        r = store_tokens_foreach(s, token_load_cb, a);
+        r = auth_tokens_load(a);
         if (r < 0) {
                 snprintf(err, errlen, "cannot read the API tokens: %s", strerror(-r));
                 return r;

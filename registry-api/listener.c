@@ -103,10 +103,7 @@ static size_t client_key(const struct sockaddr *sa, uint8_t key[17]) {
 }
 
 static size_t client_bucket(const uint8_t *key, size_t len) {
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-        for (size_t i = 0; i < len; i++)
-                h = (h ^ key[i]) * 1099511628211ULL;
-        return (size_t) (h % CLIENT_BUCKETS);
+        return (size_t) (hash_fnv1a(key, len, HASH_FNV1A_INIT) % CLIENT_BUCKETS);
 }
 
 /* must hold lock */

@@ -11,7 +11,7 @@
 #include "governance/governance.h"
 #include "registry-api/auth.h"
 #include "registry-api/listener.h"
-#include "registry-api/registry-api.h"
+#include "registry-api/v1.h"
 #include "registry-api/tls.h"
 
 typedef enum BodyMode {
@@ -157,8 +157,8 @@ struct Registry {
         unsigned inflight;
         bool stopping;
 
-        Governance *governance; /* governance/: tag policy, block list, channels */
-        bool gc_started;
+        Governance *governance; /* borrowed (RegistryOptions): tag policy, block list, channels */
+        Gc *gc;                 /* borrowed (RegistryOptions) */
         bool purge_started;
         pthread_t purge_thread;
 

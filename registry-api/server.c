@@ -42,6 +42,10 @@ Config *registry_config(Registry *r) {
         return r->config;
 }
 
+Gc *registry_gc(Registry *r) {
+        return r->gc;
+}
+
 Governance *registry_governance(Registry *r) {
         return r->governance;
 }
@@ -862,13 +866,15 @@ static void declare_metrics(void) {
 }
 
 int registry_new(const RegistryOptions *o, Registry **ret) {
-        if (!o || !o->config || !o->store)
+        if (!o || !o->config || !o->store || !o->governance || !o->gc)
                 return -EINVAL;
         Registry *r = calloc(1, sizeof(Registry));
         if (!r)
                 return -ENOMEM;
         r->config = o->config;
         r->store = o->store;
+        r->governance = o->governance;
+        r->gc = o->gc;
         pthread_mutex_init(&r->lock, NULL);
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
@@ -897,12 +903,6 @@ int registry_new(const RegistryOptions *o, Registry **ret) {
         v1_worm_register(r);
         v1_tokens_register(r);
         registry_v1_register(r, "GET", "routes", (V1Access) { "admin", V1_REPO_NONE }, v1_routes);
-
-        k = governance_new(r->store, r->config, &r->governance);
-        if (k < 0) {
-                registry_free(r);
-                return log_error_errno(k, "governance: %m");
-        }
 
         /* tls.cert set: certificate, key and client CA load now; one that cannot be used refuses the start */
         k = tls_new(config_section(r->config, "tls"), &r->tls);
@@ -1036,12 +1036,6 @@ int registry_start(Registry *r, uint16_t *ret_port) {
         if (k != 0)
                 log_warning_errno(k, "cannot start the long-poll thread: %m");
 
-        k = v1_gc_start(r);
-        if (k < 0)
-                log_warning_errno(k, "GC scheduler: %m");
-        else
-                r->gc_started = true;
-
         if (r->mount) {
                 /* plura serve --mount: the FUSE view in-process (fusefs/fusefs.h) */
                 FusefsOptions fo;
@@ -1090,10 +1084,6 @@ void registry_stop(Registry *r) {
         }
         pthread_mutex_unlock(&r->lock);
 
-        if (r->gc_started) {
-                v1_gc_stop(r);
-                r->gc_started = false;
-        }
         if (r->purge_started) {
                 pthread_join(r->purge_thread, NULL);
                 r->purge_started = false;
@@ -1126,7 +1116,6 @@ Registry *registry_free(Registry *r) {
         r->tls = tls_free(r->tls); /* after MHD: its connections held the credentials */
         v1_gc_unregister(r);
         v1_worm_unregister(r);
-        r->governance = governance_free(r->governance);
         auth_free(r->auth);
         for (size_t i = 0; i < r->n_v1; i++) {
                 free(r->v1[i].method);

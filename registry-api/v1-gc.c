@@ -19,21 +19,12 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "gc/gc.h"
-#include "registry-api/registry-api.h"
+#include "registry-api/v1.h"
 #include "registry-api/v1-input.h"
 
 #define GC_WAIT_MAX_S 300U
 
 /* The registry's GC, or why there is none (an invalid gc section: every POST says so). */
-typedef struct V1Gc {
-        Gc *gc;
-        char config_error[512];
-} V1Gc;
-
-static V1Gc *v1_gc(Registry *r) {
-        return registry_feature_state(r, "gc");
-}
-
 static int run_error(V1Response *resp, int k) {
         if (k == -EBUSY)
                 return v1_error(resp, 409, "GC_RUNNING", NULL,
@@ -49,9 +40,7 @@ static int run_error(V1Response *resp, int k) {
 }
 
 static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
-        V1Gc *v = v1_gc(r);
-        if (!v || !v->gc)
-                return v1_error(resp, 500, "GC_CONFIG_INVALID", NULL, "gc configuration: %s", v ? v->config_error : "not set up");
+        Gc *g = registry_gc(r);
         if (req->path && !streq(req->path, "gc") && !streq(req->path, "gc/"))
                 return v1_error(resp, 404, "NOT_FOUND", NULL, "unknown GC endpoint /v1/registry/%s", req->path);
 
@@ -81,7 +70,7 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
                 /* the Gc's own thread; GET gc says running from the moment this returns */
                 if (!o.actor)
                         o.actor = "gc";
-                int k = gc_start(v->gc, &o);
+                int k = gc_start(g, &o);
                 if (k < 0 && k != -EBUSY && k != -ESHUTDOWN && k != -ENOMEM)
                         return v1_error(resp, 500, "INTERNAL_ERROR", NULL, "cannot start the GC thread: %s", strerror(-k));
                 if (k == -ENOMEM)
@@ -94,7 +83,7 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
         }
 
         json_t *rep = NULL;
-        int k = gc_run(v->gc, &o, &rep);
+        int k = gc_run(g, &o, &rep);
         if (k < 0)
                 return run_error(resp, k);
         resp->status = 200;
@@ -103,8 +92,7 @@ static int handle_post(Registry *r, const V1Request *req, V1Response *resp) {
 }
 
 static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
-        V1Gc *v = v1_gc(r);
-        Gc *g = v ? v->gc : NULL;
+        Gc *g = registry_gc(r);
         Store *store = registry_store(r);
         const char *sub = req->path ? startswith(req->path, "gc") : NULL;
         if (!sub)
@@ -205,44 +193,10 @@ static void wake_waiting(void *userdata) {
 void v1_gc_register(Registry *r) {
         registry_v1_register(r, "POST", "gc", (V1Access) { "gc", V1_REPO_BODY }, handle_post);
         registry_v1_register(r, "GET", "gc", (V1Access) { "gc", V1_REPO_NONE }, handle_get);
-        V1Gc *v = calloc(1, sizeof *v);
-        if (!v) {
-                log_error("gc: out of memory");
-                return;
-        }
-        GcConfig *c = NULL;
-        int k = gc_config_new(registry_config(r), &c, v->config_error, sizeof v->config_error);
-        if (k >= 0)
-                k = gc_new(registry_store(r), c, &v->gc);
-        if (k < 0 && !v->config_error[0])
-                snprintf(v->config_error, sizeof v->config_error, "%s", strerror(-k));
-        if (k < 0)
-                log_error("gc: invalid configuration: %s", v->config_error);
-        else {
-                gc_set_finished_notify(v->gc, wake_waiting, r);
-                gc_metrics_init(v->gc, 30 * (int64_t) NSEC_PER_SEC);
-        }
-        registry_set_feature_state(r, "gc", v);
+        gc_set_finished_notify(registry_gc(r), wake_waiting, r);
 }
 
 void v1_gc_unregister(Registry *r) {
-        V1Gc *v = v1_gc(r);
-        if (!v)
-                return;
-        registry_set_feature_state(r, "gc", NULL);
-        gc_free(v->gc); /* stops it: no run, no thread, no collector of it is left */
-        free(v);
-}
-
-int v1_gc_start(Registry *r) {
-        V1Gc *v = v1_gc(r);
-        if (!v || !v->gc)
-                return -EINVAL;
-        return gc_scheduler_start(v->gc);
-}
-
-void v1_gc_stop(Registry *r) {
-        V1Gc *v = v1_gc(r);
-        if (v && v->gc)
-                gc_stop(v->gc); /* runs started by POST, in the Gc's thread, are out of the store when it returns */
+        if (registry_gc(r))
+                gc_set_finished_notify(registry_gc(r), NULL, NULL); /* no call is in progress once it returns */
 }

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "registry-api/registry-api.h"
+#include "registry-api/v1.h"
 
 typedef enum V1FieldType {
         V1_STRING,        /* a string; null counts as absent */

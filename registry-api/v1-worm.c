@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
-#include "registry-api/registry-api.h"
+#include "registry-api/v1.h"
 #include "registry-api/v1-input.h"
 #include "storage/holds.h"
 

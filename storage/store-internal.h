@@ -138,6 +138,12 @@ int audit_add(Store *s, IndexBatch *b, const char *actor, const char *action, co
 
 /* ---- store.c */
 void lock_digests(Store *s, const char *const *digests, size_t n);
+/* Locks (lock true) or unlocks the stripes of repo's tags, in sorted order. */
+void lock_tags(Store *s, const char *repo, const char *const *tags, size_t n, bool lock);
+/* The records of repo:tag (through view, NULL = the current state) and of repo's link of digest
+ * (ret may be NULL): -ENOENT if none. */
+int tag_read(Store *s, IndexSnapshot *view, const char *repo, const char *tag, TagInfo *ret);
+int repo_manifest_read(Store *s, const char *repo, const char *digest, RepoManifestInfo *ret);
 void unlock_digests(Store *s, const char *const *digests, size_t n);
 /* move_generations false: only for a holder that created no record (the GC sweep's deletions) */
 void unlock_digests_full(Store *s, const char *const *digests, size_t n, bool move_generations);
@@ -154,6 +160,21 @@ int manifest_record_children(Store *s, const char *digest, char ***ret);
  * operations (blob DELETE) under digest's lock, which every manifest PUT naming it also takes. */
 int repo_manifest_using(Store *s, const char *repo, const char *digest, char ret_manifest[DIGEST_MAX_LEN]);
 int store_dirs_make(Store *s);
+/* Tag names collected from INDEX_TAG keys (repo\0tag) by a store_kv_iterate() with
+ * tag_collect_cb: NULL-terminated in v; only tags pointing at match_digest if set; at most limit
+ * (more then says there were more). */
+typedef struct TagList {
+        char **v;
+        size_t n, allocated;
+        const char *match_digest; /* only tags pointing here */
+        size_t prefix_len;
+        size_t limit; /* 0 = none */
+        bool more;
+} TagList;
+int tag_list_push(TagList *l, const char *s, size_t len);
+int tag_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen);
+/* v (never NULL: an empty list if nothing was collected), and the list emptied */
+char **tag_list_steal(TagList *l);
 char *store_path(Store *s, const char *sub);
 
 /* ---- blob-store.c */

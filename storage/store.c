@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The store: open/close, locks, manifests, tags, catalog, referrers, pull batching. */
+/* The store: open/close, locks, manifests and tags (listing.c: catalog, tags, referrers; pulls.c:
+ * pull bookkeeping). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,15 +59,6 @@ static void store_tmp_clean(Store *s) {
                 log_info("Removed %u leftover temporary file(s) from %s.", n, dir);
 }
 
-static uint64_t hash_bytes(const void *p, size_t n, uint64_t h) {
-        const uint8_t *b = p;
-        for (size_t i = 0; i < n; i++) {
-                h ^= b[i];
-                h *= UINT64_C(1099511628211);
-        }
-        return h;
-}
-#define HASH_INIT UINT64_C(14695981039346656037)
 
 int store_open(const StoreOptions *o, Store **ret) {
         int r;
@@ -237,7 +229,7 @@ size_t digest_stripe(const char *digest) {
                 if (c >= 0)
                         return (size_t) (a << 8 | b << 4 | c);
         }
-        return hash_bytes(digest, strlen(digest), HASH_INIT) % DIGEST_LOCK_STRIPES;
+        return hash_fnv1a(digest, strlen(digest), HASH_FNV1A_INIT) % DIGEST_LOCK_STRIPES;
 }
 
 void store_digest_lock(Store *s, const char *digest) {
@@ -309,11 +301,11 @@ void unlock_digests(Store *s, const char *const *digests, size_t n) {
 }
 
 static size_t tag_stripe(const char *repo, const char *tag) {
-        uint64_t h = hash_bytes(repo, strlen(repo) + 1, HASH_INIT);
-        return hash_bytes(tag, strlen(tag), h) % TAG_LOCK_STRIPES;
+        uint64_t h = hash_fnv1a(repo, strlen(repo) + 1, HASH_FNV1A_INIT);
+        return hash_fnv1a(tag, strlen(tag), h) % TAG_LOCK_STRIPES;
 }
 
-static void lock_tags(Store *s, const char *repo, const char *const *tags, size_t n, bool lock) {
+void lock_tags(Store *s, const char *repo, const char *const *tags, size_t n, bool lock) {
         size_t *st = calloc(n ? n : 1, sizeof(size_t));
         if (!st)
                 abort();
@@ -337,7 +329,7 @@ static IndexSnapshot *write_view(Store *s, unsigned flags) {
         return flags & STORE_WRITE_COLD ? s->live_cold : NULL;
 }
 
-static int tag_read(Store *s, IndexSnapshot *view, const char *repo, const char *tag, TagInfo *ret) {
+int tag_read(Store *s, IndexSnapshot *view, const char *repo, const char *tag, TagInfo *ret) {
         size_t kl, vl;
         _cleanup_free_ char *k = index_key_join(&kl, repo, tag, NULL);
         _cleanup_free_ char *v = NULL;
@@ -355,7 +347,7 @@ int store_tag_get(Store *s, const char *repo, const char *tag, TagInfo *ret) {
         return tag_read(s, NULL, repo, tag, ret);
 }
 
-static int repo_manifest_read(Store *s, const char *repo, const char *digest, RepoManifestInfo *ret) {
+int repo_manifest_read(Store *s, const char *repo, const char *digest, RepoManifestInfo *ret) {
         size_t kl, vl;
         _cleanup_free_ char *k = index_key_join(&kl, repo, digest, NULL);
         _cleanup_free_ char *v = NULL;
@@ -905,16 +897,7 @@ fail_tags:
 
 /* ---- delete */
 
-typedef struct TagList {
-        char **v;
-        size_t n, allocated;
-        const char *match_digest; /* only tags pointing here */
-        size_t prefix_len;
-        size_t limit; /* 0 = none */
-        bool more;
-} TagList;
-
-static int tag_list_push(TagList *l, const char *s, size_t len) {
+int tag_list_push(TagList *l, const char *s, size_t len) {
         if (l->n + 2 > l->allocated) {
                 size_t na = l->allocated ? l->allocated * 2 : 16;
                 char **v = realloc(l->v, na * sizeof(char *));
@@ -931,7 +914,7 @@ static int tag_list_push(TagList *l, const char *s, size_t len) {
         return 0;
 }
 
-static int tag_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
+int tag_collect_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
         TagList *l = userdata;
         if (l->match_digest) {
                 TagInfo t;
@@ -945,7 +928,7 @@ static int tag_collect_cb(void *userdata, const char *key, size_t klen, const ch
         return tag_list_push(l, key + l->prefix_len, klen - l->prefix_len);
 }
 
-static char **tag_list_steal(TagList *l) {
+char **tag_list_steal(TagList *l) {
         if (!l->v) {
                 l->v = calloc(1, sizeof(char *));
         }
@@ -1094,354 +1077,4 @@ int store_manifest_remove(Store *s, const char *digest) {
         if (s->read_only)
                 return -EROFS;
         return store_kv_delete(s, INDEX_MANIFEST, digest, strlen(digest));
-}
-
-/* ---- listing */
-
-static int prefix_has_key(Store *s, IndexColumn c, const char *prefix, size_t plen) {
-        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->read_options, s->cf[c]);
-        if (!it)
-                return -ENOMEM;
-        rocksdb_iter_seek(it, prefix, plen);
-        int r = 0;
-        if (rocksdb_iter_valid(it)) {
-                size_t kl;
-                const char *k = rocksdb_iter_key(it, &kl);
-                r = kl >= plen && memcmp(k, prefix, plen) == 0;
-        }
-        rocksdb_iter_destroy(it);
-        return r;
-}
-
-int store_repo_exists(Store *s, const char *repo) {
-        size_t pl;
-        _cleanup_free_ char *prefix = index_key_join(&pl, repo, "", NULL);
-        if (!prefix)
-                return -ENOMEM;
-        int r = prefix_has_key(s, INDEX_REPO_MANIFEST, prefix, pl);
-        if (r != 0)
-                return r;
-        return prefix_has_key(s, INDEX_REPO_BLOB, prefix, pl);
-}
-
-int store_tags_list(Store *s, const char *repo, const char *last, size_t n, char ***ret, bool *ret_more) {
-        int r;
-        if (!repo || !ret)
-                return -EINVAL;
-        r = store_repo_exists(s, repo);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        size_t pl, al = 0;
-        _cleanup_free_ char *prefix = index_key_join(&pl, repo, "", NULL);
-        _cleanup_free_ char *after = last ? index_key_join(&al, repo, last, NULL) : NULL;
-        if (!prefix || (last && !after))
-                return -ENOMEM;
-        TagList tl = { .prefix_len = pl, .limit = n };
-        r = store_kv_iterate(s, NULL, INDEX_TAG, prefix, pl, after, al, tag_collect_cb, &tl);
-        if (r < 0) {
-                strv_free(tl.v);
-                return r;
-        }
-        size_t count = tl.n;
-        if (ret_more)
-                *ret_more = tl.more;
-        *ret = tag_list_steal(&tl);
-        return *ret ? (int) count : -ENOMEM;
-}
-
-/* The smallest repository name > after (or the first if after is NULL) in a repo\0... column. */
-static int next_repo(rocksdb_iterator_t *it, const char *after, char **ret) {
-        if (after) {
-                size_t l = strlen(after);
-                _cleanup_free_ char *k = malloc(l + 1);
-                if (!k)
-                        return -ENOMEM;
-                memcpy(k, after, l);
-                k[l] = 1; /* past every "after\0..." key */
-                rocksdb_iter_seek(it, k, l + 1);
-        } else
-                rocksdb_iter_seek_to_first(it);
-        if (!rocksdb_iter_valid(it)) {
-                *ret = NULL;
-                return 0;
-        }
-        size_t kl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        const char *z = memchr(k, 0, kl);
-        *ret = strndup(k, z ? (size_t) (z - k) : kl);
-        return *ret ? 1 : -ENOMEM;
-}
-
-int store_catalog(Store *s, const char *last, size_t n, char ***ret, bool *ret_more) {
-        rocksdb_iterator_t *a = rocksdb_create_iterator_cf(s->db, s->read_options, s->cf[INDEX_REPO_MANIFEST]);
-        rocksdb_iterator_t *b = rocksdb_create_iterator_cf(s->db, s->read_options, s->cf[INDEX_REPO_BLOB]);
-        TagList l = {};
-        int r = 0;
-        bool more = false;
-        _cleanup_free_ char *cur = last ? strdup(last) : NULL;
-        if (!a || !b || (last && !cur)) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        for (;;) {
-                char *x = NULL, *y = NULL;
-                r = next_repo(a, cur, &x);
-                if (r >= 0)
-                        r = next_repo(b, cur, &y);
-                if (r < 0) {
-                        free(x);
-                        free(y);
-                        goto finish;
-                }
-                char *pick;
-                if (x && y) {
-                        if (strcmp(x, y) <= 0) {
-                                pick = x;
-                                free(y);
-                        } else {
-                                pick = y;
-                                free(x);
-                        }
-                } else
-                        pick = x ? x : y;
-                if (!pick)
-                        break;
-                if (n && l.n >= n) {
-                        more = true;
-                        free(pick);
-                        break;
-                }
-                r = tag_list_push(&l, pick, strlen(pick));
-                free(cur);
-                cur = pick;
-                if (r < 0)
-                        goto finish;
-        }
-        r = 0;
-finish:
-        if (a)
-                rocksdb_iter_destroy(a);
-        if (b)
-                rocksdb_iter_destroy(b);
-        if (r < 0) {
-                strv_free(l.v);
-                return r;
-        }
-        size_t count = l.n;
-        if (ret_more)
-                *ret_more = more;
-        *ret = tag_list_steal(&l);
-        return *ret ? (int) count : -ENOMEM;
-}
-
-typedef struct ReferrerCtx {
-        json_t *array;
-        const char *artifact_type;
-} ReferrerCtx;
-
-static int referrer_cb(void *userdata, const char *key, size_t klen, const char *val, size_t vlen) {
-        ReferrerCtx *c = userdata;
-        json_t *d = json_loadb(val, vlen, 0, NULL);
-        if (!json_is_object(d)) {
-                json_decref(d);
-                return 0;
-        }
-        if (c->artifact_type && !streq_ptr(json_string_value(json_object_get(d, "artifactType")), c->artifact_type)) {
-                json_decref(d);
-                return 0;
-        }
-        return json_array_append_new(c->array, d) < 0 ? -ENOMEM : 0;
-}
-
-int store_referrers(Store *s, const char *repo, const char *subject, const char *artifact_type, json_t **ret) {
-        size_t pl;
-        _cleanup_free_ char *prefix = index_key_join(&pl, repo, subject, "", NULL);
-        if (!prefix)
-                return -ENOMEM;
-        ReferrerCtx c = { .array = json_array(), .artifact_type = artifact_type };
-        if (!c.array)
-                return -ENOMEM;
-        int r = store_kv_iterate(s, NULL, INDEX_REFERRER, prefix, pl, NULL, 0, referrer_cb, &c);
-        if (r < 0) {
-                json_decref(c.array);
-                return r;
-        }
-        *ret = c.array;
-        return 0;
-}
-
-/* ---- pulls: batched in memory, flushed by a thread */
-
-#define PULL_BUCKETS 256U
-#define PULL_FLUSH_EARLY 10000U
-
-struct PullEntry {
-        PullEntry *next;
-        char *repo;
-        char *tag;
-        char *digest;
-        int64_t time;
-};
-
-static void pull_entry_free(PullEntry *e) {
-        free(e->repo);
-        free(e->tag);
-        free(e->digest);
-        free(e);
-}
-
-void store_note_pull(Store *s, const char *repo, const char *tag, const char *digest) {
-        if (s->read_only || !repo || (!tag && !digest))
-                return;
-        int64_t now = clock_now_ns();
-        uint64_t h = hash_bytes(repo, strlen(repo) + 1, HASH_INIT);
-        if (tag)
-                h = hash_bytes(tag, strlen(tag), h);
-        h = hash_bytes("\0", 1, h);
-        if (digest)
-                h = hash_bytes(digest, strlen(digest), h);
-        size_t bucket = h % PULL_BUCKETS;
-
-        pthread_mutex_lock(&s->pulls_lock);
-        if (!s->pulls) {
-                s->pulls = calloc(PULL_BUCKETS, sizeof(PullEntry *));
-                if (!s->pulls)
-                        goto unlock;
-        }
-        for (PullEntry *e = s->pulls[bucket]; e; e = e->next)
-                if (streq(e->repo, repo) && streq_ptr(e->tag, tag) && streq_ptr(e->digest, digest)) {
-                        e->time = MAX(e->time, now);
-                        goto unlock;
-                }
-        PullEntry *e = calloc(1, sizeof(PullEntry));
-        if (!e)
-                goto unlock;
-        e->repo = strdup(repo);
-        e->tag = tag ? strdup(tag) : NULL;
-        e->digest = digest ? strdup(digest) : NULL;
-        e->time = now;
-        if (!e->repo || (tag && !e->tag) || (digest && !e->digest)) {
-                pull_entry_free(e);
-                goto unlock;
-        }
-        e->next = s->pulls[bucket];
-        s->pulls[bucket] = e;
-        if (++s->n_pulls >= PULL_FLUSH_EARLY)
-                pthread_cond_signal(&s->pulls_cond);
-unlock:
-        pthread_mutex_unlock(&s->pulls_lock);
-}
-
-static int pull_apply(Store *s, PullEntry *e) {
-        int r = 0;
-        if (e->tag) {
-                const char *t1[1] = { e->tag };
-                lock_tags(s, e->repo, t1, 1, true);
-                TagInfo t;
-                if (tag_read(s, NULL, e->repo, e->tag, &t) >= 0 && (!e->digest || streq(t.digest, e->digest)) &&
-                    t.last_pulled < e->time) {
-                        t.last_pulled = e->time;
-                        uint8_t rec[TAG_RECORD_MAX];
-                        size_t rl = tag_info_encode(&t, rec), kl;
-                        _cleanup_free_ char *k = index_key_join(&kl, e->repo, e->tag, NULL);
-                        char *err = NULL;
-                        if (k) {
-                                rocksdb_put_cf(s->db, s->write_async, s->cf[INDEX_TAG], k, kl, (const char *) rec, rl, &err);
-                                if (err) {
-                                        r = -EIO;
-                                        rocksdb_free(err);
-                                }
-                        }
-                }
-                lock_tags(s, e->repo, t1, 1, false);
-        }
-        if (e->digest) {
-                store_digest_lock(s, e->digest);
-                RepoManifestInfo rm;
-                if (repo_manifest_read(s, e->repo, e->digest, &rm) >= 0 && rm.last_pulled < e->time) {
-                        rm.last_pulled = e->time;
-                        uint8_t rec[REPO_MANIFEST_RECORD_SIZE];
-                        repo_manifest_info_encode(&rm, rec);
-                        size_t kl;
-                        _cleanup_free_ char *k = index_key_join(&kl, e->repo, e->digest, NULL);
-                        char *err = NULL;
-                        if (k) {
-                                rocksdb_put_cf(s->db, s->write_async, s->cf[INDEX_REPO_MANIFEST], k, kl,
-                                               (const char *) rec, sizeof rec, &err);
-                                if (err) {
-                                        r = -EIO;
-                                        rocksdb_free(err);
-                                }
-                        }
-                }
-                store_digest_unlock(s, e->digest);
-        }
-        return r;
-}
-
-int store_flush_pulls(Store *s) {
-        if (s->read_only)
-                return 0;
-        pthread_mutex_lock(&s->pulls_flush_lock);
-        pthread_mutex_lock(&s->pulls_lock);
-        PullEntry **buckets = s->pulls;
-        s->pulls = NULL;
-        s->n_pulls = 0;
-        pthread_mutex_unlock(&s->pulls_lock);
-        int r = 0, n = 0;
-        if (buckets) {
-                for (size_t i = 0; i < PULL_BUCKETS; i++)
-                        for (PullEntry *e = buckets[i], *next; e; e = next) {
-                                next = e->next;
-                                int q = pull_apply(s, e);
-                                if (q < 0 && r == 0)
-                                        r = q;
-                                n++;
-                                pull_entry_free(e);
-                        }
-                free(buckets);
-        }
-        pthread_mutex_unlock(&s->pulls_flush_lock);
-        return r < 0 ? r : n;
-}
-
-static void *pulls_thread(void *userdata) {
-        Store *s = userdata;
-        pthread_mutex_lock(&s->pulls_lock);
-        while (!s->pulls_stop) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += PULL_FLUSH_INTERVAL_NS / (int64_t) NSEC_PER_SEC;
-                pthread_cond_timedwait(&s->pulls_cond, &s->pulls_lock, &ts);
-                if (s->pulls_stop)
-                        break;
-                pthread_mutex_unlock(&s->pulls_lock);
-                store_flush_pulls(s);
-                pthread_mutex_lock(&s->pulls_lock);
-        }
-        pthread_mutex_unlock(&s->pulls_lock);
-        return NULL;
-}
-
-int pulls_start(Store *s) {
-        int r = pthread_create(&s->pulls_thread, NULL, pulls_thread, s);
-        if (r != 0)
-                return -r;
-        s->pulls_thread_started = true;
-        return 0;
-}
-
-void pulls_stop(Store *s) {
-        if (s->pulls_thread_started) {
-                pthread_mutex_lock(&s->pulls_lock);
-                s->pulls_stop = true;
-                pthread_cond_signal(&s->pulls_cond);
-                pthread_mutex_unlock(&s->pulls_lock);
-                pthread_join(s->pulls_thread, NULL);
-                s->pulls_thread_started = false;
-        }
-        if (s->db && !s->read_only)
-                store_flush_pulls(s);
 }

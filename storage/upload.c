@@ -58,10 +58,7 @@ static Upload *slot_free(Upload *u) {
 /* ---- session counts per client, under uploads_lock */
 
 static size_t client_bucket(const char *name) {
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-        for (const char *p = name; *p; p++)
-                h = (h ^ (uint8_t) *p) * 1099511628211ULL;
-        return (size_t) (h % UPLOAD_CLIENT_BUCKETS);
+        return (size_t) (hash_fnv1a(name, strlen(name), HASH_FNV1A_INIT) % UPLOAD_CLIENT_BUCKETS);
 }
 
 static UploadClient **client_find_locked(Store *s, const char *name) {

@@ -12,6 +12,8 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "gc/gc.h"
+#include "governance/governance.h"
 #include "registry-api/registry-api.h"
 #include "storage/fsck.h"
 #include "storage/storage.h"
@@ -185,7 +187,27 @@ int cmd_serve(int argc, char **argv) {
                 return 1;
         }
 
-        RegistryOptions ro = { .config = cfg, .store = store, .mount = mount };
+        /* The composition root: the store, then governance and the GC on it, then the server
+         * that serves them; freed in the opposite order (the cleanups run bottom-up). */
+        _cleanup_(governance_freep) Governance *gov = NULL;
+        r = governance_new(store, cfg, &gov);
+        if (r < 0) {
+                log_error_errno(r, "cannot set up governance: %m");
+                return 1;
+        }
+        char err[512] = "";
+        GcConfig *gc_cfg = NULL;
+        _cleanup_(gc_freep) Gc *gc = NULL;
+        r = gc_config_new(cfg, &gc_cfg, err, sizeof err);
+        if (r >= 0)
+                r = gc_new(store, gc_cfg, &gc); /* takes gc_cfg */
+        if (r < 0) {
+                log_error("cannot set up the GC: %s", err[0] ? err : strerror(-r));
+                return 1;
+        }
+        gc_metrics_init(gc, 30 * (int64_t) NSEC_PER_SEC);
+
+        RegistryOptions ro = { .config = cfg, .store = store, .governance = gov, .gc = gc, .mount = mount };
         _cleanup_(registry_freep) Registry *reg = NULL;
         r = registry_new(&ro, &reg);
         if (r < 0) {
@@ -196,6 +218,9 @@ int cmd_serve(int argc, char **argv) {
         r = registry_start(reg, &port);
         if (r < 0)
                 return 1;
+        r = gc_scheduler_start(gc);
+        if (r < 0)
+                log_warning_errno(r, "GC scheduler: %m");
 
         bool v6 = strchr(cfg->listen_host, ':') != NULL;
         _cleanup_free_ char *hostport = strdup_printf(v6 ? "[%s]:%u" : "%s:%u", cfg->listen_host, port);
@@ -226,8 +251,11 @@ int cmd_serve(int argc, char **argv) {
                 break;
         }
 
+        gc_stop(gc); /* the schedule ends, a running GC is cancelled and waited for */
         registry_stop(reg);
         reg = registry_free(reg);
+        gc = gc_free(gc);
+        gov = governance_free(gov);
         store = store_free(store); /* closes the index cleanly */
         log_info("stopped");
         return 0;

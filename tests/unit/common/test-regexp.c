@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "common/regexp.h"
 #include "tests/unit/tests.h"
@@ -182,22 +181,23 @@ TEST(test_same_as_glibc) {
         printf("# %zu matches the same as glibc's\n", compared);
 }
 
-/* What the engine is for: glibc needs ~3.4 GiB for the first and minutes for the second. */
+/* What the engine is for: glibc needs ~3.4 GiB for the first and minutes for the fourth; here
+ * each is refused at once or compiles into a small program that matches in one pass. */
 TEST(test_pathological_is_cheap) {
-        struct rusage before, after;
-        ASSERT_OK(getrusage(RUSAGE_SELF, &before));
         for (int i = 0; i < 100; i++) {
                 ASSERT_EQ(match("a{255}{255}{255}", "a"), -EINVAL);
                 ASSERT_EQ(match("((a{250}){250}){250}", "a"), -E2BIG);
                 ASSERT_EQ(match("(a|b{,3}){,2}", "bbb"), 1);
                 ASSERT_EQ(match("((((a|b{,3}){,2}){6,})+)*c", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"), 0);
         }
-        ASSERT_OK(getrusage(RUSAGE_SELF, &after));
-        ASSERT_TRUE(after.ru_maxrss - before.ru_maxrss < 16 * 1024); /* KiB */
         _cleanup_(regexp_freep) Regexp *re = NULL;
         char err[256];
         ASSERT_OK(regexp_new("(((a?){0,9}){0,9})*", &re, err, sizeof err));
         printf("# (((a?){0,9}){0,9})*: %zu instructions\n", regexp_program_size(re));
+        ASSERT_TRUE(regexp_program_size(re) < 1000);
+        regexp_free(steal_pointer(&re));
+        ASSERT_OK(regexp_new("((((a|b{,3}){,2}){6,})+)*c", &re, err, sizeof err));
+        printf("# ((((a|b{,3}){,2}){6,})+)*c: %zu instructions\n", regexp_program_size(re));
         ASSERT_TRUE(regexp_program_size(re) < 1000);
 }
 
