@@ -47,9 +47,7 @@ struct RepoSet {
 };
 
 static int64_t mono_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+        return (int64_t) clock_monotonic_ns();
 }
 
 static void names_done(Names *n) {

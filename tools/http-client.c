@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "credentials.h"
 #include "http-client.h"
 #include "http-response.h"
@@ -90,9 +91,7 @@ static int url_parse(const char *url, Url *ret) {
 }
 
 static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t) (clock_monotonic_ns() / NSEC_PER_MSEC);
 }
 
 /* Waits for fd to be ready for events until the deadline. */
