@@ -644,27 +644,15 @@ static void reply_list(Request *req, const char *path, const char *key, const ch
         for (char **i = items; i && *i; i++)
                 json_array_append_new(arr, json_string(*i));
         json_t *body = name ? json_pack("{s:s,s:o}", "name", name, key, arr) : json_pack("{s:o}", key, arr);
-        char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        if (!s)
+        if (!body)
                 return request_reply_store_error(req, -ENOMEM, NULL, "out of memory");
-        size_t len = strlen(s);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(s);
-                return;
-        }
-        req->resp_bytes = len;
-        response_header(resp, "Content-Type", "application/json");
         size_t count = 0;
         for (char **i = items; i && *i; i++)
                 count++;
-        if (more && n > 0 && count > 0) {
-                _cleanup_free_ char *link =
-                        strdup_printf("<%s?n=%lld&last=%s>; rel=\"next\"", path, n, items[count - 1]);
-                response_header(resp, "Link", link);
-        }
-        request_reply(req, 200, resp);
+        _cleanup_free_ char *link = more && n > 0 && count > 0
+                                            ? strdup_printf("<%s?n=%lld&last=%s>; rel=\"next\"", path, n, items[count - 1])
+                                            : NULL;
+        request_reply_json_header(req, 200, body, link ? "Link" : NULL, link);
 }
 
 static void tags_list(Request *req) {

@@ -107,8 +107,7 @@ void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
         MHD_destroy_response(resp);
 }
 
-/* request_reply_json() with one more header (may be NULL) */
-static void reply_json_header(Request *req, unsigned status, json_t *body, const char *hname, const char *hvalue) {
+void request_reply_json_header(Request *req, unsigned status, json_t *body, const char *hname, const char *hvalue) {
         char *s = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
         json_decref(body);
         if (!s) {
@@ -129,7 +128,7 @@ static void reply_json_header(Request *req, unsigned status, json_t *body, const
 }
 
 void request_reply_json(Request *req, unsigned status, json_t *body) {
-        reply_json_header(req, status, body, NULL, NULL);
+        request_reply_json_header(req, status, body, NULL, NULL);
 }
 
 json_t *registry_error_body(const char *code, json_t *detail, const char *message) {
@@ -153,7 +152,7 @@ void request_reply_error(Request *req, unsigned status, const char *code, json_t
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        reply_json_header(req, status, registry_error_body(code, detail, msg), NULL, NULL);
+        request_reply_json_header(req, status, registry_error_body(code, detail, msg), NULL, NULL);
 }
 
 void request_reply_error_header(Request *req, unsigned status, const char *code, const char *hname,
@@ -163,7 +162,7 @@ void request_reply_error_header(Request *req, unsigned status, const char *code,
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        reply_json_header(req, status, registry_error_body(code, NULL, msg), hname, hvalue);
+        request_reply_json_header(req, status, registry_error_body(code, NULL, msg), hname, hvalue);
 }
 
 void request_reply_store_error(Request *req, int r, const StoreError *err, const char *what) {
