@@ -99,16 +99,18 @@ static bool key_is_plain(const char *k) {
 }
 
 /* Keys that would read ambiguously in a dotted path (dots, brackets, spaces, control
- * characters) are written as ["..."], escaped so that a log line stays one line. */
+ * characters) are written as ["..."], escaped so that a log line stays one line; so are keys
+ * longer than 64 bytes, cut there, so that the path leaves room for the problem in the message. */
+#define PATH_KEY_MAX 64
 static size_t path_push_key(Checker *c, const char *key) {
         size_t saved = c->len;
-        if (key_is_plain(key)) {
+        if (key_is_plain(key) && strlen(key) <= PATH_KEY_MAX) {
                 path_append(c, "%s%s", c->len ? "." : "", key);
                 return saved;
         }
         path_append(c, "[\"");
         size_t n = 0;
-        for (const unsigned char *p = (const unsigned char *) key; *p && n < 64; p++, n++) {
+        for (const unsigned char *p = (const unsigned char *) key; *p && n < PATH_KEY_MAX; p++, n++) {
                 if (*p == '"' || *p == '\\')
                         path_append(c, "\\%c", *p);
                 else if (*p < 0x20 || *p == 0x7f)

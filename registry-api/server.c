@@ -733,9 +733,11 @@ static void access_log(Request *req, enum MHD_RequestTerminationCode toe, double
         char ts[32];
         char line[2048];
         const char *why = (unsigned) toe < ELEMENTSOF(toe_names) ? toe_names[toe] : " (aborted)";
-        int l = snprintf(line, sizeof(line), "%s access: %s %s %u %" PRIu64 " %.1fms actor=%s%s\n",
+        /* how verified credentials came: a bearer token, or Basic (a password or an API token) */
+        const char *how = !req->identity.credentials ? "" : req->identity.bearer ? " (bearer)" : " (basic)";
+        int l = snprintf(line, sizeof(line), "%s access: %s %s %u %" PRIu64 " %.1fms actor=%s%s%s\n",
                          format_timestamp(ts, sizeof(ts), clock_now_ns()), req->method, req->url, req->status,
-                         req->resp_bytes, secs * 1000.0, req->actor, why);
+                         req->resp_bytes, secs * 1000.0, req->actor, how, why);
         if (l > 0)
                 fwrite(line, 1, MIN((size_t) l, sizeof(line) - 1), stderr);
 }

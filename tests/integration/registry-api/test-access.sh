@@ -110,6 +110,10 @@ check "the refresh and password grants are logged as their user, not as anonymou
         [ "$(grep -c 'access: POST /v2/token 200 .* actor=alice from 127.0.0.1' "$TEST_TMP/server.log")" = 2 ]
 check "refused credentials are logged as unauthenticated, with the address" \
         grep -q 'access: GET /v2/ 401 .* actor=unauthenticated from 127.0.0.1' "$TEST_TMP/server.log"
+check "the access log says how credentials came: the bearer token's pull as (bearer)" \
+        grep -q 'access: GET /v2/apps/search/.* 200 .* actor=alice from 127.0.0.1 (bearer)$' "$TEST_TMP/server.log"
+check "... the GET /v2/token with Basic credentials as (basic)" \
+        grep -q 'access: GET /v2/token 200 .* actor=alice from 127.0.0.1 (basic)$' "$TEST_TMP/server.log"
 NOW=$(date +%s)
 EXPIRED=$(python3 "$PLURA_SOURCE_ROOT/tests/integration/registry-api/make-jwt.py" "$TEST_TMP/token-key.pem" "$KID" \
         "{\"iss\":\"plura\",\"sub\":\"alice\",\"aud\":\"plura\",\"exp\":$((NOW - 10)),\"nbf\":$((NOW - 400)),\"iat\":$((NOW - 400)),\"plura\":{\"typ\":\"access\",\"kind\":\"user\"},\"access\":[{\"type\":\"repository\",\"name\":\"apps/search\",\"actions\":[\"pull\"]}]}")
