@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "regexp.h"
+#include "util.h"
 
 #define DUP_MAX 255
 #define STACK_STATES 256 /* programs up to this size match without malloc() */
@@ -95,27 +96,15 @@ static int fail(Parser *ps, int error, const char *fmt, ...) {
 }
 
 static int node_new(Parser *ps, NodeKind kind) {
-        if (ps->n_nodes == ps->cap_nodes) {
-                size_t cap = ps->cap_nodes ? 2 * ps->cap_nodes : 32;
-                Node *n = realloc(ps->nodes, cap * sizeof(Node));
-                if (!n)
-                        return fail(ps, -ENOMEM, "out of memory");
-                ps->nodes = n;
-                ps->cap_nodes = cap;
-        }
+        if (ARRAY_RESERVE(ps->nodes, ps->cap_nodes, ps->n_nodes + 1) < 0)
+                return fail(ps, -ENOMEM, "out of memory");
         ps->nodes[ps->n_nodes] = (Node) { .kind = kind, .child = -1, .next = -1, .set = -1 };
         return (int) ps->n_nodes++;
 }
 
 static int set_new(Parser *ps, CharSet **ret) {
-        if (ps->n_sets == ps->cap_sets) {
-                size_t cap = ps->cap_sets ? 2 * ps->cap_sets : 16;
-                CharSet *s = realloc(ps->sets, cap * sizeof(CharSet));
-                if (!s)
-                        return fail(ps, -ENOMEM, "out of memory");
-                ps->sets = s;
-                ps->cap_sets = cap;
-        }
+        if (ARRAY_RESERVE(ps->sets, ps->cap_sets, ps->n_sets + 1) < 0)
+                return fail(ps, -ENOMEM, "out of memory");
         ps->sets[ps->n_sets] = (CharSet) {};
         *ret = &ps->sets[ps->n_sets];
         return (int) ps->n_sets++;
@@ -435,14 +424,8 @@ static int emit(Compiler *c, Op op, int x, int y) {
         if (c->n >= REGEXP_MAX_PROGRAM)
                 return fail(c->ps, -E2BIG, "its repetitions expand to more than %d instructions (nested counts multiply: "
                             "write the count once)", REGEXP_MAX_PROGRAM);
-        if (c->n == c->cap) {
-                size_t cap = c->cap ? 2 * c->cap : 64;
-                Inst *p = realloc(c->prog, cap * sizeof(Inst));
-                if (!p)
-                        return fail(c->ps, -ENOMEM, "out of memory");
-                c->prog = p;
-                c->cap = cap;
-        }
+        if (ARRAY_RESERVE(c->prog, c->cap, c->n + 1) < 0)
+                return fail(c->ps, -ENOMEM, "out of memory");
         c->prog[c->n] = (Inst) { .op = op, .x = x, .y = y };
         return (int) c->n++;
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -7,6 +8,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -256,6 +258,26 @@ char *utf8_sanitize(char *s) {
                         p += l;
         }
         return s;
+}
+
+int array_reserve(void **array, size_t *allocated, size_t need, size_t elem_size) {
+        assert(array && allocated && elem_size > 0);
+        if (need <= *allocated)
+                return 0;
+        size_t n = *allocated ? *allocated : 16;
+        while (n < need) {
+                if (n > SIZE_MAX / 2)
+                        return -ENOMEM;
+                n *= 2;
+        }
+        if (n > SIZE_MAX / elem_size)
+                return -ENOMEM;
+        void *p = realloc(*array, n * elem_size);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        *allocated = n;
+        return 0;
 }
 
 int mkdir_p(const char *path, mode_t mode) {

@@ -47,6 +47,13 @@ char *format_bytes(char *buf, size_t n, uint64_t bytes);
 /* Parses "90s", "15m", "1h", "7d", "2w" or a plain number of seconds into ns. */
 int parse_duration_ns(const char *s, int64_t *ret);
 
+/* Makes room for at least need elements in a growing array: *allocated doubles (from 16) until it
+ * holds need. 0, or -ENOMEM (the array and *allocated untouched). ARRAY_RESERVE(v, allocated, need)
+ * for a typed array v. */
+int array_reserve(void **array, size_t *allocated, size_t need, size_t elem_size);
+#define ARRAY_RESERVE(array, allocated, need) \
+        array_reserve((void **) &(array), &(allocated), (need), sizeof(*(array)))
+
 int mkdir_p(const char *path, mode_t mode);
 int fsync_directory_of(const char *path);
 int fsync_path(const char *dirpath);

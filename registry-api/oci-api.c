@@ -652,7 +652,7 @@ static void reply_list(Request *req, const char *path, const char *key, const ch
         _cleanup_free_ char *link = more && n > 0 && count > 0
                                             ? strdup_printf("<%s?n=%lld&last=%s>; rel=\"next\"", path, n, items[count - 1])
                                             : NULL;
-        request_reply_json_header(req, 200, body, link ? "Link" : NULL, link);
+        request_reply_json_header(req, 200, body, NULL, link ? "Link" : NULL, link);
 }
 
 static void tags_list(Request *req) {
@@ -759,21 +759,9 @@ static void referrers(Request *req) {
                 return request_reply_store_error(req, r, NULL, "listing referrers");
         json_t *index = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2, "mediaType", MEDIA_TYPE_OCI_INDEX, "manifests",
                                   list ? list : json_array());
-        char *s = index ? json_dumps(index, JSON_COMPACT) : NULL;
-        json_decref(index);
-        if (!s)
+        if (!index)
                 return request_reply_store_error(req, -ENOMEM, NULL, "out of memory");
-        size_t len = strlen(s);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(s);
-                return;
-        }
-        req->resp_bytes = len;
-        response_header(resp, "Content-Type", MEDIA_TYPE_OCI_INDEX);
-        if (at)
-                response_header(resp, "OCI-Filters-Applied", "artifactType");
-        request_reply(req, 200, resp);
+        request_reply_json_header(req, 200, index, MEDIA_TYPE_OCI_INDEX, at ? "OCI-Filters-Applied" : NULL, "artifactType");
 }
 
 /* ------------------------------------------------------------------ the token service */

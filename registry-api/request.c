@@ -107,7 +107,8 @@ void request_reply(Request *req, unsigned status, struct MHD_Response *resp) {
         MHD_destroy_response(resp);
 }
 
-void request_reply_json_header(Request *req, unsigned status, json_t *body, const char *hname, const char *hvalue) {
+void request_reply_json_header(Request *req, unsigned status, json_t *body, const char *content_type, const char *hname,
+                               const char *hvalue) {
         char *s = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
         json_decref(body);
         if (!s) {
@@ -121,14 +122,14 @@ void request_reply_json_header(Request *req, unsigned status, json_t *body, cons
                 return;
         }
         req->resp_bytes = len;
-        response_header(resp, "Content-Type", "application/json");
+        response_header(resp, "Content-Type", content_type ? content_type : "application/json");
         if (hname)
                 response_header(resp, hname, hvalue);
         request_reply(req, status, resp);
 }
 
 void request_reply_json(Request *req, unsigned status, json_t *body) {
-        request_reply_json_header(req, status, body, NULL, NULL);
+        request_reply_json_header(req, status, body, NULL, NULL, NULL);
 }
 
 json_t *registry_error_body(const char *code, json_t *detail, const char *message) {
@@ -146,23 +147,28 @@ json_t *registry_error_body(const char *code, json_t *detail, const char *messag
         return json_pack("{s:[o]}", "errors", e);
 }
 
-void request_reply_error(Request *req, unsigned status, const char *code, json_t *detail, const char *fmt, ...) {
+static void reply_error_v(Request *req, unsigned status, const char *code, json_t *detail, const char *hname,
+                          const char *hvalue, const char *fmt, va_list ap) _printf_(7, 0);
+static void reply_error_v(Request *req, unsigned status, const char *code, json_t *detail, const char *hname,
+                          const char *hvalue, const char *fmt, va_list ap) {
         char msg[1024];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        request_reply_json_header(req, status, registry_error_body(code, detail, msg), NULL, hname, hvalue);
+}
+
+void request_reply_error(Request *req, unsigned status, const char *code, json_t *detail, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        reply_error_v(req, status, code, detail, NULL, NULL, fmt, ap);
         va_end(ap);
-        request_reply_json_header(req, status, registry_error_body(code, detail, msg), NULL, NULL);
 }
 
 void request_reply_error_header(Request *req, unsigned status, const char *code, const char *hname,
                                 const char *hvalue, const char *fmt, ...) {
-        char msg[1024];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        reply_error_v(req, status, code, NULL, hname, hvalue, fmt, ap);
         va_end(ap);
-        request_reply_json_header(req, status, registry_error_body(code, NULL, msg), hname, hvalue);
 }
 
 void request_reply_store_error(Request *req, int r, const StoreError *err, const char *what) {

@@ -74,8 +74,10 @@ struct Request {
 /* Common response plumbing (server.c). All take ownership of resp (may be NULL = empty body). */
 void request_reply(Request *req, unsigned status, struct MHD_Response *resp);
 void request_reply_json(Request *req, unsigned status, json_t *body /* stolen */);
-/* The same with one more header (hname NULL: none; hvalue copied). */
-void request_reply_json_header(Request *req, unsigned status, json_t *body /* stolen */, const char *hname, const char *hvalue);
+/* The same with its Content-Type (NULL: application/json) and one more header (hname NULL: none;
+ * hvalue copied). */
+void request_reply_json_header(Request *req, unsigned status, json_t *body /* stolen */, const char *content_type,
+                               const char *hname, const char *hvalue);
 /* {"errors":[{"code","message","detail"}]} */
 void request_reply_error(Request *req, unsigned status, const char *code, json_t *detail /* stolen */,
                          const char *fmt, ...) _printf_(5, 6);

@@ -108,7 +108,7 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
                     !v1_query_uint(req, resp, "INVALID_REQUEST", "wait", 0, GC_WAIT_MAX_S, &secs))
                         return 0;
                 uint64_t gen = registry_v1_wake_generation(r); /* before looking: a wake after it is not lost */
-                bool running = g && gc_is_running(g);
+                bool running = gc_is_running(g);
                 if (secs > 0) {
                         uint64_t now = clock_monotonic_ns();
                         uint64_t deadline = req->wait_deadline_ns ? req->wait_deadline_ns : now + secs * NSEC_PER_SEC;
@@ -118,9 +118,9 @@ static int handle_get(Registry *r, const V1Request *req, V1Response *resp) {
                                 return 0;
                         }
                 }
-                json_t *o = json_pack("{s:b, s:s, s:I}", "running", running, "schedule", g ? gc_config_schedule(gc_config(g)) : "",
-                                      "interval_seconds", (json_int_t) (g ? gc_config_schedule_ns(gc_config(g)) / (int64_t) NSEC_PER_SEC : 0));
-                int64_t next = g ? gc_scheduler_next_run(g) : 0;
+                json_t *o = json_pack("{s:b, s:s, s:I}", "running", running, "schedule", gc_config_schedule(gc_config(g)),
+                                      "interval_seconds", (json_int_t) (gc_config_schedule_ns(gc_config(g)) / (int64_t) NSEC_PER_SEC));
+                int64_t next = gc_scheduler_next_run(g);
                 if (next) {
                         char buf[32];
                         json_object_set_new(o, "next_run", json_string(format_timestamp(buf, sizeof buf, next)));
@@ -197,6 +197,5 @@ void v1_gc_register(Registry *r) {
 }
 
 void v1_gc_unregister(Registry *r) {
-        if (registry_gc(r))
-                gc_set_finished_notify(registry_gc(r), NULL, NULL); /* no call is in progress once it returns */
+        gc_set_finished_notify(registry_gc(r), NULL, NULL); /* no call is in progress once it returns */
 }

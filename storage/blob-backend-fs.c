@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,9 +352,10 @@ static int fs_walk_dir(const char *algo, size_t hex_len, const char *dir, const 
                 char digest[DIGEST_MAX_LEN];
                 bool blob = is_lower_hex(de->d_name, hex_len) && strncmp(de->d_name, fan, 2) == 0 &&
                             snprintf(digest, sizeof digest, "%s:%s", algo, de->d_name) < (int) sizeof digest;
-                _cleanup_free_ char *location = strdup_printf("%s/%s", dir, de->d_name);
-                if (!location) {
-                        r = -ENOMEM;
+                /* on the stack: the GC's reconcile walks a million of these */
+                char location[PATH_MAX];
+                if (snprintf(location, sizeof location, "%s/%s", dir, de->d_name) >= (int) sizeof location) {
+                        r = -ENAMETOOLONG;
                         break;
                 }
                 FsEntry fe = { .dir_fd = dirfd(d), .name = de->d_name };

@@ -898,14 +898,8 @@ fail_tags:
 /* ---- delete */
 
 int tag_list_push(TagList *l, const char *s, size_t len) {
-        if (l->n + 2 > l->allocated) {
-                size_t na = l->allocated ? l->allocated * 2 : 16;
-                char **v = realloc(l->v, na * sizeof(char *));
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->allocated = na;
-        }
+        if (ARRAY_RESERVE(l->v, l->allocated, l->n + 2) < 0)
+                return -ENOMEM;
         char *c = strndup(s, len);
         if (!c)
                 return -ENOMEM;

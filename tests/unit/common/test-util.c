@@ -18,6 +18,24 @@ TEST(test_glob) {
         ASSERT_TRUE(repo_glob_match("**/base", "team/x/base"));
 }
 
+TEST(test_array_reserve) {
+        int *v = NULL;
+        size_t allocated = 0;
+        ASSERT_OK(ARRAY_RESERVE(v, allocated, 1));
+        ASSERT_EQ(allocated, 16u);
+        for (int i = 0; i < 16; i++)
+                v[i] = i;
+        ASSERT_OK(ARRAY_RESERVE(v, allocated, 16)); /* room already */
+        ASSERT_EQ(allocated, 16u);
+        ASSERT_OK(ARRAY_RESERVE(v, allocated, 40));
+        ASSERT_EQ(allocated, 64u);
+        ASSERT_EQ(v[15], 15); /* kept */
+        int *before = v;
+        ASSERT_EQ(ARRAY_RESERVE(v, allocated, SIZE_MAX / 2), -ENOMEM);
+        ASSERT_TRUE(v == before && allocated == 64u); /* untouched */
+        free(v);
+}
+
 TEST(test_duration) {
         int64_t v;
         ASSERT_OK(parse_duration_ns("90s", &v));
@@ -213,5 +231,6 @@ int main(void) {
         RUN(test_fake_now);
         RUN(test_utf8);
         RUN(test_atomic_write);
+        RUN(test_array_reserve);
         return 0;
 }
